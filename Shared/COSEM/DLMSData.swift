@@ -1,0 +1,365 @@
+import NIOCore
+
+/// A COSEM attribute value in its A-XDR form (Blue Book §4.1.5, `Data ::= CHOICE`).
+///
+/// Octet strings and strings are slices of the buffer they were decoded from, so decoding a
+/// large profile buffer does not copy them.
+public enum DLMSData: Hashable, Sendable {
+    case null
+    case array([DLMSData])
+    case structure([DLMSData])
+    case boolean(Bool)
+    case bitString(DLMSBitString)
+    /// `double-long`
+    case int32(Int32)
+    /// `double-long-unsigned`
+    case uint32(UInt32)
+    case octetString(ByteBuffer)
+    case visibleString(ByteBuffer)
+    case utf8String(ByteBuffer)
+    case bcd(Int8)
+    /// `integer`
+    case int8(Int8)
+    /// `long`
+    case int16(Int16)
+    /// `unsigned`
+    case uint8(UInt8)
+    /// `long-unsigned`
+    case uint16(UInt16)
+    case compactArray(DLMSCompactArray)
+    /// `long64`
+    case int64(Int64)
+    /// `long64-unsigned`
+    case uint64(UInt64)
+    case enumerated(UInt8)
+    case float32(Float)
+    case float64(Double)
+    case dateTime(CosemDateTime)
+    case date(CosemDate)
+    case time(CosemTime)
+    case dontCare
+
+    /// The tag this value is encoded with.
+    public var type: DLMSDataType {
+        switch self {
+        case .null: .nullData
+        case .array: .array
+        case .structure: .structure
+        case .boolean: .boolean
+        case .bitString: .bitString
+        case .int32: .doubleLong
+        case .uint32: .doubleLongUnsigned
+        case .octetString: .octetString
+        case .visibleString: .visibleString
+        case .utf8String: .utf8String
+        case .bcd: .bcd
+        case .int8: .integer
+        case .int16: .long
+        case .uint8: .unsigned
+        case .uint16: .longUnsigned
+        case .compactArray: .compactArray
+        case .int64: .long64
+        case .uint64: .long64Unsigned
+        case .enumerated: .enumerated
+        case .float32: .float32
+        case .float64: .float64
+        case .dateTime: .dateTime
+        case .date: .date
+        case .time: .time
+        case .dontCare: .dontCare
+        }
+    }
+}
+
+/// A bit string: `bitCount` bits, most significant bit of the first byte first.
+public struct DLMSBitString: Hashable, Sendable, CustomStringConvertible {
+    public private(set) var bitCount: Int
+    public private(set) var bytes: [UInt8]
+
+    /// - Precondition: `bytes.count == (bitCount + 7) / 8`.
+    public init(bitCount: Int, bytes: [UInt8]) {
+        precondition(bytes.count == (bitCount + 7) / 8, "bit string byte count does not match bit count")
+        self.bitCount = bitCount
+        self.bytes = bytes
+    }
+
+    public init(bits: [Bool]) {
+        var bytes = [UInt8](repeating: 0, count: (bits.count + 7) / 8)
+        for (i, bit) in bits.enumerated() where bit { bytes[i / 8] |= 0x80 >> UInt8(i % 8) }
+        self.init(bitCount: bits.count, bytes: bytes)
+    }
+
+    public subscript(bit index: Int) -> Bool { bytes[index / 8] & (0x80 >> UInt8(index % 8)) != 0 }
+
+    /// `0` and `1` characters, first bit first.
+    public var description: String { String((0..<bitCount).map { self[bit: $0] ? "1" : "0" }) }
+}
+
+/// A compact array: a type description followed by untagged elements (Blue Book §4.1.5).
+public struct DLMSCompactArray: Hashable, Sendable {
+    public var typeDescription: DLMSTypeDescription
+    public var elements: [DLMSData]
+
+    public init(typeDescription: DLMSTypeDescription, elements: [DLMSData]) {
+        self.typeDescription = typeDescription
+        self.elements = elements
+    }
+}
+
+// MARK: - Decoding
+
+extension DLMSData {
+    /// Decodes one tagged value with the default limits.
+    /// - Throws: `DLMSError` (`truncated`, `unexpectedTag`, `lengthLimitExceeded`, `nestingLimitExceeded`, …).
+    @inlinable
+    public static func decode(from buffer: inout ByteBuffer) throws -> DLMSData {
+        try decode(from: &buffer, limits: .default)
+    }
+
+    /// Decodes one tagged value, checking every length against `limits` before allocating.
+    public static func decode(from buffer: inout ByteBuffer, limits: DLMSDecodingLimits) throws -> DLMSData {
+        try decode(from: &buffer, depth: 0, limits: limits)
+    }
+
+    @usableFromInline
+    static func decode(from buffer: inout ByteBuffer, depth: Int, limits: DLMSDecodingLimits) throws -> DLMSData {
+        guard let tag = buffer.readInteger(as: UInt8.self) else { throw DLMSError.truncated("data: missing type tag") }
+        switch tag {
+        case 0: return .null
+        case 1, 2:
+            guard depth < limits.maxDepth else { throw DLMSError.nestingLimitExceeded("data nested deeper than \(limits.maxDepth)") }
+            let count = try buffer.readAXDRLength(limit: limits.maxElements, bytesPerUnit: 1, "array/structure element count")
+            var elements: [DLMSData] = []
+            elements.reserveCapacity(count)
+            for _ in 0..<count { elements.append(try decode(from: &buffer, depth: depth + 1, limits: limits)) }
+            return tag == 1 ? .array(elements) : .structure(elements)
+        case 3: return .boolean(try buffer.readDLMSInteger(as: UInt8.self, "boolean") != 0)
+        case 4: return .bitString(try decodeBitString(from: &buffer, limits: limits))
+        case 5: return .int32(try buffer.readDLMSInteger("double-long"))
+        case 6: return .uint32(try buffer.readDLMSInteger("double-long-unsigned"))
+        case 9, 10, 12:
+            let length = try buffer.readAXDRLength(limit: limits.maxByteLength, bytesPerUnit: 1, "string length")
+            let slice = buffer.readSlice(length: length)!
+            return tag == 9 ? .octetString(slice) : tag == 10 ? .visibleString(slice) : .utf8String(slice)
+        case 13: return .bcd(try buffer.readDLMSInteger("bcd"))
+        case 15: return .int8(try buffer.readDLMSInteger("integer"))
+        case 16: return .int16(try buffer.readDLMSInteger("long"))
+        case 17: return .uint8(try buffer.readDLMSInteger("unsigned"))
+        case 18: return .uint16(try buffer.readDLMSInteger("long-unsigned"))
+        case 19:
+            guard depth < limits.maxDepth else { throw DLMSError.nestingLimitExceeded("data nested deeper than \(limits.maxDepth)") }
+            return .compactArray(try decodeCompactArray(from: &buffer, depth: depth + 1, limits: limits))
+        case 20: return .int64(try buffer.readDLMSInteger("long64"))
+        case 21: return .uint64(try buffer.readDLMSInteger("long64-unsigned"))
+        case 22: return .enumerated(try buffer.readDLMSInteger("enum"))
+        case 23: return .float32(Float(bitPattern: try buffer.readDLMSInteger("float32")))
+        case 24: return .float64(Double(bitPattern: try buffer.readDLMSInteger("float64")))
+        case 25: return .dateTime(try CosemDateTime.decode(from: &buffer))
+        case 26: return .date(try CosemDate.decode(from: &buffer))
+        case 27: return .time(try CosemTime.decode(from: &buffer))
+        case 255: return .dontCare
+        default: throw DLMSError.unexpectedTag(tag, in: "data")
+        }
+    }
+
+    static func decodeBitString(from buffer: inout ByteBuffer, limits: DLMSDecodingLimits) throws -> DLMSBitString {
+        let bits = try buffer.readAXDRLength(limit: limits.maxByteLength * 8, bytesPerUnit: 0, "bit-string length")
+        let byteCount = (bits + 7) / 8
+        let bytes = try buffer.readDLMSBytes(length: byteCount, "bit-string")
+        return DLMSBitString(bitCount: bits, bytes: bytes)
+    }
+
+    static func decodeCompactArray(from buffer: inout ByteBuffer, depth: Int, limits: DLMSDecodingLimits) throws -> DLMSCompactArray {
+        let description = try DLMSTypeDescription.decode(from: &buffer, depth: depth, limits: limits)
+        let minimum = description.minimumSize
+        guard minimum > 0 else { throw DLMSError.invalidValue("compact-array element type has no encoded size") }
+        let length = try buffer.readAXDRLength(limit: limits.maxByteLength, bytesPerUnit: 1, "compact-array contents length")
+        var contents = buffer.readSlice(length: length)!
+        guard length / minimum <= limits.maxElements else {
+            throw DLMSError.lengthLimitExceeded("compact-array may hold \(length / minimum) elements, limit \(limits.maxElements)")
+        }
+        var elements: [DLMSData] = []
+        elements.reserveCapacity(length / minimum)
+        while contents.readableBytes > 0 {
+            elements.append(try decodeUntagged(description, from: &contents, depth: depth, limits: limits))
+        }
+        return DLMSCompactArray(typeDescription: description, elements: elements)
+    }
+
+    static func decodeUntagged(_ description: DLMSTypeDescription, from buffer: inout ByteBuffer, depth: Int, limits: DLMSDecodingLimits) throws -> DLMSData {
+        guard depth < limits.maxDepth else { throw DLMSError.nestingLimitExceeded("compact-array nested deeper than \(limits.maxDepth)") }
+        switch description {
+        case .simple(let type):
+            switch type {
+            case .nullData: return .null
+            case .dontCare: return .dontCare
+            case .boolean: return .boolean(try buffer.readDLMSInteger(as: UInt8.self, "boolean") != 0)
+            case .bitString: return .bitString(try decodeBitString(from: &buffer, limits: limits))
+            case .doubleLong: return .int32(try buffer.readDLMSInteger("double-long"))
+            case .doubleLongUnsigned: return .uint32(try buffer.readDLMSInteger("double-long-unsigned"))
+            case .octetString, .visibleString, .utf8String:
+                let length = try buffer.readAXDRLength(limit: limits.maxByteLength, bytesPerUnit: 1, "string length")
+                let slice = buffer.readSlice(length: length)!
+                return type == .octetString ? .octetString(slice) : type == .visibleString ? .visibleString(slice) : .utf8String(slice)
+            case .bcd: return .bcd(try buffer.readDLMSInteger("bcd"))
+            case .integer: return .int8(try buffer.readDLMSInteger("integer"))
+            case .long: return .int16(try buffer.readDLMSInteger("long"))
+            case .unsigned: return .uint8(try buffer.readDLMSInteger("unsigned"))
+            case .longUnsigned: return .uint16(try buffer.readDLMSInteger("long-unsigned"))
+            case .long64: return .int64(try buffer.readDLMSInteger("long64"))
+            case .long64Unsigned: return .uint64(try buffer.readDLMSInteger("long64-unsigned"))
+            case .enumerated: return .enumerated(try buffer.readDLMSInteger("enum"))
+            case .float32: return .float32(Float(bitPattern: try buffer.readDLMSInteger("float32")))
+            case .float64: return .float64(Double(bitPattern: try buffer.readDLMSInteger("float64")))
+            case .dateTime: return .dateTime(try CosemDateTime.decode(from: &buffer))
+            case .date: return .date(try CosemDate.decode(from: &buffer))
+            case .time: return .time(try CosemTime.decode(from: &buffer))
+            case .array, .structure, .compactArray:
+                throw DLMSError.invalidValue("\(type) cannot be a simple type description")
+            }
+        case .array(let count, let element):
+            guard Int(count) <= buffer.readableBytes / max(element.minimumSize, 1) else {
+                throw DLMSError.lengthLimitExceeded("compact-array element of \(count) items exceeds the \(buffer.readableBytes) byte(s) left")
+            }
+            var items: [DLMSData] = []
+            items.reserveCapacity(Int(count))
+            for _ in 0..<count { items.append(try decodeUntagged(element, from: &buffer, depth: depth + 1, limits: limits)) }
+            return .array(items)
+        case .structure(let members):
+            var items: [DLMSData] = []
+            items.reserveCapacity(members.count)
+            for m in members { items.append(try decodeUntagged(m, from: &buffer, depth: depth + 1, limits: limits)) }
+            return .structure(items)
+        }
+    }
+}
+
+// MARK: - Encoding
+
+extension DLMSData {
+    /// Writes the tagged A-XDR encoding.
+    public func encode(into buffer: inout ByteBuffer) {
+        buffer.writeInteger(type.rawValue)
+        encodeUntagged(into: &buffer, tagged: true)
+    }
+
+    /// Writes the value without its tag; inside compact arrays, arrays and structures also
+    /// omit their element counts.
+    func encodeUntagged(into buffer: inout ByteBuffer, tagged: Bool) {
+        switch self {
+        case .null, .dontCare: break
+        case .array(let elements), .structure(let elements):
+            if tagged {
+                buffer.writeAXDRLength(elements.count)
+                for e in elements { e.encode(into: &buffer) }
+            } else {
+                for e in elements { e.encodeUntagged(into: &buffer, tagged: false) }
+            }
+        case .boolean(let v): buffer.writeInteger(UInt8(v ? 1 : 0))
+        case .bitString(let bits):
+            buffer.writeAXDRLength(bits.bitCount)
+            buffer.writeBytes(bits.bytes)
+        case .int32(let v): buffer.writeInteger(v)
+        case .uint32(let v): buffer.writeInteger(v)
+        case .octetString(let b), .visibleString(let b), .utf8String(let b): buffer.writeAXDROctetString(b)
+        case .bcd(let v): buffer.writeInteger(v)
+        case .int8(let v): buffer.writeInteger(v)
+        case .int16(let v): buffer.writeInteger(v)
+        case .uint8(let v): buffer.writeInteger(v)
+        case .uint16(let v): buffer.writeInteger(v)
+        case .compactArray(let compact):
+            compact.typeDescription.encode(into: &buffer)
+            var contents = ByteBufferAllocator().buffer(capacity: 64)
+            for e in compact.elements { e.encodeUntagged(into: &contents, tagged: false) }
+            buffer.writeAXDROctetString(contents)
+        case .int64(let v): buffer.writeInteger(v)
+        case .uint64(let v): buffer.writeInteger(v)
+        case .enumerated(let v): buffer.writeInteger(v)
+        case .float32(let v): buffer.writeInteger(v.bitPattern)
+        case .float64(let v): buffer.writeInteger(v.bitPattern)
+        case .dateTime(let v): v.encode(into: &buffer)
+        case .date(let v): v.encode(into: &buffer)
+        case .time(let v): v.encode(into: &buffer)
+        }
+    }
+}
+
+// MARK: - Convenience
+
+extension DLMSData {
+    /// An octet string holding `bytes`.
+    public static func octetString(bytes: some Sequence<UInt8>) -> DLMSData { .octetString(ByteBuffer(dlmsBytes: bytes)) }
+    /// A visible string holding the ASCII of `text`.
+    public static func visibleString(text: String) -> DLMSData { .visibleString(ByteBuffer(dlmsBytes: text.utf8)) }
+    /// A 12-byte octet string holding a date-time, as most meters encode clock values.
+    public static func octetString(dateTime: CosemDateTime) -> DLMSData { .octetString(dateTime.octetString) }
+    /// An octet string holding a logical name.
+    public static func octetString(obis: OBISCode) -> DLMSData { .octetString(bytes: obis.bytes) }
+
+    /// The elements of an array, structure or compact array.
+    public var elements: [DLMSData]? {
+        switch self {
+        case .array(let e), .structure(let e): e
+        case .compactArray(let c): c.elements
+        default: nil
+        }
+    }
+
+    /// Any integer or enum value widened to Int64 (nil for uint64 above Int64.max).
+    public var integerValue: Int64? {
+        switch self {
+        case .int8(let v), .bcd(let v): Int64(v)
+        case .int16(let v): Int64(v)
+        case .int32(let v): Int64(v)
+        case .int64(let v): v
+        case .uint8(let v), .enumerated(let v): Int64(v)
+        case .uint16(let v): Int64(v)
+        case .uint32(let v): Int64(v)
+        case .uint64(let v): Int64(exactly: v)
+        default: nil
+        }
+    }
+
+    /// Any numeric value as a Double.
+    public var doubleValue: Double? {
+        switch self {
+        case .float32(let v): Double(v)
+        case .float64(let v): v
+        case .uint64(let v): Double(v)
+        default: integerValue.map(Double.init)
+        }
+    }
+
+    public var boolValue: Bool? { if case .boolean(let b) = self { b } else { nil } }
+
+    /// The bytes of an octet, visible or UTF-8 string.
+    public var bytes: [UInt8]? {
+        switch self {
+        case .octetString(let b), .visibleString(let b), .utf8String(let b): Array(b.readableBytesView)
+        default: nil
+        }
+    }
+
+    /// A visible or UTF-8 string (or an octet string) as text.
+    public var stringValue: String? {
+        switch self {
+        case .octetString(let b), .visibleString(let b), .utf8String(let b): String(decoding: b.readableBytesView, as: UTF8.self)
+        default: nil
+        }
+    }
+
+    /// A date-time, whether encoded as `date-time` or as a 12-byte octet string.
+    public var dateTimeValue: CosemDateTime? {
+        switch self {
+        case .dateTime(let d): d
+        case .octetString(let b) where b.readableBytes == 12: try? CosemDateTime(octetString: b)
+        default: nil
+        }
+    }
+
+    /// A logical name encoded as a 6-byte octet string.
+    public var obisValue: OBISCode? {
+        if case .octetString(let b) = self, b.readableBytes == 6 { return try? OBISCode(bytes: b.readableBytesView) }
+        return nil
+    }
+}
