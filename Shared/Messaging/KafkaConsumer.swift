@@ -1,0 +1,447 @@
+import CRdKafka
+import Logging
+import Metrics
+import ServiceLifecycle
+import Synchronization
+
+/// A consumer-group member with manual, contiguous commits and per-partition backpressure.
+///
+/// Read ``messages`` and call ``markFinished(_:)`` when a message's work is done; messages may
+/// finish in any order, and only offsets below which everything finished are committed (every
+/// ``KafkaConsumerConfiguration/commitInterval``, on partition revocation, and on shutdown). A
+/// crash therefore means redelivery, never loss.
+///
+/// A partition with ``KafkaConsumerConfiguration/maxUnfinishedMessagesPerPartition`` unfinished
+/// messages is paused until half of them finished, which also bounds memory.
+///
+/// On revocation (rebalance) finished work of the revoked partitions is committed, then their
+/// in-flight work is dropped: its marks are ignored and messages of them still unread in
+/// ``messages`` are skipped; the new owner reads them again from the committed offset.
+///
+/// All librdkafka calls that block (poll, commit, close) run on the consumer's own thread,
+/// started by ``run()``; ``run()`` returns after graceful shutdown or cancellation, once the
+/// consumer committed finished work and left the group.
+public final class KafkaConsumer: Service, Sendable {
+    private let client: RDKafkaClient
+    private let core: ConsumerCore
+    private let configuration: KafkaConsumerConfiguration
+    private let logger: Logger
+    private let stream: AsyncThrowingStream<KafkaConsumerMessage, any Error>
+    private let pollThread = Mutex<KafkaPollThread?>(nil)
+    private let started = Atomic<Bool>(false)
+
+    /// Creates the consumer and subscribes it to ``KafkaConsumerConfiguration/topics``; nothing
+    /// is fetched before ``run()``.
+    /// - Parameter onCommit: called on the consumer thread after every successful commit with
+    ///   the committed offsets (next offset to read) — for audit logs and tests.
+    /// - Throws: ``KafkaError`` with code ``KafkaError/Code/configuration`` for rejected settings.
+    public init(
+        configuration: KafkaConsumerConfiguration, logger: Logger,
+        onCommit: (@Sendable ([KafkaTopicPartition: Int64]) -> Void)? = nil
+    ) throws {
+        var logger = logger
+        logger[metadataKey: KafkaLogMetadataKey.clientID] = "\(configuration.clientID)"
+        logger[metadataKey: KafkaLogMetadataKey.group] = "\(configuration.groupID)"
+        self.logger = logger
+        self.configuration = configuration
+        guard !configuration.topics.isEmpty else { throw KafkaError.configuration("a consumer needs at least one topic") }
+
+        let (stream, continuation) = AsyncThrowingStream.makeStream(of: KafkaConsumerMessage.self, throwing: (any Error).self)
+        self.stream = stream
+        let core = ConsumerCore(configuration: configuration, logger: logger, continuation: continuation, onCommit: onCommit)
+        self.core = core
+        let context = RDKafkaContext(logger: logger)
+        context.rebalanceHandler = { handle, code, partitions in core.rebalance(handle: handle, code: code, partitions: partitions) }
+        client = try RDKafkaClient(
+            kind: .consumer, properties: configuration.librdkafkaProperties, context: context, callbacks: [.rebalance])
+
+        // Serve the main queue (errors, logs, rebalances) from rd_kafka_consumer_poll.
+        let redirect = rd_kafka_poll_set_consumer(client.handle)
+        guard redirect == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError.rdKafka(redirect, "redirecting the main queue") }
+        let topics = configuration.topics.map { (KafkaTopicPartition(topic: $0, partition: RD_KAFKA_PARTITION_UA), Int64(0)) }
+        let subscribed = RDKafkaClient.withPartitionList(topics) { rd_kafka_subscribe(client.handle, $0) }
+        guard subscribed == RD_KAFKA_RESP_ERR_NO_ERROR else {
+            throw KafkaError.rdKafka(subscribed, "subscribing to \(configuration.topics.joined(separator: ","))")
+        }
+    }
+
+    deinit {
+        pollThread.withLock { $0?.requestStop() }
+    }
+
+    // MARK: - Messages
+
+    /// The messages of the assigned partitions, in offset order per partition. Iterate it once;
+    /// it ends when the consumer shuts down and throws if the client failed fatally.
+    public var messages: KafkaConsumerMessages { KafkaConsumerMessages(stream: stream, core: core) }
+
+    /// Marks the work of `message` as done, so its offset can be committed once every earlier
+    /// message of its partition is done too. Marks for partitions revoked since are ignored.
+    public func markFinished(_ message: KafkaConsumerMessage) {
+        core.markFinished(message)
+    }
+
+    /// The partitions currently assigned to this member.
+    public var assignment: [KafkaTopicPartition] { core.assignment }
+
+    /// Commits finished work now (instead of at the next commit interval).
+    /// - Throws: ``KafkaError`` if the broker refused (e.g. ``KafkaError/Code/rebalanceInProgress``)
+    ///   or ``KafkaError/Code/shutdown`` when the consumer is not running.
+    public func commitFinished() async throws {
+        guard let thread = pollThread.withLock({ $0 }) else { throw KafkaError.shutdown("the consumer is not running") }
+        let client = self.client
+        let core = self.core
+        if let error = try await thread.execute({ core.commitPending(handle: client.handle) }) { throw error }
+    }
+
+    /// The group's committed offsets (next offset to read) for `partitions`, from the broker.
+    /// - Throws: ``KafkaError`` when the broker did not answer within `timeout`, or
+    ///   ``KafkaError/Code/shutdown`` when the consumer is not running.
+    public func committedOffsets(
+        for partitions: [KafkaTopicPartition], timeout: Duration = .seconds(10)
+    ) async throws -> [KafkaTopicPartition: Int64] {
+        guard let thread = pollThread.withLock({ $0 }) else { throw KafkaError.shutdown("the consumer is not running") }
+        let client = self.client
+        let milliseconds = Int32(clamping: timeout.milliseconds)
+        let result: Result<[KafkaTopicPartition: Int64], KafkaError> = try await thread.execute {
+            RDKafkaClient.withPartitionList(partitions.map { ($0, Int64(RD_KAFKA_OFFSET_INVALID)) }) { list in
+                let code = rd_kafka_committed(client.handle, list, milliseconds)
+                guard code == RD_KAFKA_RESP_ERR_NO_ERROR else {
+                    return .failure(KafkaError.rdKafka(code, "reading committed offsets"))
+                }
+                var offsets: [KafkaTopicPartition: Int64] = [:]
+                for (partition, offset, _) in RDKafkaClient.topicPartitions(list) where offset >= 0 {
+                    offsets[partition] = offset
+                }
+                return .success(offsets)
+            }
+        }
+        return try result.get()
+    }
+
+    // MARK: - Service
+
+    /// Polls on the consumer's thread until graceful shutdown or cancellation; then commits
+    /// finished work, leaves the group and ends ``messages``.
+    /// - Throws: the fatal ``KafkaError`` if the client failed fatally.
+    public func run() async throws {
+        guard !started.exchange(true, ordering: .relaxed) else {
+            throw KafkaError.shutdown("KafkaConsumer.run() was called twice")
+        }
+        let client = self.client
+        let core = self.core
+        let thread = KafkaPollThread(
+            name: "kafka-consumer-\(configuration.groupID)",
+            pollOnce: { core.pollOnce(handle: client.handle, context: client.context) },
+            onExit: { core.close(handle: client.handle) })
+        pollThread.withLock { $0 = thread }
+        logger.info("Kafka consumer started", metadata: [
+            KafkaLogMetadataKey.brokers: "\(configuration.bootstrapServers.joined(separator: ","))",
+            KafkaLogMetadataKey.topic: "\(configuration.topics.joined(separator: ","))",
+        ])
+        await withTaskCancellationOrGracefulShutdownHandler {
+            await thread.waitForExit()
+        } onCancelOrGracefulShutdown: {
+            thread.requestStop()
+        }
+        if let error = core.terminalError { throw error }
+    }
+}
+
+/// The messages of a ``KafkaConsumer``; see ``KafkaConsumer/messages``.
+public struct KafkaConsumerMessages: AsyncSequence, Sendable {
+    public typealias Element = KafkaConsumerMessage
+    let stream: AsyncThrowingStream<KafkaConsumerMessage, any Error>
+    let core: ConsumerCore
+
+    public struct AsyncIterator: AsyncIteratorProtocol {
+        var inner: AsyncThrowingStream<KafkaConsumerMessage, any Error>.AsyncIterator
+        let core: ConsumerCore
+
+        public mutating func next() async throws -> KafkaConsumerMessage? {
+            while let message = try await inner.next() {
+                // Skip messages of partitions revoked while they waited in the buffer.
+                if core.isCurrent(message) { return message }
+            }
+            return nil
+        }
+    }
+
+    public func makeAsyncIterator() -> AsyncIterator {
+        AsyncIterator(inner: stream.makeAsyncIterator(), core: core)
+    }
+}
+
+// MARK: - Core
+
+/// The consumer's state shared between its thread (poll, rebalance, commit) and the tasks that
+/// read messages and mark them finished.
+final class ConsumerCore: Sendable {
+    private struct State {
+        var tracker = OffsetCommitTracker()
+        var paused: Set<KafkaTopicPartition> = []
+        var lastCommit = ContinuousClock.now
+        var terminalError: KafkaError?
+    }
+
+    private let state = Mutex(State())
+    private let logger: Logger
+    private let continuation: AsyncThrowingStream<KafkaConsumerMessage, any Error>.Continuation
+    private let onCommit: (@Sendable ([KafkaTopicPartition: Int64]) -> Void)?
+    private let maxUnfinished: Int
+    private let commitInterval: Duration
+    private static let batchSize = 500
+
+    init(
+        configuration: KafkaConsumerConfiguration, logger: Logger,
+        continuation: AsyncThrowingStream<KafkaConsumerMessage, any Error>.Continuation,
+        onCommit: (@Sendable ([KafkaTopicPartition: Int64]) -> Void)?
+    ) {
+        self.logger = logger
+        self.continuation = continuation
+        self.onCommit = onCommit
+        maxUnfinished = max(1, configuration.maxUnfinishedMessagesPerPartition)
+        commitInterval = configuration.commitInterval
+    }
+
+    var terminalError: KafkaError? { state.withLock { $0.terminalError } }
+    var assignment: [KafkaTopicPartition] { state.withLock { $0.tracker.assignedPartitions } }
+
+    func isCurrent(_ message: KafkaConsumerMessage) -> Bool {
+        state.withLock { $0.tracker.generation(of: message.topicPartition) == message.generation }
+    }
+
+    func markFinished(_ message: KafkaConsumerMessage) {
+        let accepted = state.withLock {
+            $0.tracker.finished(offset: message.offset, in: message.topicPartition, generation: message.generation)
+        }
+        if !accepted {
+            logger.debug("ignoring finish of a message no longer owned", metadata: Self.metadata(message))
+        }
+    }
+
+    // MARK: Poll thread
+
+    /// One poll step on the consumer thread. Returns `false` when the consumer must stop.
+    func pollOnce(handle: OpaquePointer, context: RDKafkaContext) -> Bool {
+        if let fatal = context.fatalError {
+            state.withLock { $0.terminalError = fatal }
+            logger.critical("Kafka consumer stopping after a fatal error", metadata: [KafkaLogMetadataKey.error: "\(fatal)"])
+            return false
+        }
+        var count = 0
+        while count < Self.batchSize, let message = rd_kafka_consumer_poll(handle, count == 0 ? 100 : 0) {
+            count += 1
+            receive(message, handle: handle)
+            rd_kafka_message_destroy(message)
+        }
+        resumeDrainedPartitions(handle: handle)
+        let due = state.withLock { state in
+            guard ContinuousClock.now - state.lastCommit >= commitInterval else { return false }
+            state.lastCommit = ContinuousClock.now
+            return true
+        }
+        if due, let error = commitPending(handle: handle) {
+            logger.warning("Kafka offset commit failed, retrying at the next interval", metadata: [KafkaLogMetadataKey.error: "\(error)"])
+        }
+        return true
+    }
+
+    private func receive(_ message: UnsafeMutablePointer<rd_kafka_message_t>, handle: OpaquePointer) {
+        let raw = message.pointee
+        guard raw.err == RD_KAFKA_RESP_ERR_NO_ERROR else {
+            let error = KafkaError.rdKafka(raw.err, "consumer")
+            if error.isRetriable {
+                logger.warning("Kafka consumer error, retrying", metadata: [KafkaLogMetadataKey.error: "\(error)"])
+            } else {
+                logger.error("Kafka consumer error", metadata: [KafkaLogMetadataKey.error: "\(error)"])
+            }
+            return
+        }
+        let topic = raw.rkt.map { String(cString: rd_kafka_topic_name($0)) } ?? ""
+        let partition = KafkaTopicPartition(topic: topic, partition: raw.partition)
+        let (generation, pause) = state.withLock { state -> (OffsetCommitTracker.Generation?, Bool) in
+            guard let generation = state.tracker.received(offset: raw.offset, in: partition) else { return (nil, false) }
+            let pause = state.tracker.unfinishedCount(for: partition) >= maxUnfinished && !state.paused.contains(partition)
+            if pause { state.paused.insert(partition) }
+            return (generation, pause)
+        }
+        guard let generation else {
+            logger.debug("dropping a message of an unowned partition or an already-read offset", metadata: [
+                KafkaLogMetadataKey.topic: "\(topic)", KafkaLogMetadataKey.partition: "\(raw.partition)",
+                KafkaLogMetadataKey.offset: "\(raw.offset)",
+            ])
+            return
+        }
+        let key = raw.key.map { [UInt8](UnsafeRawBufferPointer(start: $0, count: raw.key_len)) }
+        let value = raw.payload.map { [UInt8](UnsafeRawBufferPointer(start: $0, count: raw.len)) } ?? []
+        var timestampType = RD_KAFKA_TIMESTAMP_NOT_AVAILABLE
+        let timestamp = rd_kafka_message_timestamp(message, &timestampType)
+        let consumerMessage = KafkaConsumerMessage(
+            topic: topic, partition: raw.partition, offset: raw.offset, key: key, value: value,
+            headers: Self.headers(of: message), timestampMilliseconds: timestamp >= 0 ? timestamp : nil,
+            generation: generation)
+        Counter(label: "hes_kafka_messages_consumed_total", dimensions: [("topic", topic)]).increment()
+        continuation.yield(consumerMessage)
+        if pause { setPaused(true, [partition], handle: handle) }
+    }
+
+    private static func headers(of message: UnsafeMutablePointer<rd_kafka_message_t>) -> [KafkaHeader] {
+        var list: OpaquePointer? = nil
+        guard rd_kafka_message_headers(message, &list) == RD_KAFKA_RESP_ERR_NO_ERROR, let list else { return [] }
+        var headers: [KafkaHeader] = []
+        for index in 0..<rd_kafka_header_cnt(list) {
+            var name: UnsafePointer<CChar>? = nil
+            var value: UnsafeRawPointer? = nil
+            var size = 0
+            guard rd_kafka_header_get_all(list, index, &name, &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR, let name else { continue }
+            headers.append(KafkaHeader(
+                key: String(cString: name), value: value.map { [UInt8](UnsafeRawBufferPointer(start: $0, count: size)) }))
+        }
+        return headers
+    }
+
+    private func resumeDrainedPartitions(handle: OpaquePointer) {
+        let resumable = state.withLock { state -> [KafkaTopicPartition] in
+            let drained = state.paused.filter { state.tracker.unfinishedCount(for: $0) <= maxUnfinished / 2 }
+            state.paused.subtract(drained)
+            return Array(drained)
+        }
+        if !resumable.isEmpty { setPaused(false, resumable, handle: handle) }
+    }
+
+    private func setPaused(_ pause: Bool, _ partitions: [KafkaTopicPartition], handle: OpaquePointer) {
+        let code = RDKafkaClient.withPartitionList(partitions.map { ($0, Int64(RD_KAFKA_OFFSET_INVALID)) }) { list in
+            pause ? rd_kafka_pause_partitions(handle, list) : rd_kafka_resume_partitions(handle, list)
+        }
+        let metadata: Logger.Metadata = [KafkaLogMetadataKey.partitions: "\(partitions.map(\.description).joined(separator: ","))"]
+        if code != RD_KAFKA_RESP_ERR_NO_ERROR {
+            logger.warning("pausing or resuming partitions failed", metadata: metadata.merging(
+                [KafkaLogMetadataKey.error: "\(KafkaError.rdKafka(code, pause ? "pause" : "resume"))"]) { $1 })
+        } else {
+            logger.debug(pause ? "partitions paused (backpressure)" : "partitions resumed", metadata: metadata)
+        }
+    }
+
+    /// Commits finished work synchronously; returns the error if the commit failed.
+    func commitPending(handle: OpaquePointer, only partitions: Set<KafkaTopicPartition>? = nil) -> KafkaError? {
+        let pending = state.withLock { state in
+            state.tracker.pendingCommits.filter { partitions?.contains($0.key) ?? true }
+        }
+        guard !pending.isEmpty else { return nil }
+        let offsets = pending.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
+        return RDKafkaClient.withPartitionList(offsets) { list -> KafkaError? in
+            let code = rd_kafka_commit(handle, list, 0)
+            var committed: [KafkaTopicPartition: Int64] = [:]
+            var firstError: KafkaError?
+            if code == RD_KAFKA_RESP_ERR_NO_ERROR {
+                for (partition, offset, error) in RDKafkaClient.topicPartitions(list) {
+                    if error == RD_KAFKA_RESP_ERR_NO_ERROR {
+                        committed[partition] = offset
+                    } else if firstError == nil {
+                        firstError = KafkaError.rdKafka(error, "committing \(partition) at \(offset)")
+                    }
+                }
+            } else {
+                firstError = KafkaError.rdKafka(code, "committing \(offsets.count) partitions")
+            }
+            if !committed.isEmpty {
+                state.withLock { state in
+                    for (partition, offset) in committed { state.tracker.committed(offset: offset, in: partition) }
+                }
+                logger.debug("Kafka offsets committed", metadata: [
+                    KafkaLogMetadataKey.partitions: "\(committed.sorted { $0.key < $1.key }.map { "\($0.key)@\($0.value)" }.joined(separator: ","))",
+                ])
+                onCommit?(committed)
+            }
+            if firstError != nil { Counter(label: "hes_kafka_commit_failures_total").increment() }
+            return firstError
+        }
+    }
+
+    /// librdkafka's rebalance callback, on the consumer thread.
+    func rebalance(handle: OpaquePointer, code: rd_kafka_resp_err_t, partitions list: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>) {
+        let partitions = RDKafkaClient.topicPartitions(list).map(\.0)
+        let cooperative = String(cString: rd_kafka_rebalance_protocol(handle)) == "COOPERATIVE"
+        let described = partitions.map(\.description).joined(separator: ",")
+        Counter(label: "hes_kafka_rebalances_total").increment()
+        switch code {
+        case RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS:
+            state.withLock { state in
+                for partition in partitions {
+                    state.tracker.assign(partition)
+                    state.paused.remove(partition)
+                }
+            }
+            if cooperative {
+                if let error = rd_kafka_incremental_assign(handle, list) { logAssignError(KafkaError.rdKafka(consuming: error, "incremental assign")) }
+            } else {
+                let result = rd_kafka_assign(handle, list)
+                if result != RD_KAFKA_RESP_ERR_NO_ERROR { logAssignError(KafkaError.rdKafka(result, "assign")) }
+            }
+            logger.info("Kafka partitions assigned", metadata: [KafkaLogMetadataKey.partitions: "\(described)"])
+
+        case RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS:
+            revoke(partitions, handle: handle, lost: rd_kafka_assignment_lost(handle) != 0)
+            if cooperative {
+                if let error = rd_kafka_incremental_unassign(handle, list) { logAssignError(KafkaError.rdKafka(consuming: error, "incremental unassign")) }
+            } else {
+                rd_kafka_assign(handle, nil)
+            }
+
+        default:
+            logger.error("Kafka rebalance failed", metadata: [KafkaLogMetadataKey.error: "\(KafkaError.rdKafka(code, "rebalance"))"])
+            revoke(partitions, handle: handle, lost: true)
+            rd_kafka_assign(handle, nil)
+        }
+    }
+
+    private func revoke(_ partitions: [KafkaTopicPartition], handle: OpaquePointer, lost: Bool) {
+        // Finished work is committed first (unless the assignment is already lost and the commit
+        // would be refused); unfinished work is dropped and will be redelivered to the new owner.
+        if !lost, let error = commitPending(handle: handle, only: Set(partitions)) {
+            logger.warning("commit on revocation failed; the new owner will redo that work", metadata: [KafkaLogMetadataKey.error: "\(error)"])
+        }
+        let dropped = state.withLock { state in
+            partitions.reduce(0) { total, partition in
+                let unfinished = state.tracker.unfinishedCount(for: partition)
+                state.tracker.revoke(partition)
+                state.paused.remove(partition)
+                return total + unfinished
+            }
+        }
+        logger.info("Kafka partitions revoked", metadata: [
+            KafkaLogMetadataKey.partitions: "\(partitions.map(\.description).joined(separator: ","))",
+            "kafka.dropped_in_flight": "\(dropped)", "kafka.assignment_lost": "\(lost)",
+        ])
+    }
+
+    private func logAssignError(_ error: KafkaError) {
+        logger.error("Kafka assignment change failed", metadata: [KafkaLogMetadataKey.error: "\(error)"])
+    }
+
+    /// Final steps on the consumer thread: commit finished work, leave the group (which revokes
+    /// the assignment), end the message stream.
+    func close(handle: OpaquePointer) {
+        if let error = commitPending(handle: handle) {
+            logger.warning("final Kafka commit failed", metadata: [KafkaLogMetadataKey.error: "\(error)"])
+        }
+        let result = rd_kafka_consumer_close(handle)
+        if result != RD_KAFKA_RESP_ERR_NO_ERROR {
+            logger.warning("closing the Kafka consumer", metadata: [KafkaLogMetadataKey.error: "\(KafkaError.rdKafka(result, "close"))"])
+        }
+        if let error = terminalError {
+            continuation.finish(throwing: error)
+        } else {
+            continuation.finish()
+        }
+        logger.info("Kafka consumer closed")
+    }
+
+    private static func metadata(_ message: KafkaConsumerMessage) -> Logger.Metadata {
+        [
+            KafkaLogMetadataKey.topic: "\(message.topic)", KafkaLogMetadataKey.partition: "\(message.partition)",
+            KafkaLogMetadataKey.offset: "\(message.offset)",
+        ]
+    }
+}

@@ -1,0 +1,157 @@
+import NIOCore
+
+/// Contiguous-commit bookkeeping for a consumer: per partition, messages are handed out in offset
+/// order and may finish in any order; the offset that may be committed is the lowest offset not
+/// yet finished (Kafka's "next offset to read"), so a crash never skips unfinished work.
+///
+/// A pure value: the consumer feeds it events (`assign`, `received`, `finished`, `committed`,
+/// `revoke`) and asks it what to commit. Each assignment of a partition gets a new
+/// ``Generation``; finishes that carry an older generation belong to work the consumer no longer
+/// owns and are ignored.
+public struct OffsetCommitTracker: Sendable {
+    public typealias Generation = UInt64
+
+    struct PartitionState: Sendable {
+        let generation: Generation
+        /// Offsets handed out and not yet below the contiguous-finished mark, ascending. The
+        /// first element, if any, is unfinished.
+        var outstanding = CircularBuffer<Int64>()
+        /// Finished offsets still in `outstanding` (finished out of order).
+        var finishedAhead = Set<Int64>()
+        /// Highest offset handed out plus one.
+        var nextOffset: Int64?
+        /// The last offset committed (or, before the first commit, the first offset received,
+        /// which the group's committed offset already covers).
+        var committedOffset: Int64?
+
+        /// Lowest unfinished offset, or one past the highest finished when all are finished.
+        var commitOffset: Int64? { outstanding.first ?? nextOffset }
+        var unfinishedCount: Int { outstanding.count - finishedAhead.count }
+    }
+
+    private var partitions: [KafkaTopicPartition: PartitionState] = [:]
+    private var lastGeneration: Generation = 0
+
+    public init() {}
+
+    // MARK: - Assignment
+
+    /// Starts fresh state for `partition` (a new assignment); any earlier state is discarded.
+    /// - Returns: the generation of the new assignment.
+    @discardableResult
+    public mutating func assign(_ partition: KafkaTopicPartition) -> Generation {
+        lastGeneration += 1
+        partitions[partition] = PartitionState(generation: lastGeneration)
+        return lastGeneration
+    }
+
+    /// Forgets `partition`; in-flight work of it will never be committed by this tracker.
+    /// - Returns: the offset still to commit for it (finished work not yet committed), if any.
+    @discardableResult
+    public mutating func revoke(_ partition: KafkaTopicPartition) -> Int64? {
+        let pending = pendingCommitOffset(for: partition)
+        partitions[partition] = nil
+        return pending
+    }
+
+    /// The partitions currently assigned.
+    public var assignedPartitions: [KafkaTopicPartition] { partitions.keys.sorted() }
+
+    /// The generation of the current assignment of `partition`, if assigned.
+    public func generation(of partition: KafkaTopicPartition) -> Generation? { partitions[partition]?.generation }
+
+    // MARK: - Progress
+
+    /// Records that the message at `offset` was handed out for processing.
+    /// - Returns: the generation to finish it with, or `nil` if the partition is not assigned or
+    ///   the offset is not beyond everything already handed out (a duplicate to drop).
+    public mutating func received(offset: Int64, in partition: KafkaTopicPartition) -> Generation? {
+        guard var state = partitions[partition] else { return nil }
+        if let next = state.nextOffset, offset < next { return nil }
+        if state.committedOffset == nil { state.committedOffset = offset }
+        state.outstanding.append(offset)
+        state.nextOffset = offset + 1
+        partitions[partition] = state
+        return state.generation
+    }
+
+    /// Records that the work of the message at `offset` is done.
+    /// - Returns: `false` if the mark was ignored (partition revoked or reassigned since, offset
+    ///   never handed out, or already finished).
+    @discardableResult
+    public mutating func finished(offset: Int64, in partition: KafkaTopicPartition, generation: Generation) -> Bool {
+        guard var state = partitions[partition], state.generation == generation,
+              let first = state.outstanding.first, offset >= first, let next = state.nextOffset, offset < next,
+              !state.finishedAhead.contains(offset)
+        else { return false }
+        if offset == first {
+            state.outstanding.removeFirst()
+            while let head = state.outstanding.first, state.finishedAhead.remove(head) != nil {
+                state.outstanding.removeFirst()
+            }
+        } else {
+            // Offsets may have gaps (compaction, control records): only count ones handed out.
+            guard Self.contains(state.outstanding, offset) else { return false }
+            state.finishedAhead.insert(offset)
+        }
+        partitions[partition] = state
+        return true
+    }
+
+    /// Records a successful commit of `offset` for `partition`.
+    public mutating func committed(offset: Int64, in partition: KafkaTopicPartition) {
+        guard var state = partitions[partition] else { return }
+        if let current = state.committedOffset, current >= offset { return }
+        state.committedOffset = offset
+        partitions[partition] = state
+    }
+
+    // MARK: - Queries
+
+    /// The offset below which every handed-out message of `partition` is finished (the next
+    /// offset to read, as Kafka commits it), or `nil` if nothing was handed out yet.
+    public func commitOffset(for partition: KafkaTopicPartition) -> Int64? {
+        partitions[partition]?.commitOffset
+    }
+
+    /// ``commitOffset(for:)`` if it is beyond what was already committed, else `nil`.
+    public func pendingCommitOffset(for partition: KafkaTopicPartition) -> Int64? {
+        guard let state = partitions[partition], let offset = state.commitOffset else { return nil }
+        if let committed = state.committedOffset, committed >= offset { return nil }
+        return offset
+    }
+
+    /// Every partition with finished work not yet committed, with the offset to commit.
+    public var pendingCommits: [KafkaTopicPartition: Int64] {
+        var result: [KafkaTopicPartition: Int64] = [:]
+        for partition in partitions.keys {
+            if let offset = pendingCommitOffset(for: partition) { result[partition] = offset }
+        }
+        return result
+    }
+
+    /// Messages of `partition` handed out and not finished.
+    public func unfinishedCount(for partition: KafkaTopicPartition) -> Int {
+        partitions[partition]?.unfinishedCount ?? 0
+    }
+
+    /// Messages handed out and not finished, over all partitions.
+    public var unfinishedCount: Int { partitions.values.reduce(0) { $0 + $1.unfinishedCount } }
+
+    private static func contains(_ buffer: CircularBuffer<Int64>, _ offset: Int64) -> Bool {
+        // `outstanding` is ascending: binary search.
+        var low = buffer.startIndex
+        var count = buffer.count
+        while count > 0 {
+            let half = count / 2
+            let middle = buffer.index(low, offsetBy: half)
+            if buffer[middle] < offset {
+                low = buffer.index(after: middle)
+                count -= half + 1
+            } else {
+                count = half
+            }
+        }
+        return low != buffer.endIndex && buffer[low] == offset
+    }
+}
