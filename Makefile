@@ -1,0 +1,39 @@
+# SwiftHES: the two commands a newcomer needs are `make run` and `make test`.
+SHELL := /bin/bash
+export PATH := $(PATH):/opt/swift/usr/bin
+
+# The benchmark to run (`make bench NAME=codec.decode_lp96`); empty runs all.
+NAME ?=
+# Seconds `make run` keeps the pipeline up before it stops it and prints the summary; 0 = until Ctrl-C.
+DURATION ?= 20
+
+.PHONY: deps build build-release test run bench compose-check clean
+
+deps:
+	@scripts/install-deps.sh
+
+build: deps
+	swift build
+
+build-release: deps
+	swift build -c release
+
+## Run the whole pipeline locally: private PostgreSQL, kafka-dev, all services, simulated meters and IMS.
+run: build
+	@scripts/run-local.sh $(DURATION)
+
+## Run the test suite (unit, integration with a private PostgreSQL and the Kafka mock cluster, whole processes).
+test: deps
+	swift build --build-tests
+	swift test --skip-build
+
+## Benchmarks print `BENCH <name> <value> <unit>` lines.
+bench: build-release
+	swift run -c release --skip-build hes-bench $(NAME)
+
+## Validate the compose file for deployments (no Docker engine needed).
+compose-check:
+	docker-compose -f compose/docker-compose.yml config --quiet
+
+clean:
+	rm -rf .build .hes-run

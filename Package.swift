@@ -1,0 +1,88 @@
+// swift-tools-version:6.1
+// SwiftHES: a head-end system for DLMS/COSEM and IEC 62056-21 smart meters.
+// Layout: Shared/<Module> libraries, Services/<Executable> executables, Tests/<Module>Tests.
+import PackageDescription
+
+let swiftSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+]
+
+let nioCore: Target.Dependency = .product(name: "NIOCore", package: "swift-nio")
+let nioPosix: Target.Dependency = .product(name: "NIOPosix", package: "swift-nio")
+let nioHTTP1: Target.Dependency = .product(name: "NIOHTTP1", package: "swift-nio")
+let logging: Target.Dependency = .product(name: "Logging", package: "swift-log")
+let metrics: Target.Dependency = .product(name: "Metrics", package: "swift-metrics")
+let prometheus: Target.Dependency = .product(name: "Prometheus", package: "swift-prometheus")
+let lifecycle: Target.Dependency = .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")
+let argumentParser: Target.Dependency = .product(name: "ArgumentParser", package: "swift-argument-parser")
+let postgresNIO: Target.Dependency = .product(name: "PostgresNIO", package: "postgres-nio")
+
+/// The dependencies every executable shares: runtime, observability, lifecycle, flags.
+let serviceBase: [Target.Dependency] = ["ServiceRuntime", "Observability", lifecycle, logging, metrics, argumentParser]
+
+let package = Package(
+    name: "SwiftHES",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "config-service", targets: ["ConfigService"]),
+        .executable(name: "scheduler", targets: ["Scheduler"]),
+        .executable(name: "collector", targets: ["Collector"]),
+        .executable(name: "uploader", targets: ["Uploader"]),
+        .executable(name: "meter-sim", targets: ["MeterSim"]),
+        .executable(name: "ims-sim", targets: ["IMSSim"]),
+        .executable(name: "kafka-dev", targets: ["KafkaDev"]),
+        .executable(name: "hesctl", targets: ["HESCtl"]),
+        .executable(name: "hes-bench", targets: ["Benchmarks"]),
+        .library(name: "COSEM", targets: ["COSEM"]),
+        .library(name: "DLMSCodec", targets: ["DLMSCodec"]),
+        .library(name: "Contracts", targets: ["Contracts"]),
+        .library(name: "Messaging", targets: ["Messaging"]),
+        .library(name: "Persistence", targets: ["Persistence"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
+    ],
+    targets: [
+        // MARK: - DLMS stack (sans-IO, bottom up)
+        .target(name: "COSEM", dependencies: [nioCore], path: "Shared/COSEM", swiftSettings: swiftSettings),
+        .target(name: "DLMSCodec", dependencies: ["COSEM", nioCore], path: "Shared/DLMSCodec", swiftSettings: swiftSettings),
+
+        // MARK: - Platform
+        .systemLibrary(
+            name: "CRdKafka", path: "Shared/CRdKafka", pkgConfig: "rdkafka",
+            providers: [.apt(["librdkafka-dev"])]
+        ),
+        .target(name: "Messaging", dependencies: ["CRdKafka", logging, metrics, lifecycle, nioCore], path: "Shared/Messaging", swiftSettings: swiftSettings),
+        .target(name: "Contracts", dependencies: [], path: "Shared/Contracts", swiftSettings: swiftSettings),
+        .target(name: "Persistence", dependencies: [postgresNIO, logging, nioCore, nioPosix, lifecycle], path: "Shared/Persistence", resources: [.copy("Migrations")], swiftSettings: swiftSettings),
+        .target(name: "Observability", dependencies: [logging, metrics, prometheus], path: "Shared/Observability", swiftSettings: swiftSettings),
+        .target(name: "ServiceRuntime", dependencies: ["Observability", logging, metrics, prometheus, lifecycle, argumentParser, nioCore, nioPosix, nioHTTP1], path: "Shared/ServiceRuntime", swiftSettings: swiftSettings),
+
+        // MARK: - Executables
+        .executableTarget(name: "ConfigService", dependencies: serviceBase + ["Persistence"], path: "Services/ConfigService", swiftSettings: swiftSettings),
+        .executableTarget(name: "Scheduler", dependencies: serviceBase + ["Persistence", "Messaging", "Contracts"], path: "Services/Scheduler", swiftSettings: swiftSettings),
+        .executableTarget(name: "Collector", dependencies: serviceBase + ["Messaging", "Contracts", "DLMSCodec"], path: "Services/Collector", swiftSettings: swiftSettings),
+        .executableTarget(name: "Uploader", dependencies: serviceBase + ["Persistence", "Messaging", "Contracts"], path: "Services/Uploader", swiftSettings: swiftSettings),
+        .executableTarget(name: "MeterSim", dependencies: serviceBase + ["DLMSCodec"], path: "Services/MeterSim", swiftSettings: swiftSettings),
+        .executableTarget(name: "IMSSim", dependencies: serviceBase + ["Contracts"], path: "Services/IMSSim", swiftSettings: swiftSettings),
+        .executableTarget(name: "KafkaDev", dependencies: serviceBase + ["Messaging", "Contracts"], path: "Services/KafkaDev", swiftSettings: swiftSettings),
+        .executableTarget(name: "HESCtl", dependencies: serviceBase + ["Messaging", "Contracts", "DLMSCodec", "Persistence"], path: "Services/HESCtl", swiftSettings: swiftSettings),
+        .executableTarget(name: "Benchmarks", dependencies: ["COSEM", "DLMSCodec", "Contracts", "Messaging"], path: "Benchmarks", swiftSettings: swiftSettings),
+
+        // MARK: - Tests
+        .target(name: "TestSupport", dependencies: ["Persistence", "Messaging", logging, nioCore, nioPosix], path: "Tests/TestSupport", swiftSettings: swiftSettings),
+        .testTarget(name: "COSEMTests", dependencies: ["COSEM", nioCore], path: "Tests/COSEMTests", swiftSettings: swiftSettings),
+        .testTarget(name: "DLMSCodecTests", dependencies: ["DLMSCodec", "COSEM", nioCore], path: "Tests/DLMSCodecTests", swiftSettings: swiftSettings),
+        .testTarget(name: "MessagingTests", dependencies: ["Messaging", "TestSupport", "Contracts"], path: "Tests/MessagingTests", swiftSettings: swiftSettings),
+        .testTarget(name: "ContractsTests", dependencies: ["Contracts"], path: "Tests/ContractsTests", swiftSettings: swiftSettings),
+        .testTarget(name: "PersistenceTests", dependencies: ["Persistence", "TestSupport", logging, lifecycle], path: "Tests/PersistenceTests", swiftSettings: swiftSettings),
+        .testTarget(name: "ServiceRuntimeTests", dependencies: ["ServiceRuntime", "Observability", "TestSupport"], path: "Tests/ServiceRuntimeTests", swiftSettings: swiftSettings),
+        .testTarget(name: "ExecutableTests", dependencies: ["TestSupport"], path: "Tests/ExecutableTests", swiftSettings: swiftSettings),
+    ]
+)

@@ -1,0 +1,113 @@
+import Foundation
+import Testing
+@testable import Contracts
+
+@Suite
+struct ContractCoderTests {
+    static let t0 = Date(timeIntervalSince1970: 1_764_115_200) // 2025-11-26T00:00:00Z
+
+    static let task = CollectionTask(
+        taskID: "daily/2025-11-26T00:00:00Z/EMH-1", origin: .schedule, region: "west", lineID: "rs485-7",
+        meterID: "EMH-1", configVersion: 42, slot: t0, createdAt: t0, deadline: t0.addingTimeInterval(900),
+        actions: [
+            .readObjects([ObjectReference(classID: 3, obis: "1.0.1.8.0.255", attribute: 2)]),
+            .readProfile(profile: ObjectReference(classID: 7, obis: "1.0.99.1.0.255", attribute: 2), from: t0.addingTimeInterval(-86400), to: t0),
+            .synchronizeClock(maximumDeviation: 2.5),
+            .setSupplyState(.disconnected),
+        ])
+
+    static let batch = ReadingBatch(
+        batchID: "daily/2025-11-26T00:00:00Z/EMH-1#1", taskID: "daily/2025-11-26T00:00:00Z/EMH-1", region: "west",
+        meterID: "EMH-1", collectedAt: t0.addingTimeInterval(12.345),
+        readings: [
+            Reading(obis: "1.0.1.8.0.255", classID: 3, attribute: 2, captureTime: t0, valueType: .number, value: "12345.678", unit: "kWh"),
+            Reading(obis: "0.0.96.3.10.255", classID: 70, attribute: 2, captureTime: t0, valueType: .boolean, value: "true", status: 8),
+        ])
+
+    static let result = TaskResult(
+        taskID: "cmd-9", commandID: "9", region: "west", lineID: "tcp-1", meterID: "EMH-1", outcome: .failed,
+        failure: .init(code: "meter.timeout", reason: "no answer within 5 s", retriable: true, step: "associate"),
+        startedAt: t0, finishedAt: t0.addingTimeInterval(5), readingCount: 0, details: ["supplyState": "connected"])
+
+    @Test
+    func roundTrips() throws {
+        #expect(try ContractCoder.decode(CollectionTask.self, from: ContractCoder.encode(Self.task)) == Self.task)
+        #expect(try ContractCoder.decode(ReadingBatch.self, from: ContractCoder.encode(Self.batch)) == Self.batch)
+        #expect(try ContractCoder.decode(TaskResult.self, from: ContractCoder.encode(Self.result)) == Self.result)
+    }
+
+    @Test
+    func wireFormatIsStable() throws {
+        let json = String(decoding: try ContractCoder.encode(Self.task), as: UTF8.self)
+        #expect(json.contains(#""schema":"collection-task\/v1""#))
+        #expect(json.contains(#""type":"read-profile""#))
+        #expect(json.contains(#""slot":"2025-11-26T00:00:00.000Z""#))
+        #expect(json.contains(#""origin":"schedule""#))
+    }
+
+    @Test
+    func unknownMajorVersionIsRefused() throws {
+        var object = try JSONSerialization.jsonObject(with: Data(ContractCoder.encode(Self.batch))) as! [String: Any]
+        object["schema"] = "reading-batch/v2"
+        let bytes = Array(try JSONSerialization.data(withJSONObject: object))
+        #expect(throws: ContractError(.unsupportedVersion, "")) { try ContractCoder.decode(ReadingBatch.self, from: bytes) }
+    }
+
+    @Test
+    func otherContractIsRefused() throws {
+        let bytes = try ContractCoder.encode(Self.result)
+        #expect(throws: ContractError(.wrongSchema, "")) { try ContractCoder.decode(ReadingBatch.self, from: bytes) }
+    }
+
+    @Test(arguments: [
+        (#"{"taskID":"x"}"#, ContractError.Code.missingSchema),
+        ("not json", .malformed),
+        (#"[1,2]"#, .malformed),
+        (#"{"schema":"task-result"}"#, .malformed),
+        (#"{"schema":"task-result/vX"}"#, .malformed),
+        (#"{"schema":"task-result/v1","taskID":"t"}"#, .malformed),
+    ])
+    func malformedInputIsATypedError(json: String, code: ContractError.Code) {
+        do {
+            _ = try ContractCoder.decode(TaskResult.self, from: Array(json.utf8))
+            Issue.record("expected \(code)")
+        } catch let error as ContractError {
+            #expect(error.code == code, "\(error)")
+        } catch {
+            Issue.record("unexpected \(error)")
+        }
+    }
+
+    @Test
+    func missingFieldIsNamedWithItsPath() throws {
+        var object = try JSONSerialization.jsonObject(with: Data(ContractCoder.encode(Self.task))) as! [String: Any]
+        var actions = object["actions"] as! [[String: Any]]
+        actions[1]["profile"] = nil
+        object["actions"] = actions
+        do {
+            _ = try ContractCoder.decode(CollectionTask.self, from: Array(try JSONSerialization.data(withJSONObject: object)))
+            Issue.record("expected an error")
+        } catch let error as ContractError {
+            #expect(error.code == .malformed)
+            #expect(error.reason.contains("actions.[1].profile"), "\(error.reason)")
+        }
+    }
+
+    @Test
+    func profileRangeMustBeOrdered() throws {
+        let json = String(decoding: try ContractCoder.encode(Self.task), as: UTF8.self)
+            .replacingOccurrences(of: #""from":"2025-11-25T00:00:00.000Z""#, with: #""from":"2025-11-27T00:00:00.000Z""#)
+        #expect(throws: ContractError(.malformed, "")) { try ContractCoder.decode(CollectionTask.self, from: Array(json.utf8)) }
+    }
+
+    @Test
+    func naturalKeyIdentifiesAReading() {
+        let reading = Self.batch.readings[0]
+        #expect(reading.naturalKey(meterID: "EMH-1") == "EMH-1|1.0.1.8.0.255|2|2025-11-26T00:00:00.000Z")
+    }
+
+    @Test
+    func topicsOfARegion() {
+        #expect(KafkaTopics.all(regions: ["west"]) == ["hes.tasks.west", "hes.tasks.west.priority", "hes.readings", "hes.results", "hes.readings.dlq"])
+    }
+}
