@@ -1,4 +1,6 @@
+import Contracts
 import Logging
+import Messaging
 import Observability
 import ServiceLifecycle
 import ServiceRuntime
@@ -14,14 +16,22 @@ struct CollectorConfiguration: Sendable {
 }
 
 extension App {
-    /// Builds the collector's services. Task consumption and DLMS sessions arrive with the
-    /// collector issue; until then the worker serves its admin endpoints only.
-    static func serviceGroup(for configuration: CollectorConfiguration) -> ServiceGroup {
+    /// Builds the collector's services: the producer that will publish readings and results,
+    /// and a probe that reports the broker to `/readyz`. Task consumption and DLMS sessions
+    /// arrive with the collector issue.
+    static func serviceGroup(for configuration: CollectorConfiguration) throws -> ServiceGroup {
         let runtime = ServiceRuntime(configuration.runtime)
-        runtime.logger.info("collector starting", metadata: [
-            LogMetadataKey.region: "\(configuration.region)",
-            "kafka.brokers": "\(configuration.kafkaBrokers)",
-        ])
-        return runtime.serviceGroup(running: [IdleService()])
+        var logger = runtime.logger
+        logger[metadataKey: LogMetadataKey.region] = "\(configuration.region)"
+        logger.info("collector starting", metadata: ["kafka.brokers": "\(configuration.kafkaBrokers)"])
+
+        var producerConfiguration = KafkaProducerConfiguration(bootstrapServers: configuration.kafkaBrokers)
+        producerConfiguration.clientID = "hes-collector-\(configuration.region)"
+        producerConfiguration.shutdownFlushTimeout = .seconds(3)
+        let producer = try KafkaProducer(configuration: producerConfiguration, logger: logger)
+        let kafkaProbe = DependencyProbe(.init(name: "kafka"), readiness: runtime.readiness, logger: logger) {
+            try await producer.checkConnectivity(timeout: .seconds(3))
+        }
+        return runtime.serviceGroup(running: [producer, kafkaProbe])
     }
 }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Persistence
 import ServiceRuntime
 
 /// `config-service`: versioned configurations and the control-plane HTTP API for the IMS.
@@ -15,7 +16,7 @@ struct App: AsyncParsableCommand {
         let settings = try common.settings()
         let configuration = ConfigServiceConfiguration(
             runtime: try common.runtimeConfiguration(executable: "config-service", defaultAdminPort: 9101, settings: settings),
-            databaseURL: database.databaseURL(settings))
+            database: try DatabaseConfiguration(url: database.databaseURL(settings)))
         try await App.serviceGroup(for: configuration).run()
     }
 }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Persistence
 import ServiceRuntime
 
 /// `scheduler`: turns schedules, commands and data gaps into collection tasks on Kafka.
@@ -16,7 +17,7 @@ struct App: AsyncParsableCommand {
         let settings = try common.settings()
         let configuration = SchedulerConfiguration(
             runtime: try common.runtimeConfiguration(executable: "scheduler", defaultAdminPort: 9102, settings: settings),
-            databaseURL: database.databaseURL(settings),
+            database: try DatabaseConfiguration(url: database.databaseURL(settings)),
             kafkaBrokers: kafka.kafkaBrokers(settings))
         try await App.serviceGroup(for: configuration).run()
     }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Persistence
 import ServiceRuntime
 
 /// `uploader`: delivers readings and results to the IMS; commits offsets only after the IMS confirms.
@@ -19,7 +20,7 @@ struct App: AsyncParsableCommand {
         let settings = try common.settings()
         let configuration = UploaderConfiguration(
             runtime: try common.runtimeConfiguration(executable: "uploader", defaultAdminPort: 9104, settings: settings),
-            databaseURL: database.databaseURL(settings),
+            database: try DatabaseConfiguration(url: database.databaseURL(settings)),
             kafkaBrokers: kafka.kafkaBrokers(settings),
             imsURL: settings.string(imsURL, flagName: "ims-url", env: "HES_IMS_URL", default: "http://127.0.0.1:8090"))
         try await App.serviceGroup(for: configuration).run()
