@@ -35,6 +35,7 @@ let package = Package(
         .executable(name: "hes-bench", targets: ["Benchmarks"]),
         .library(name: "COSEM", targets: ["COSEM"]),
         .library(name: "DLMSCodec", targets: ["DLMSCodec"]),
+        .library(name: "DLMSLink", targets: ["DLMSLink"]),
         .library(name: "Contracts", targets: ["Contracts"]),
         .library(name: "Messaging", targets: ["Messaging"]),
         .library(name: "Persistence", targets: ["Persistence"]),
@@ -52,6 +53,7 @@ let package = Package(
         // MARK: - DLMS stack (sans-IO, bottom up)
         .target(name: "COSEM", dependencies: [nioCore], path: "Shared/COSEM", swiftSettings: swiftSettings),
         .target(name: "DLMSCodec", dependencies: ["COSEM", nioCore], path: "Shared/DLMSCodec", swiftSettings: swiftSettings),
+        .target(name: "DLMSLink", dependencies: ["COSEM", nioCore], path: "Shared/DLMSLink", swiftSettings: swiftSettings),
 
         // MARK: - Platform
         .systemLibrary(
@@ -78,11 +80,12 @@ let package = Package(
         // MARK: - Tests
         .target(name: "TestSupport", dependencies: ["Persistence", "Messaging", logging, nioCore, nioPosix], path: "Tests/TestSupport", swiftSettings: swiftSettings),
         .testTarget(name: "COSEMTests", dependencies: ["COSEM", nioCore], path: "Tests/COSEMTests", swiftSettings: swiftSettings),
+        .testTarget(name: "DLMSLinkTests", dependencies: ["DLMSLink", "COSEM", nioCore], path: "Tests/DLMSLinkTests", swiftSettings: swiftSettings),
         .testTarget(name: "DLMSCodecTests", dependencies: ["DLMSCodec", "COSEM", nioCore], path: "Tests/DLMSCodecTests", swiftSettings: swiftSettings),
         .testTarget(name: "MessagingTests", dependencies: ["Messaging", "TestSupport", "Contracts"], path: "Tests/MessagingTests", swiftSettings: swiftSettings),
         .testTarget(name: "ContractsTests", dependencies: ["Contracts"], path: "Tests/ContractsTests", swiftSettings: swiftSettings),
         .testTarget(name: "PersistenceTests", dependencies: ["Persistence", "TestSupport", logging, lifecycle], path: "Tests/PersistenceTests", swiftSettings: swiftSettings),
         .testTarget(name: "ServiceRuntimeTests", dependencies: ["ServiceRuntime", "Observability", "TestSupport"], path: "Tests/ServiceRuntimeTests", swiftSettings: swiftSettings),
-        .testTarget(name: "ExecutableTests", dependencies: ["TestSupport"], path: "Tests/ExecutableTests", swiftSettings: swiftSettings),
+        .testTarget(name: "ExecutableTests", dependencies: ["TestSupport", "Messaging", "Persistence", "Contracts"], path: "Tests/ExecutableTests", swiftSettings: swiftSettings),
     ]
 )

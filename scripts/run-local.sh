@@ -27,7 +27,7 @@ cleanup() {
   for name in "${order[@]}"; do
     wait "${pids[$name]}" 2>/dev/null; exit_codes[$name]=$?
   done
-  scripts/local-postgres.sh stop "$pg_dir" >/dev/null 2>&1 || true
+  scripts/local-postgres.sh purge "$pg_dir" "$pg_port" >/dev/null 2>&1 || true
   rm -rf "$pg_dir"
 }
 
