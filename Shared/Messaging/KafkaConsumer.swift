@@ -30,8 +30,8 @@ public final class KafkaConsumer: Service, Sendable {
     private let pollThread = Mutex<KafkaPollThread?>(nil)
     private let started = Atomic<Bool>(false)
 
-    /// Creates the consumer and subscribes it to ``KafkaConsumerConfiguration/topics``; nothing
-    /// is fetched before ``run()``.
+    /// Creates the consumer; it joins the group and subscribes to
+    /// ``KafkaConsumerConfiguration/topics`` in ``run()``.
     /// - Parameter onCommit: called on the consumer thread after every successful commit with
     ///   the committed offsets (next offset to read) — for audit logs and tests.
     /// - Throws: ``KafkaError`` with code ``KafkaError/Code/configuration`` for rejected settings.
@@ -58,11 +58,6 @@ public final class KafkaConsumer: Service, Sendable {
         // Serve the main queue (errors, logs, rebalances) from rd_kafka_consumer_poll.
         let redirect = rd_kafka_poll_set_consumer(client.handle)
         guard redirect == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError.rdKafka(redirect, "redirecting the main queue") }
-        let topics = configuration.topics.map { (KafkaTopicPartition(topic: $0, partition: RD_KAFKA_PARTITION_UA), Int64(0)) }
-        let subscribed = RDKafkaClient.withPartitionList(topics) { rd_kafka_subscribe(client.handle, $0) }
-        guard subscribed == RD_KAFKA_RESP_ERR_NO_ERROR else {
-            throw KafkaError.rdKafka(subscribed, "subscribing to \(configuration.topics.joined(separator: ","))")
-        }
     }
 
     deinit {
@@ -80,6 +75,9 @@ public final class KafkaConsumer: Service, Sendable {
     public func markFinished(_ message: KafkaConsumerMessage) {
         core.markFinished(message)
     }
+
+    /// Messages handed out (or waiting in ``messages``) and not finished, over all partitions.
+    public var unfinishedCount: Int { core.unfinishedCount }
 
     /// The partitions currently assigned to this member.
     public var assignment: [KafkaTopicPartition] { core.assignment }
@@ -130,6 +128,15 @@ public final class KafkaConsumer: Service, Sendable {
         }
         let client = self.client
         let core = self.core
+        // Joining the group only now: a member that joined but does not poll would hold its
+        // partitions without reading them.
+        let topics = configuration.topics.map { (KafkaTopicPartition(topic: $0, partition: RD_KAFKA_PARTITION_UA), Int64(0)) }
+        let subscribed = RDKafkaClient.withPartitionList(topics) { rd_kafka_subscribe(client.handle, $0) }
+        guard subscribed == RD_KAFKA_RESP_ERR_NO_ERROR else {
+            let error = KafkaError.rdKafka(subscribed, "subscribing to \(configuration.topics.joined(separator: ","))")
+            core.finish(throwing: error)
+            throw error
+        }
         let thread = KafkaPollThread(
             name: "kafka-consumer-\(configuration.groupID)",
             pollOnce: { core.pollOnce(handle: client.handle, context: client.context) },
@@ -206,6 +213,7 @@ final class ConsumerCore: Sendable {
 
     var terminalError: KafkaError? { state.withLock { $0.terminalError } }
     var assignment: [KafkaTopicPartition] { state.withLock { $0.tracker.assignedPartitions } }
+    var unfinishedCount: Int { state.withLock { $0.tracker.unfinishedCount } }
 
     func isCurrent(_ message: KafkaConsumerMessage) -> Bool {
         state.withLock { $0.tracker.generation(of: message.topicPartition) == message.generation }
@@ -430,12 +438,17 @@ final class ConsumerCore: Sendable {
         if result != RD_KAFKA_RESP_ERR_NO_ERROR {
             logger.warning("closing the Kafka consumer", metadata: [KafkaLogMetadataKey.error: "\(KafkaError.rdKafka(result, "close"))"])
         }
-        if let error = terminalError {
+        finish(throwing: terminalError)
+        logger.info("Kafka consumer closed")
+    }
+
+    /// Ends ``KafkaConsumer/messages``.
+    func finish(throwing error: KafkaError?) {
+        if let error {
             continuation.finish(throwing: error)
         } else {
             continuation.finish()
         }
-        logger.info("Kafka consumer closed")
     }
 
     private static func metadata(_ message: KafkaConsumerMessage) -> Logger.Metadata {
