@@ -88,6 +88,9 @@ public struct ActionResponseWithOptionalData: Hashable, Sendable, Codable {
 
     static func decode(from buffer: inout ByteBuffer, limits: DLMSDecodingLimits) throws -> ActionResponseWithOptionalData {
         let result = ActionResult(rawValue: try buffer.readDLMSInteger("action-result"))
+        // Some servers (Gurux 1.0.203 among them) end a failed ACTION-Response-Normal right after
+        // the result; read a missing presence flag at the end of the APDU as "absent".
+        guard buffer.readableBytes > 0 else { return ActionResponseWithOptionalData(result: result) }
         let present: UInt8 = try buffer.readDLMSInteger("return-parameters presence")
         switch present {
         case 0: return ActionResponseWithOptionalData(result: result)

@@ -30,7 +30,7 @@ func buffer(_ hex: String) -> ByteBuffer { try! ByteBuffer(dlmsHex: hex) }
         ("0900", .octetString(bytes: [])),
         ("040C5AC0", .bitString(DLMSBitString(bitCount: 12, bytes: [0x5A, 0xC0]))),
         ("0400", .bitString(DLMSBitString(bitCount: 0, bytes: []))),
-        ("1907E80B1A02103900FFC400", .dateTime(CosemDateTime(year: 2024, month: 11, day: 26, hour: 16, minute: 57, second: 0, hundredths: 0xFF, dayOfWeek: 2, deviation: -60, clockStatus: []))),
+        ("1907E80B1A02103900FFFFC400", .dateTime(CosemDateTime(year: 2024, month: 11, day: 26, hour: 16, minute: 57, second: 0, hundredths: 0xFF, dayOfWeek: 2, deviation: -60, clockStatus: []))),
         ("1A07E80B1A02", .date(CosemDate(year: 2024, month: 11, dayOfMonth: 26, dayOfWeek: 2))),
         ("1B10390000", .time(CosemTime(hour: 16, minute: 57, second: 0, hundredths: 0))),
         // Blue Book: structure { logical name 0.0.1.0.0.255, unsigned 5 }

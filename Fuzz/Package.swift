@@ -1,0 +1,29 @@
+// swift-tools-version:6.1
+// libFuzzer targets for the DLMS decoders. Kept out of the main package because every module
+// must be built with `-sanitize=fuzzer`; run them with Fuzz/run.sh.
+import Foundation
+import PackageDescription
+
+/// The root package is a path dependency; its identity is its directory name.
+let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+let rootIdentity = root.lastPathComponent.lowercased()
+
+let codec: [Target.Dependency] = [
+    .product(name: "DLMSCodec", package: rootIdentity),
+    .product(name: "COSEM", package: rootIdentity),
+    .product(name: "NIOCore", package: "swift-nio"),
+]
+
+let package = Package(
+    name: "SwiftHESFuzz",
+    platforms: [.macOS(.v15)],
+    dependencies: [
+        .package(path: root.path),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+    ],
+    targets: [
+        .executableTarget(name: "FuzzAPDU", dependencies: codec, path: "Sources/FuzzAPDU"),
+        .executableTarget(name: "FuzzData", dependencies: codec, path: "Sources/FuzzData"),
+        .executableTarget(name: "FuzzACSE", dependencies: codec, path: "Sources/FuzzACSE"),
+    ]
+)

@@ -1,0 +1,38 @@
+import COSEM
+import NIOCore
+
+/// A-XDR data: typed errors only, and stable re-encoding. Tight limits exercise the checks.
+@_cdecl("LLVMFuzzerTestOneInput")
+public func fuzzData(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
+    var buffer = ByteBuffer(dlmsBytes: UnsafeBufferPointer(start: data, count: size))
+    let limits = DLMSDecodingLimits(maxDepth: 16, maxElements: 4096, maxByteLength: 65_536)
+    let value: DLMSData
+    do {
+        value = try DLMSData.decode(from: &buffer, limits: limits)
+    } catch is DLMSError {
+        return 0
+    } catch {
+        fatalError("untyped error \(error)")
+    }
+    var first = ByteBuffer()
+    value.encode(into: &first)
+    var copy = first
+    do {
+        let again = try DLMSData.decode(from: &copy, limits: limits)
+        var second = ByteBuffer()
+        again.encode(into: &second)
+        precondition(second == first, "re-encoding is not stable: \(first.dlmsHex) vs \(second.dlmsHex)")
+    } catch {
+        fatalError("our own encoding \(first.dlmsHex) does not decode: \(error)")
+    }
+    // Typed views must not trap either.
+    _ = value.dateTimeValue
+    _ = value.obisValue
+    _ = value.stringValue
+    if let rows = value.elements, let first = rows.first?.elements {
+        let columns = first.indices.map { CaptureObjectDefinition(classID: $0 == 0 ? .clock : .register, logicalName: .clock, attributeIndex: 2) }
+        _ = (try? ProfileGeneric.rows(buffer: value, captureObjects: columns))?.fillingNulls(capturePeriod: 900)
+    }
+    _ = try? AssociationLN.objectList(from: value)
+    return 0
+}

@@ -1,0 +1,15 @@
+import COSEM
+import DLMSCodec
+import NIOCore
+import Testing
+
+func hexBuffer(_ hex: String) -> ByteBuffer { try! ByteBuffer(dlmsHex: hex) }
+
+/// Decodes exactly one APDU, re-encodes it, and checks the bytes are identical.
+@discardableResult
+func roundTrip(_ hex: String, sourceLocation: SourceLocation = #_sourceLocation) throws -> DLMSAPDU {
+    let input = hexBuffer(hex)
+    let apdu = try DLMSAPDU(exactly: input)
+    #expect(apdu.encoded.dlmsHex == input.dlmsHex, sourceLocation: sourceLocation)
+    return apdu
+}
