@@ -26,7 +26,7 @@ public final class KafkaMockCluster: Sendable {
         guard brokers >= 1 else { throw KafkaError.mockCluster("a mock cluster needs at least one broker") }
         // A plain producer handle without brokers owns the cluster; it never connects anywhere.
         client = try RDKafkaClient(
-            kind: .producer, properties: [("client.id", "kafka-mock-cluster")], context: RDKafkaContext(logger: logger))
+            kind: .producer, properties: [("client.id", "kafka-mock-cluster"), ("log_level", "4")], context: RDKafkaContext(logger: logger))
         guard let cluster = rd_kafka_mock_cluster_new(client.handle, Int32(brokers)) else {
             throw KafkaError.mockCluster("rd_kafka_mock_cluster_new failed for \(brokers) brokers")
         }

@@ -1,0 +1,31 @@
+import Contracts
+import Logging
+import ServiceLifecycle
+import ServiceRuntime
+
+/// Everything kafka-dev needs to run, resolved from flags, environment and file.
+struct KafkaDevConfiguration: Sendable {
+    var runtime: RuntimeConfiguration
+    /// Default: 1.
+    var brokers: Int
+    /// Regions whose `hes.tasks.<region>` and `hes.tasks.<region>.priority` topics are created.
+    /// Default: `local`.
+    var regions: [String]
+    /// Partitions of every topic (task topics need the same count, see DESIGN.md §2). Default: 12.
+    var partitions: Int
+    /// Where the bootstrap address is written for other processes.
+    /// Default: `./.hes-run/kafka-bootstrap`.
+    var bootstrapFile: String
+
+    /// The topics of DESIGN.md §2 for the configured regions.
+    var topics: [String] { KafkaTopics.all(regions: regions) }
+}
+
+extension App {
+    /// Builds kafka-dev's services: the admin server and the mock cluster.
+    static func serviceGroup(for configuration: KafkaDevConfiguration) -> ServiceGroup {
+        let runtime = ServiceRuntime(configuration.runtime)
+        let broker = KafkaDevBroker(configuration: configuration, readiness: runtime.readiness, logger: runtime.logger)
+        return runtime.serviceGroup(running: [broker])
+    }
+}

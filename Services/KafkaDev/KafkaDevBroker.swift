@@ -1,0 +1,47 @@
+import Foundation
+import Logging
+import Messaging
+import ServiceLifecycle
+import ServiceRuntime
+
+/// Runs the mock cluster until graceful shutdown: creates the topics, publishes the bootstrap
+/// address (standard output and ``KafkaDevConfiguration/bootstrapFile``), reports ready.
+struct KafkaDevBroker: Service {
+    let configuration: KafkaDevConfiguration
+    let readiness: Readiness
+    let logger: Logger
+
+    func run() async throws {
+        readiness.register("kafka-dev", reason: "starting the mock cluster")
+        let cluster = try KafkaMockCluster(brokers: configuration.brokers, logger: logger)
+        for topic in configuration.topics {
+            try cluster.createTopic(name: topic, partitions: configuration.partitions, replicationFactor: min(3, configuration.brokers))
+        }
+        try Self.publish(cluster.bootstrapServers, to: configuration.bootstrapFile)
+        logger.info("kafka-dev ready", metadata: [
+            KafkaLogMetadataKey.brokers: "\(cluster.bootstrapServers)",
+            KafkaLogMetadataKey.topic: "\(configuration.topics.joined(separator: ","))",
+            "kafka.partitions_per_topic": "\(configuration.partitions)",
+            "kafka.bootstrap_file": "\(configuration.bootstrapFile)",
+        ])
+        FileHandle.standardOutput.write(Data("kafka-dev bootstrap: \(cluster.bootstrapServers)\n".utf8))
+        readiness.markReady("kafka-dev")
+
+        try? await gracefulShutdown()
+
+        readiness.markNotReady("kafka-dev", reason: "shutting down")
+        // Leave no stale address behind for the next run (unless someone replaced it).
+        if (try? String(contentsOfFile: configuration.bootstrapFile, encoding: .utf8)) == cluster.bootstrapServers {
+            try? FileManager.default.removeItem(atPath: configuration.bootstrapFile)
+        }
+        logger.info("kafka-dev stopped; its messages are gone")
+        withExtendedLifetime(cluster) {}
+    }
+
+    /// Writes `address` to `path` atomically (readers never see a partial address).
+    static func publish(_ address: String, to path: String) throws {
+        let url = URL(fileURLWithPath: path)
+        try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+        try Data(address.utf8).write(to: url, options: .atomic)
+    }
+}
