@@ -108,6 +108,88 @@ public struct DLMSCompactArray: Hashable, Sendable {
 
 // MARK: - Decoding
 
+/// A bounds-checked cursor over the readable bytes of a buffer. Decoding through a raw pointer
+/// instead of `ByteBuffer`'s per-read bookkeeping makes large profile buffers about twice as
+/// fast; every read still checks the bytes left first.
+@usableFromInline
+struct AXDRReader {
+    let bytes: UnsafeRawBufferPointer
+    var position: Int
+    var end: Int
+    /// The buffer `bytes` belongs to, with the same reader index, for zero-copy string slices.
+    let owner: ByteBuffer
+
+    @inline(__always)
+    var remaining: Int { end - position }
+
+    @inline(__always)
+    mutating func u8(_ context: StaticString) throws -> UInt8 {
+        guard position < end else { throw DLMSError.truncated("\(context): need 1 byte, have 0") }
+        defer { position += 1 }
+        return bytes[position]
+    }
+
+    @inline(__always)
+    mutating func integer<T: FixedWidthInteger>(_ type: T.Type, _ context: StaticString) throws -> T {
+        let size = MemoryLayout<T>.size
+        guard end - position >= size else { throw DLMSError.truncated("\(context): need \(size) byte(s), have \(end - position)") }
+        defer { position += size }
+        return T(bigEndian: bytes.loadUnaligned(fromByteOffset: position, as: T.self))
+    }
+
+    /// An A-XDR length, checked like `ByteBuffer.readAXDRLength`.
+    @inline(__always)
+    mutating func length(limit: Int, bytesPerUnit: Int, _ context: StaticString) throws -> Int {
+        let first = try u8(context)
+        var length: Int
+        if first < 0x80 {
+            length = Int(first)
+        } else {
+            let count = Int(first & 0x7F)
+            guard count >= 1, count <= 4 else {
+                throw DLMSError.lengthLimitExceeded("\(context): length of length \(count) is outside 1...4")
+            }
+            guard remaining >= count else { throw DLMSError.truncated("\(context): length needs \(count) more byte(s)") }
+            length = 0
+            for _ in 0..<count { length = (length << 8) | Int(bytes[position]); position += 1 }
+        }
+        guard length <= limit else { throw DLMSError.lengthLimitExceeded("\(context): length \(length) exceeds limit \(limit)") }
+        if bytesPerUnit > 0 && length > remaining / bytesPerUnit {
+            throw DLMSError.lengthLimitExceeded("\(context): length \(length) exceeds the \(remaining) byte(s) left")
+        }
+        return length
+    }
+
+    /// `count` bytes as a slice of the owning buffer; the caller has checked `count <= remaining`.
+    @inline(__always)
+    mutating func slice(_ count: Int) -> ByteBuffer {
+        defer { position += count }
+        return owner.getSlice(at: owner.readerIndex + position, length: count)!
+    }
+
+    mutating func dateTime() throws -> CosemDateTime {
+        guard remaining >= 12 else { throw DLMSError.truncated("date-time needs 12 bytes, have \(remaining)") }
+        let d = try integer(UInt64.self, "date-time")
+        let hundredths = try u8("date-time")
+        let deviation = try integer(Int16.self, "date-time")
+        let status = try u8("date-time")
+        return CosemDateTime(
+            date: CosemDate(year: UInt16(d >> 48), month: UInt8((d >> 40) & 0xFF), dayOfMonth: UInt8((d >> 32) & 0xFF), dayOfWeek: UInt8((d >> 24) & 0xFF)),
+            time: CosemTime(hour: UInt8((d >> 16) & 0xFF), minute: UInt8((d >> 8) & 0xFF), second: UInt8(d & 0xFF), hundredths: hundredths),
+            deviation: deviation, clockStatus: ClockStatus(rawValue: status))
+    }
+
+    mutating func date() throws -> CosemDate {
+        guard remaining >= 5 else { throw DLMSError.truncated("date needs 5 bytes, have \(remaining)") }
+        return CosemDate(year: try integer(UInt16.self, "date"), month: try u8("date"), dayOfMonth: try u8("date"), dayOfWeek: try u8("date"))
+    }
+
+    mutating func time() throws -> CosemTime {
+        let v = try integer(UInt32.self, "time")
+        return CosemTime(hour: UInt8(v >> 24), minute: UInt8((v >> 16) & 0xFF), second: UInt8((v >> 8) & 0xFF), hundredths: UInt8(v & 0xFF))
+    }
+}
+
 extension DLMSData {
     /// Decodes one tagged value with the default limits.
     /// - Throws: `DLMSError` (`truncated`, `unexpectedTag`, `lengthLimitExceeded`, `nestingLimitExceeded`, …).
@@ -118,117 +200,131 @@ extension DLMSData {
 
     /// Decodes one tagged value, checking every length against `limits` before allocating.
     public static func decode(from buffer: inout ByteBuffer, limits: DLMSDecodingLimits) throws -> DLMSData {
-        try decode(from: &buffer, depth: 0, limits: limits)
+        let owner = buffer
+        let (value, consumed) = try owner.withUnsafeReadableBytes { bytes in
+            var reader = AXDRReader(bytes: bytes, position: 0, end: bytes.count, owner: owner)
+            let value = try decode(&reader, depth: 0, limits: limits)
+            return (value, reader.position)
+        }
+        buffer.moveReaderIndex(forwardBy: consumed)
+        return value
     }
 
-    @usableFromInline
-    static func decode(from buffer: inout ByteBuffer, depth: Int, limits: DLMSDecodingLimits) throws -> DLMSData {
-        guard let tag = buffer.readInteger(as: UInt8.self) else { throw DLMSError.truncated("data: missing type tag") }
+    static func decode(_ r: inout AXDRReader, depth: Int, limits: DLMSDecodingLimits) throws -> DLMSData {
+        let tag = try r.u8("data type tag")
         switch tag {
         case 0: return .null
         case 1, 2:
             guard depth < limits.maxDepth else { throw DLMSError.nestingLimitExceeded("data nested deeper than \(limits.maxDepth)") }
-            let count = try buffer.readAXDRLength(limit: limits.maxElements, bytesPerUnit: 1, "array/structure element count")
+            let count = try r.length(limit: limits.maxElements, bytesPerUnit: 1, "array/structure element count")
             var elements: [DLMSData] = []
             elements.reserveCapacity(count)
-            for _ in 0..<count { elements.append(try decode(from: &buffer, depth: depth + 1, limits: limits)) }
+            for _ in 0..<count { elements.append(try decode(&r, depth: depth + 1, limits: limits)) }
             return tag == 1 ? .array(elements) : .structure(elements)
-        case 3: return .boolean(try buffer.readDLMSInteger(as: UInt8.self, "boolean") != 0)
-        case 4: return .bitString(try decodeBitString(from: &buffer, limits: limits))
-        case 5: return .int32(try buffer.readDLMSInteger("double-long"))
-        case 6: return .uint32(try buffer.readDLMSInteger("double-long-unsigned"))
+        case 3: return .boolean(try r.u8("boolean") != 0)
+        case 4: return .bitString(try decodeBitString(&r, limits: limits))
+        case 5: return .int32(try r.integer(Int32.self, "double-long"))
+        case 6: return .uint32(try r.integer(UInt32.self, "double-long-unsigned"))
         case 9, 10, 12:
-            let length = try buffer.readAXDRLength(limit: limits.maxByteLength, bytesPerUnit: 1, "string length")
-            let slice = buffer.readSlice(length: length)!
+            let length = try r.length(limit: limits.maxByteLength, bytesPerUnit: 1, "string length")
+            let slice = r.slice(length)
             return tag == 9 ? .octetString(slice) : tag == 10 ? .visibleString(slice) : .utf8String(slice)
-        case 13: return .bcd(try buffer.readDLMSInteger("bcd"))
-        case 15: return .int8(try buffer.readDLMSInteger("integer"))
-        case 16: return .int16(try buffer.readDLMSInteger("long"))
-        case 17: return .uint8(try buffer.readDLMSInteger("unsigned"))
-        case 18: return .uint16(try buffer.readDLMSInteger("long-unsigned"))
+        case 13: return .bcd(Int8(bitPattern: try r.u8("bcd")))
+        case 15: return .int8(Int8(bitPattern: try r.u8("integer")))
+        case 16: return .int16(try r.integer(Int16.self, "long"))
+        case 17: return .uint8(try r.u8("unsigned"))
+        case 18: return .uint16(try r.integer(UInt16.self, "long-unsigned"))
         case 19:
             guard depth < limits.maxDepth else { throw DLMSError.nestingLimitExceeded("data nested deeper than \(limits.maxDepth)") }
-            return .compactArray(try decodeCompactArray(from: &buffer, depth: depth + 1, limits: limits))
-        case 20: return .int64(try buffer.readDLMSInteger("long64"))
-        case 21: return .uint64(try buffer.readDLMSInteger("long64-unsigned"))
-        case 22: return .enumerated(try buffer.readDLMSInteger("enum"))
-        case 23: return .float32(Float(bitPattern: try buffer.readDLMSInteger("float32")))
-        case 24: return .float64(Double(bitPattern: try buffer.readDLMSInteger("float64")))
-        case 25: return .dateTime(try CosemDateTime.decode(from: &buffer))
-        case 26: return .date(try CosemDate.decode(from: &buffer))
-        case 27: return .time(try CosemTime.decode(from: &buffer))
+            return .compactArray(try decodeCompactArray(&r, depth: depth + 1, limits: limits))
+        case 20: return .int64(try r.integer(Int64.self, "long64"))
+        case 21: return .uint64(try r.integer(UInt64.self, "long64-unsigned"))
+        case 22: return .enumerated(try r.u8("enum"))
+        case 23: return .float32(Float(bitPattern: try r.integer(UInt32.self, "float32")))
+        case 24: return .float64(Double(bitPattern: try r.integer(UInt64.self, "float64")))
+        case 25: return .dateTime(try r.dateTime())
+        case 26: return .date(try r.date())
+        case 27: return .time(try r.time())
         case 255: return .dontCare
         default: throw DLMSError.unexpectedTag(tag, in: "data")
         }
     }
 
-    static func decodeBitString(from buffer: inout ByteBuffer, limits: DLMSDecodingLimits) throws -> DLMSBitString {
-        let bits = try buffer.readAXDRLength(limit: limits.maxByteLength * 8, bytesPerUnit: 0, "bit-string length")
+    static func decodeBitString(_ r: inout AXDRReader, limits: DLMSDecodingLimits) throws -> DLMSBitString {
+        let bits = try r.length(limit: limits.maxByteLength * 8, bytesPerUnit: 0, "bit-string length")
         let byteCount = (bits + 7) / 8
-        let bytes = try buffer.readDLMSBytes(length: byteCount, "bit-string")
+        guard byteCount <= r.remaining else { throw DLMSError.truncated("bit-string: need \(byteCount) byte(s), have \(r.remaining)") }
+        let bytes = Array(UnsafeRawBufferPointer(rebasing: r.bytes[r.position..<(r.position + byteCount)]))
+        r.position += byteCount
         return DLMSBitString(bitCount: bits, bytes: bytes)
     }
 
-    static func decodeCompactArray(from buffer: inout ByteBuffer, depth: Int, limits: DLMSDecodingLimits) throws -> DLMSCompactArray {
-        let description = try DLMSTypeDescription.decode(from: &buffer, depth: depth, limits: limits)
+    static func decodeCompactArray(_ r: inout AXDRReader, depth: Int, limits: DLMSDecodingLimits) throws -> DLMSCompactArray {
+        // The type description is short; decode it through a ByteBuffer view of the same bytes.
+        var header = r.owner.getSlice(at: r.owner.readerIndex + r.position, length: r.remaining)!
+        let before = header.readableBytes
+        let description = try DLMSTypeDescription.decode(from: &header, depth: depth, limits: limits)
+        r.position += before - header.readableBytes
         let minimum = description.minimumSize
         guard minimum > 0 else { throw DLMSError.invalidValue("compact-array element type has no encoded size") }
-        let length = try buffer.readAXDRLength(limit: limits.maxByteLength, bytesPerUnit: 1, "compact-array contents length")
-        var contents = buffer.readSlice(length: length)!
+        let length = try r.length(limit: limits.maxByteLength, bytesPerUnit: 1, "compact-array contents length")
         guard length / minimum <= limits.maxElements else {
             throw DLMSError.lengthLimitExceeded("compact-array may hold \(length / minimum) elements, limit \(limits.maxElements)")
         }
+        var contents = r
+        contents.end = r.position + length
+        r.position += length
         var elements: [DLMSData] = []
         elements.reserveCapacity(length / minimum)
-        while contents.readableBytes > 0 {
-            elements.append(try decodeUntagged(description, from: &contents, depth: depth, limits: limits))
+        while contents.remaining > 0 {
+            elements.append(try decodeUntagged(description, &contents, depth: depth, limits: limits))
         }
         return DLMSCompactArray(typeDescription: description, elements: elements)
     }
 
-    static func decodeUntagged(_ description: DLMSTypeDescription, from buffer: inout ByteBuffer, depth: Int, limits: DLMSDecodingLimits) throws -> DLMSData {
+    static func decodeUntagged(_ description: DLMSTypeDescription, _ r: inout AXDRReader, depth: Int, limits: DLMSDecodingLimits) throws -> DLMSData {
         guard depth < limits.maxDepth else { throw DLMSError.nestingLimitExceeded("compact-array nested deeper than \(limits.maxDepth)") }
         switch description {
         case .simple(let type):
             switch type {
             case .nullData: return .null
             case .dontCare: return .dontCare
-            case .boolean: return .boolean(try buffer.readDLMSInteger(as: UInt8.self, "boolean") != 0)
-            case .bitString: return .bitString(try decodeBitString(from: &buffer, limits: limits))
-            case .doubleLong: return .int32(try buffer.readDLMSInteger("double-long"))
-            case .doubleLongUnsigned: return .uint32(try buffer.readDLMSInteger("double-long-unsigned"))
+            case .boolean: return .boolean(try r.u8("boolean") != 0)
+            case .bitString: return .bitString(try decodeBitString(&r, limits: limits))
+            case .doubleLong: return .int32(try r.integer(Int32.self, "double-long"))
+            case .doubleLongUnsigned: return .uint32(try r.integer(UInt32.self, "double-long-unsigned"))
             case .octetString, .visibleString, .utf8String:
-                let length = try buffer.readAXDRLength(limit: limits.maxByteLength, bytesPerUnit: 1, "string length")
-                let slice = buffer.readSlice(length: length)!
+                let length = try r.length(limit: limits.maxByteLength, bytesPerUnit: 1, "string length")
+                let slice = r.slice(length)
                 return type == .octetString ? .octetString(slice) : type == .visibleString ? .visibleString(slice) : .utf8String(slice)
-            case .bcd: return .bcd(try buffer.readDLMSInteger("bcd"))
-            case .integer: return .int8(try buffer.readDLMSInteger("integer"))
-            case .long: return .int16(try buffer.readDLMSInteger("long"))
-            case .unsigned: return .uint8(try buffer.readDLMSInteger("unsigned"))
-            case .longUnsigned: return .uint16(try buffer.readDLMSInteger("long-unsigned"))
-            case .long64: return .int64(try buffer.readDLMSInteger("long64"))
-            case .long64Unsigned: return .uint64(try buffer.readDLMSInteger("long64-unsigned"))
-            case .enumerated: return .enumerated(try buffer.readDLMSInteger("enum"))
-            case .float32: return .float32(Float(bitPattern: try buffer.readDLMSInteger("float32")))
-            case .float64: return .float64(Double(bitPattern: try buffer.readDLMSInteger("float64")))
-            case .dateTime: return .dateTime(try CosemDateTime.decode(from: &buffer))
-            case .date: return .date(try CosemDate.decode(from: &buffer))
-            case .time: return .time(try CosemTime.decode(from: &buffer))
+            case .bcd: return .bcd(Int8(bitPattern: try r.u8("bcd")))
+            case .integer: return .int8(Int8(bitPattern: try r.u8("integer")))
+            case .long: return .int16(try r.integer(Int16.self, "long"))
+            case .unsigned: return .uint8(try r.u8("unsigned"))
+            case .longUnsigned: return .uint16(try r.integer(UInt16.self, "long-unsigned"))
+            case .long64: return .int64(try r.integer(Int64.self, "long64"))
+            case .long64Unsigned: return .uint64(try r.integer(UInt64.self, "long64-unsigned"))
+            case .enumerated: return .enumerated(try r.u8("enum"))
+            case .float32: return .float32(Float(bitPattern: try r.integer(UInt32.self, "float32")))
+            case .float64: return .float64(Double(bitPattern: try r.integer(UInt64.self, "float64")))
+            case .dateTime: return .dateTime(try r.dateTime())
+            case .date: return .date(try r.date())
+            case .time: return .time(try r.time())
             case .array, .structure, .compactArray:
                 throw DLMSError.invalidValue("\(type) cannot be a simple type description")
             }
         case .array(let count, let element):
-            guard Int(count) <= buffer.readableBytes / max(element.minimumSize, 1) else {
-                throw DLMSError.lengthLimitExceeded("compact-array element of \(count) items exceeds the \(buffer.readableBytes) byte(s) left")
+            guard Int(count) <= r.remaining / max(element.minimumSize, 1) else {
+                throw DLMSError.lengthLimitExceeded("compact-array element of \(count) items exceeds the \(r.remaining) byte(s) left")
             }
             var items: [DLMSData] = []
             items.reserveCapacity(Int(count))
-            for _ in 0..<count { items.append(try decodeUntagged(element, from: &buffer, depth: depth + 1, limits: limits)) }
+            for _ in 0..<count { items.append(try decodeUntagged(element, &r, depth: depth + 1, limits: limits)) }
             return .array(items)
         case .structure(let members):
             var items: [DLMSData] = []
             items.reserveCapacity(members.count)
-            for m in members { items.append(try decodeUntagged(m, from: &buffer, depth: depth + 1, limits: limits)) }
+            for m in members { items.append(try decodeUntagged(m, &r, depth: depth + 1, limits: limits)) }
             return .structure(items)
         }
     }
