@@ -163,10 +163,11 @@ public struct DatabaseService: Service {
             return try await runner.run(configuration: self.configuration.database)
         }
         let connection = try await self.configuration.database.connect(logger: self.logger)
-        defer { connection.close().whenComplete { _ in } }
         do {
             try await connection.query("SELECT 1", logger: self.logger)
+            try? await connection.close()
         } catch {
+            try? await connection.close()
             throw PersistenceError.classify(error, context: "checking the database", endpoint: self.configuration.database.endpoint)
         }
         return MigrationRunner.Report(applied: [], alreadyApplied: [], unknown: [])

@@ -125,6 +125,18 @@ extension PersistenceError {
         Self(code: .checksumMismatch, reason: reason, file: file, line: line)
     }
 
+    public static func authenticationFailed(_ reason: String, file: String = #fileID, line: Int = #line) -> Self {
+        Self(code: .authenticationFailed, reason: reason, file: file, line: line)
+    }
+
+    public static func queryFailed(_ reason: String, file: String = #fileID, line: Int = #line) -> Self {
+        Self(code: .queryFailed, reason: reason, file: file, line: line)
+    }
+
+    public static func migrationFailed(_ reason: String, file: String = #fileID, line: Int = #line) -> Self {
+        Self(code: .migrationFailed, reason: reason, file: file, line: line)
+    }
+
     public static func shutdown(_ reason: String, file: String = #fileID, line: Int = #line) -> Self {
         Self(code: .shutdown, reason: reason, file: file, line: line)
     }
