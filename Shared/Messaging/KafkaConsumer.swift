@@ -387,6 +387,9 @@ final class ConsumerCore: Sendable {
                 let result = rd_kafka_assign(handle, list)
                 if result != RD_KAFKA_RESP_ERR_NO_ERROR { logAssignError(KafkaError.rdKafka(result, "assign")) }
             }
+            // librdkafka keeps a partition's pause flag across unassign and assign; a partition
+            // paused under the previous assignment would otherwise never be fetched again.
+            rd_kafka_resume_partitions(handle, list)
             logger.info("Kafka partitions assigned", metadata: [KafkaLogMetadataKey.partitions: "\(described)"])
 
         case RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS:
@@ -410,6 +413,8 @@ final class ConsumerCore: Sendable {
         if !lost, let error = commitPending(handle: handle, only: Set(partitions)) {
             logger.warning("commit on revocation failed; the new owner will redo that work", metadata: [KafkaLogMetadataKey.error: "\(error)"])
         }
+        let paused = state.withLock { $0.paused.intersection(partitions) }
+        if !paused.isEmpty { setPaused(false, Array(paused), handle: handle) }
         let dropped = state.withLock { state in
             partitions.reduce(0) { total, partition in
                 let unfinished = state.tracker.unfinishedCount(for: partition)

@@ -19,6 +19,10 @@ struct KafkaMultiProcessTests {
         var processed: [Record: String] = [:]
         var processedCount = 0
         var lastCommitted: [Int32: Int64] = [:]
+        /// Messages this process processed again (after a rebalance gave it the partition back)
+        /// although it had already committed past them: must stay empty.
+        var reprocessedAfterCommit: [Record] = []
+        var reprocessed = 0
 
         init(path: String) {
             let text = (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
@@ -26,7 +30,13 @@ struct KafkaMultiProcessTests {
                 let fields = line.split(separator: " ")
                 // A line cut short by SIGKILL has fewer fields: the message was not marked finished.
                 if fields.count == 4, fields[0] == "P", let partition = Int32(fields[1]), let offset = Int64(fields[2]) {
-                    processed[Record(partition: partition, offset: offset)] = String(fields[3])
+                    let record = Record(partition: partition, offset: offset)
+                    if processed[record] != nil {
+                        // The file is in processing order: compare with the commits made so far.
+                        reprocessed += 1
+                        if offset < lastCommitted[partition] ?? 0 { reprocessedAfterCommit.append(record) }
+                    }
+                    processed[record] = String(fields[3])
                     processedCount += 1
                 } else if fields.count == 3, fields[0] == "C", let partition = Int32(fields[1]), let offset = Int64(fields[2]) {
                     lastCommitted[partition] = max(lastCommitted[partition] ?? 0, offset)
@@ -133,8 +143,11 @@ struct KafkaMultiProcessTests {
             let lowestCommit = holders.map { $0.1.lastCommitted[record.partition] ?? 0 }.min()!
             #expect(record.offset >= lowestCommit, "\(record) processed twice although committed (\(lowestCommit))")
         }
-        // Within one process a message is never handed out twice.
-        for (name, log) in logs { #expect(log.processedCount == log.processed.count, "\(name) processed a message twice") }
+        // Within one process a message comes again only after a rebalance took the partition
+        // away and gave it back before the work was committed.
+        for (name, log) in logs {
+            #expect(log.reprocessedAfterCommit.isEmpty, "\(name) processed committed messages again: \(log.reprocessedAfterCommit.prefix(5))")
+        }
 
         // 3. After the graceful stop everything is committed.
         var ends: [Int32: Int64] = [:]
@@ -148,7 +161,8 @@ struct KafkaMultiProcessTests {
         print("""
             kafka multi-process: \(total) messages over \(partitions) partitions, processed in \(processingTime); \
             killed member processed \(killedLog.processedCount) (committed \(killedLog.lastCommitted.sorted { $0.key < $1.key })); \
-            duplicates \(duplicates) (\(duplicatesAfterKill) involving the killed member)
+            duplicates across processes \(duplicates) (\(duplicatesAfterKill) involving the killed member), \
+            within a process \(logs.map { "\($0.0)=\($0.1.reprocessed)" }.joined(separator: " "))
             """)
     }
 }
