@@ -35,10 +35,18 @@ public final class KafkaProducer: Service, Sendable {
         self.client = client
         // The thread holds the client, not the producer: releasing the producer stops the thread,
         // and the handle is destroyed once neither needs it.
-        pollThread = KafkaPollThread(name: "kafka-producer-\(configuration.clientID)") {
-            rd_kafka_poll(client.handle, 100)
-            return true
-        }
+        pollThread = KafkaPollThread(
+            name: "kafka-producer-\(configuration.clientID)",
+            pollOnce: {
+                rd_kafka_poll(client.handle, 100)
+                return true
+            },
+            onExit: {
+                // Whatever is still queued (a send racing with close, or a producer released
+                // without close) fails now with a purge error instead of leaving its caller waiting.
+                rd_kafka_purge(client.handle, Int32(RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT))
+                rd_kafka_poll(client.handle, 0)
+            })
     }
 
     deinit {

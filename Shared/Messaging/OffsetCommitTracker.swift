@@ -27,6 +27,39 @@ public struct OffsetCommitTracker: Sendable {
         /// Lowest unfinished offset, or one past the highest finished when all are finished.
         var commitOffset: Int64? { outstanding.first ?? nextOffset }
         var unfinishedCount: Int { outstanding.count - finishedAhead.count }
+
+        // Mutated in place through the dictionary (`partitions[p]?.…`): copying the state out
+        // and back would copy its buffers on every message.
+
+        mutating func receive(_ offset: Int64) -> Generation? {
+            if let next = nextOffset, offset < next { return nil }
+            if committedOffset == nil { committedOffset = offset }
+            outstanding.append(offset)
+            nextOffset = offset + 1
+            return generation
+        }
+
+        mutating func finish(_ offset: Int64, generation: Generation) -> Bool {
+            guard self.generation == generation, let first = outstanding.first, offset >= first,
+                  let next = nextOffset, offset < next, !finishedAhead.contains(offset)
+            else { return false }
+            if offset == first {
+                outstanding.removeFirst()
+                while let head = outstanding.first, finishedAhead.remove(head) != nil {
+                    outstanding.removeFirst()
+                }
+            } else {
+                // Offsets may have gaps (compaction, control records): only count ones handed out.
+                guard OffsetCommitTracker.contains(outstanding, offset) else { return false }
+                finishedAhead.insert(offset)
+            }
+            return true
+        }
+
+        mutating func commit(_ offset: Int64) {
+            if let current = committedOffset, current >= offset { return }
+            committedOffset = offset
+        }
     }
 
     private var partitions: [KafkaTopicPartition: PartitionState] = [:]
@@ -66,13 +99,7 @@ public struct OffsetCommitTracker: Sendable {
     /// - Returns: the generation to finish it with, or `nil` if the partition is not assigned or
     ///   the offset is not beyond everything already handed out (a duplicate to drop).
     public mutating func received(offset: Int64, in partition: KafkaTopicPartition) -> Generation? {
-        guard var state = partitions[partition] else { return nil }
-        if let next = state.nextOffset, offset < next { return nil }
-        if state.committedOffset == nil { state.committedOffset = offset }
-        state.outstanding.append(offset)
-        state.nextOffset = offset + 1
-        partitions[partition] = state
-        return state.generation
+        partitions[partition]?.receive(offset) ?? nil
     }
 
     /// Records that the work of the message at `offset` is done.
@@ -80,30 +107,12 @@ public struct OffsetCommitTracker: Sendable {
     ///   never handed out, or already finished).
     @discardableResult
     public mutating func finished(offset: Int64, in partition: KafkaTopicPartition, generation: Generation) -> Bool {
-        guard var state = partitions[partition], state.generation == generation,
-              let first = state.outstanding.first, offset >= first, let next = state.nextOffset, offset < next,
-              !state.finishedAhead.contains(offset)
-        else { return false }
-        if offset == first {
-            state.outstanding.removeFirst()
-            while let head = state.outstanding.first, state.finishedAhead.remove(head) != nil {
-                state.outstanding.removeFirst()
-            }
-        } else {
-            // Offsets may have gaps (compaction, control records): only count ones handed out.
-            guard Self.contains(state.outstanding, offset) else { return false }
-            state.finishedAhead.insert(offset)
-        }
-        partitions[partition] = state
-        return true
+        partitions[partition]?.finish(offset, generation: generation) ?? false
     }
 
     /// Records a successful commit of `offset` for `partition`.
     public mutating func committed(offset: Int64, in partition: KafkaTopicPartition) {
-        guard var state = partitions[partition] else { return }
-        if let current = state.committedOffset, current >= offset { return }
-        state.committedOffset = offset
-        partitions[partition] = state
+        partitions[partition]?.commit(offset)
     }
 
     // MARK: - Queries
@@ -138,7 +147,7 @@ public struct OffsetCommitTracker: Sendable {
     /// Messages handed out and not finished, over all partitions.
     public var unfinishedCount: Int { partitions.values.reduce(0) { $0 + $1.unfinishedCount } }
 
-    private static func contains(_ buffer: CircularBuffer<Int64>, _ offset: Int64) -> Bool {
+    fileprivate static func contains(_ buffer: CircularBuffer<Int64>, _ offset: Int64) -> Bool {
         // `outstanding` is ascending: binary search.
         var low = buffer.startIndex
         var count = buffer.count
