@@ -20,7 +20,9 @@ import Synchronization
 ///
 /// All librdkafka calls that block (poll, commit, close) run on the consumer's own thread,
 /// started by ``run()``; ``run()`` returns after graceful shutdown or cancellation, once the
-/// consumer committed finished work and left the group.
+/// consumer committed finished work and left the group. In a `ServiceGroup`, list the consumer
+/// *before* the service that processes its messages: services stop in reverse order, so the
+/// worker finishes and marks its in-flight work first, then the consumer commits and leaves.
 public final class KafkaConsumer: Service, Sendable {
     private let client: RDKafkaClient
     private let core: ConsumerCore
@@ -289,7 +291,7 @@ final class ConsumerCore: Sendable {
             topic: topic, partition: raw.partition, offset: raw.offset, key: key, value: value,
             headers: Self.headers(of: message), timestampMilliseconds: timestamp >= 0 ? timestamp : nil,
             generation: generation)
-        Counter(label: "hes_kafka_messages_consumed_total", dimensions: [("topic", topic)]).increment()
+        KafkaMetrics.shared.consumed(topic: topic).increment()
         continuation.yield(consumerMessage)
         if pause { setPaused(true, [partition], handle: handle) }
     }
@@ -362,7 +364,7 @@ final class ConsumerCore: Sendable {
                 ])
                 onCommit?(committed)
             }
-            if firstError != nil { Counter(label: "hes_kafka_commit_failures_total").increment() }
+            if firstError != nil { KafkaMetrics.shared.commitFailures.increment() }
             return firstError
         }
     }
@@ -372,7 +374,7 @@ final class ConsumerCore: Sendable {
         let partitions = RDKafkaClient.topicPartitions(list).map(\.0)
         let cooperative = String(cString: rd_kafka_rebalance_protocol(handle)) == "COOPERATIVE"
         let described = partitions.map(\.description).joined(separator: ",")
-        Counter(label: "hes_kafka_rebalances_total").increment()
+        KafkaMetrics.shared.rebalances.increment()
         switch code {
         case RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS:
             state.withLock { state in

@@ -78,12 +78,12 @@ public final class KafkaProducer: Service, Sendable {
                         continuation.resume(throwing: error)
                     }
                 }
-                Counter(label: "hes_kafka_messages_produced_total", dimensions: [("topic", topic)]).increment()
+                KafkaMetrics.shared.produced(topic: topic).increment()
                 return report
             } catch let error as KafkaError where error.code == .queueFull && ContinuousClock.now < deadline {
                 try await Task.sleep(for: .milliseconds(10))
             } catch {
-                Counter(label: "hes_kafka_delivery_failures_total", dimensions: [("topic", topic)]).increment()
+                KafkaMetrics.shared.deliveryFailed(topic: topic).increment()
                 logger.warning("Kafka delivery failed", metadata: [
                     KafkaLogMetadataKey.topic: "\(topic)", KafkaLogMetadataKey.error: "\(error)",
                 ])

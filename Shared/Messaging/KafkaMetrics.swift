@@ -1,0 +1,30 @@
+import Metrics
+import Synchronization
+
+/// The binding's metrics. Per-topic counters are created once and reused: creating a `Counter`
+/// goes through the metrics factory, too costly per message.
+final class KafkaMetrics: Sendable {
+    static let shared = KafkaMetrics()
+
+    private let counters = Mutex<[String: Counter]>([:])
+
+    /// Messages the broker acknowledged, by topic.
+    func produced(topic: String) -> Counter { counter("hes_kafka_messages_produced_total", topic: topic) }
+    /// Sends that failed (after librdkafka's retries), by topic.
+    func deliveryFailed(topic: String) -> Counter { counter("hes_kafka_delivery_failures_total", topic: topic) }
+    /// Messages handed to the application, by topic.
+    func consumed(topic: String) -> Counter { counter("hes_kafka_messages_consumed_total", topic: topic) }
+
+    let commitFailures = Counter(label: "hes_kafka_commit_failures_total")
+    let rebalances = Counter(label: "hes_kafka_rebalances_total")
+
+    private func counter(_ label: String, topic: String) -> Counter {
+        counters.withLock { counters in
+            let key = "\(label)\u{0}\(topic)"
+            if let counter = counters[key] { return counter }
+            let counter = Counter(label: label, dimensions: [("topic", topic)])
+            counters[key] = counter
+            return counter
+        }
+    }
+}
