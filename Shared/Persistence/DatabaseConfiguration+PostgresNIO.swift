@@ -61,7 +61,14 @@ extension DatabaseConfiguration {
                 logger: logger
             )
         } catch {
-            throw PersistenceError.classify(error, context: "connecting to the database", endpoint: self.endpoint)
+            let classified = PersistenceError.classify(error, context: "connecting to the database", endpoint: self.endpoint)
+            guard classified.code == .connectionLost else { throw classified }
+            // PostgresNIO reports a connect timeout as a closed connection.
+            throw PersistenceError.unreachable(
+                "connecting to the database: cannot connect at \(self.endpoint): no answer within the connect timeout "
+                    + "(\(self.connectTimeout)) or the connection was closed during start-up",
+                underlying: error
+            )
         }
     }
 

@@ -131,8 +131,10 @@ public struct DatabaseService: Service {
             } catch let error as PersistenceError where error.isRetriable {
                 failures += 1
                 let delay = self.configuration.retry.backoff(afterFailures: failures)
+                // `connect()` names the endpoint in its reason; the message names it already.
+                let cause = error.reason.replacingOccurrences(of: "connecting to the database: cannot connect at \(endpoint): ", with: "")
                 self.logger.error(
-                    "database unreachable at \(endpoint): \(error.reason), retrying in \(Self.format(delay))",
+                    "database unreachable at \(endpoint): \(cause), retrying in \(Self.format(delay))",
                     metadata: ["db.endpoint": "\(endpoint)", "attempt": "\(failures)", "error.code": "\(error.code)"]
                 )
                 do {

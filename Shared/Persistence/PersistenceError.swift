@@ -1,4 +1,6 @@
+import Foundation
 import NIOCore
+import NIOPosix
 import PostgresNIO
 
 /// The one error type of the `Persistence` module.
@@ -253,11 +255,24 @@ extension PersistenceError {
         return text
     }
 
+    /// A short, operator-friendly cause: `connection refused`, `connect timed out after 10 s`.
     static func describe(_ error: (any Error)?) -> String {
         guard let error else { return "unknown error" }
+        if let error = error as? NIOConnectionError {
+            if error.connectionErrors.isEmpty, let dns = error.dnsAError ?? error.dnsAAAAError {
+                return "cannot resolve \(error.host) (\(describe(dns)))"
+            }
+            let causes = Set(error.connectionErrors.map { describe($0.error) })
+            return causes.isEmpty ? "no address to connect to for \(error.host)" : causes.sorted().joined(separator: "; ")
+        }
         if let error = error as? IOError {
-            // `IOError.description` is verbose; the errno text is what an operator needs.
-            return String(describing: error)
+            return String(cString: strerror(error.errnoCode)).lowercased()
+        }
+        if let error = error as? ChannelError, case .connectTimeout(let timeout) = error {
+            return "connect timed out after \(Duration.nanoseconds(timeout.nanoseconds))"
+        }
+        if let error = error as? PSQLError {
+            return error.code == .server ? serverMessage(error) : "\(error.code)"
         }
         return String(describing: error)
     }

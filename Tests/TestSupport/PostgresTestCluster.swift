@@ -327,7 +327,9 @@ enum PostgresClusterProcess {
     static func removeStaleClusters() {
         let temporary = FileManager.default.temporaryDirectory.path
         for name in (try? FileManager.default.contentsOfDirectory(atPath: temporary)) ?? [] where name.hasPrefix(directoryPrefix) {
-            let parts = name.dropFirst(directoryPrefix.count).split(separator: "-")
+            // `<pid>-<n>` is a cluster directory, `out-<pid>-<n>` a tool's output file.
+            var parts = name.dropFirst(directoryPrefix.count).split(separator: "-")
+            if parts.first == "out" { parts.removeFirst() }
             guard parts.count == 2, let owner = pid_t(parts[0]), owner != getpid() else { continue }
             if kill(owner, 0) == -1 && errno == ESRCH {
                 self.remove(temporary + "/" + name)
