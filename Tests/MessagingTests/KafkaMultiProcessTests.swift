@@ -3,7 +3,7 @@ import Messaging
 import Testing
 import TestSupport
 
-/// Whole processes against the mock cluster: a `kafka-probe produce` process sends 10,000 keyed
+/// Whole processes: a `kafka-dev` broker; a `kafka-probe produce` process sends 10,000 keyed
 /// messages; two `kafka-probe consume` processes share the partitions in one group; one is killed
 /// with SIGKILL mid-stream and restarted. Every message must be processed, and a message may be
 /// processed twice only if it had not been committed.
@@ -47,18 +47,25 @@ struct KafkaMultiProcessTests {
 
     @Test("10,000 messages, two consumer processes, one killed with SIGKILL and restarted: nothing lost, duplicates only uncommitted")
     func killAndRestartConsumer() async throws {
-        let topic = KafkaTestSupport.uniqueName("multi-process")
-        let groupID = KafkaTestSupport.uniqueName("group")
+        let region = "mp"
+        let topic = "hes.tasks.\(region)"
+        let groupID = KafkaTestSupport.uniqueName("hes-collector-\(region)")
         let partitions = 6
         let total = 10_000
-        let cluster = try KafkaTestSupport.mockCluster(topics: [topic: partitions])
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent(KafkaTestSupport.uniqueName("kafka-multi-process"))
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
         func path(_ name: String) -> String { directory.appendingPathComponent(name).path }
+
+        // The broker is a kafka-dev process too: every role runs in a process of its own.
+        let broker = try ChildProcess(product: "kafka-dev", arguments: [
+            "--regions", region, "--partitions", "\(partitions)", "--bootstrap-file", path("kafka-bootstrap"), "--admin-port", "0",
+        ])
+        try await broker.waitForOutput(containing: "kafka-dev bootstrap:", timeout: .seconds(30))
+        let brokers = try String(contentsOfFile: path("kafka-bootstrap"), encoding: .utf8)
         func consumer(_ name: String) throws -> ChildProcess {
             try ChildProcess(product: "kafka-probe", arguments: [
-                "consume", "--brokers", cluster.bootstrapServers, "--topic", topic, "--group", groupID,
+                "consume", "--brokers", brokers, "--topic", topic, "--group", groupID,
                 "--out", path(name), "--session-timeout-ms", "6000", "--delay-ms", "1",
             ])
         }
@@ -70,7 +77,7 @@ struct KafkaMultiProcessTests {
         try await survivor.waitForOutput(containing: "Kafka partitions assigned", timeout: .seconds(60))
 
         let produce = try await ChildProcess.run(product: "kafka-probe", arguments: [
-            "produce", "--brokers", cluster.bootstrapServers, "--topic", topic, "--count", "\(total)", "--out", path("produced"),
+            "produce", "--brokers", brokers, "--topic", topic, "--count", "\(total)", "--out", path("produced"),
         ], timeout: .seconds(120))
         #expect(produce.status == 0, "\(produce.stderr)")
         print("kafka-probe produce: \(produce.stdout.trimmingCharacters(in: .whitespacesAndNewlines))")
@@ -110,6 +117,9 @@ struct KafkaMultiProcessTests {
         let restartedStatus = await restarted.waitForExit(timeout: .seconds(30))
         #expect(survivorStatus == 0, "survivor stderr:\n\(survivor.standardError.suffix(3000))")
         #expect(restartedStatus == 0, "restarted stderr:\n\(restarted.standardError.suffix(3000))")
+
+        broker.signal(SIGTERM)
+        #expect(await broker.waitForExit(timeout: .seconds(20)) == 0, "kafka-dev stderr:\n\(broker.standardError.suffix(2000))")
 
         let logs = [("killed", killedLog), ("survivor", ConsumerLog(path: path("survivor"))), ("restarted", ConsumerLog(path: path("restarted")))]
 
