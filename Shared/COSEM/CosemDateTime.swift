@@ -150,8 +150,10 @@ public struct CosemDateTime: Hashable, Sendable, Codable, CustomStringConvertibl
         let secs = Int(local - Int64(days) * 86_400)
         let (y, m, d) = Self.civilFromDays(days)
         let weekday = ((days % 7) + 7 + 3) % 7 + 1 // 1970-01-01 was a Thursday (4)
-        self.init(year: y, month: m, day: d, hour: secs / 3600, minute: secs / 60 % 60, second: secs % 60,
-                  hundredths: 0, dayOfWeek: weekday, deviation: Int16(-utcOffsetMinutes), clockStatus: clockStatus)
+        // Years outside 0…65534 cannot be expressed; they clamp (65535 would mean "not specified").
+        self.init(date: CosemDate(year: UInt16(clamping: min(max(y, 0), 65_534)), month: UInt8(m), dayOfMonth: UInt8(d), dayOfWeek: UInt8(weekday)),
+                  time: CosemTime(hour: UInt8(secs / 3600), minute: UInt8(secs / 60 % 60), second: UInt8(secs % 60), hundredths: 0),
+                  deviation: Int16(clamping: -utcOffsetMinutes), clockStatus: clockStatus)
     }
 
     // Howard Hinnant's civil-date algorithms.

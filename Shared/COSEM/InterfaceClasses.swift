@@ -115,7 +115,7 @@ public struct DemandRegisterValue: Hashable, Sendable, COSEMInterfaceClass {
         status = attributes[3]
         captureTime = attributes[4].dateTimeValue
         startTimeCurrent = attributes[5].dateTimeValue
-        period = UInt32(try expect(attributes[6].integerValue, "period as double-long-unsigned"))
+        period = UInt32(clamping: try expect(attributes[6].integerValue, "period as double-long-unsigned"))
         numberOfPeriods = UInt16(clamping: try expect(attributes[7].integerValue, "number_of_periods as long-unsigned"))
     }
 

@@ -69,3 +69,20 @@ import Testing
         #expect(throws: DLMSError.invalidValue("")) { try CosemDateTime(octetString: ByteBuffer(dlmsBytes: Self.bytes + [0])) }
     }
 }
+
+@Suite struct CosemDateTimeEdgeTests {
+    @Test func farFutureClampsInsteadOfTrapping() {
+        let dt = CosemDateTime(unixTime: Int64(Int32.max) * 1000)
+        #expect(dt.date.year == 65_534)
+        let past = CosemDateTime(unixTime: -100_000_000_000)
+        #expect(past.date.year == 0)
+    }
+
+    @Test func fillingNullsNearTheEndOfTime() throws {
+        let columns = [CaptureObjectDefinition(classID: .clock, logicalName: .clock, attributeIndex: 2)]
+        let late = CosemDateTime(year: 65_534, month: 12, day: 31, hour: 23, minute: 59, second: 0, hundredths: 0, dayOfWeek: 1, deviation: 0, clockStatus: [])
+        let rows = try ProfileGeneric.rows(buffer: .array([.structure([.octetString(dateTime: late)]), .structure([.null])]), captureObjects: columns)
+            .fillingNulls(capturePeriod: .max)
+        #expect(rows[1].captureTime?.date.year == 65_534)
+    }
+}
