@@ -267,6 +267,41 @@ struct KafkaIntegrationTests {
         #expect(ContinuousClock.now - started < .seconds(10))
     }
 
+    @Test("a broker outage during consumption: the consumer resumes and misses nothing")
+    func consumerThroughOutage() async throws {
+        let topic = KafkaTestSupport.uniqueName("consumer-outage")
+        let cluster = try KafkaTestSupport.mockCluster(topics: [topic: 2])
+        var producerConfiguration = KafkaProducerConfiguration(bootstrapServers: cluster.bootstrapServers)
+        producerConfiguration.reconnectBackoffMax = .milliseconds(500)
+        let producer = try KafkaProducer(configuration: producerConfiguration, logger: logger)
+        var consumerConfiguration = consumerConfiguration(cluster, group: KafkaTestSupport.uniqueName("group"), topic: topic)
+        consumerConfiguration.reconnectBackoffMax = .milliseconds(500)
+        let consumer = try KafkaConsumer(configuration: consumerConfiguration, logger: logger)
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { try await consumer.run() }
+            let collector = KafkaMessageCollector(consumer) { consumer.markFinished($0) }
+            for index in 0..<50 { _ = try await producer.send(topic: topic, key: "line-\(index % 5)", value: "v\(index)") }
+            #expect(try await collector.wait(forCount: 50, timeout: .seconds(30)).count == 50)
+
+            try cluster.setBrokerDown(1)
+            let during = Task {
+                for index in 50..<100 { _ = try await producer.send(topic: topic, key: "line-\(index % 5)", value: "v\(index)") }
+            }
+            try await Task.sleep(for: .seconds(2))
+            try cluster.setBrokerUp(1)
+            try await during.value
+
+            let messages = try await collector.wait(forCount: 100, timeout: .seconds(60))
+            #expect(Set(messages.map { String(decoding: $0.value, as: UTF8.self) }) == Set((0..<100).map { "v\($0)" }))
+            for partition in Set(messages.map(\.partition)) {
+                let offsets = messages.filter { $0.partition == partition }.map(\.offset)
+                #expect(offsets == offsets.sorted(), "partition \(partition) in order")
+            }
+            tasks.cancelAll()
+        }
+        await producer.close()
+    }
+
     @Test("a broker outage delays delivery but loses nothing")
     func brokerOutage() async throws {
         let topic = KafkaTestSupport.uniqueName("outage")
