@@ -1,0 +1,111 @@
+import COSEM
+import NIOCore
+import Testing
+@testable import DLMSLink
+
+func buffer(_ hex: String) -> ByteBuffer { try! ByteBuffer(dlmsHex: hex) }
+
+func hexString(_ buffer: ByteBuffer) -> String { buffer.dlmsHex }
+
+/// A deterministic generator (SplitMix64), so "random" chunkings are reproducible.
+struct SeededGenerator: RandomNumberGenerator {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
+/// How a byte stream is cut into the buffers a decoder receives.
+enum Chunking: CustomStringConvertible, CaseIterable {
+    case allAtOnce
+    case byteByByte
+    case random
+
+    var description: String {
+        switch self {
+        case .allAtOnce: "all at once"
+        case .byteByByte: "byte by byte"
+        case .random: "random chunks"
+        }
+    }
+
+    func chunks(of bytes: [UInt8], seed: UInt64 = 42) -> [[UInt8]] {
+        switch self {
+        case .allAtOnce:
+            return [bytes]
+        case .byteByByte:
+            return bytes.map { [$0] }
+        case .random:
+            var rng = SeededGenerator(seed: seed)
+            var out: [[UInt8]] = []
+            var index = 0
+            while index < bytes.count {
+                let size = Int.random(in: 1...17, using: &rng)
+                let end = min(bytes.count, index + size)
+                out.append(Array(bytes[index..<end]))
+                index = end
+            }
+            return out
+        }
+    }
+}
+
+/// Feeds `bytes` to a single-step decoder in chunks, the way a channel delivers them, and
+/// collects every message (and every error) it produces.
+func decodeStream<D: NIOSingleStepByteToMessageDecoder>(
+    _ decoder: D,
+    _ bytes: [UInt8],
+    chunking: Chunking,
+    seed: UInt64 = 42
+) -> (messages: [D.InboundOut], errors: [any Error], decoder: D) {
+    var decoder = decoder
+    var pending = ByteBuffer()
+    var messages: [D.InboundOut] = []
+    var errors: [any Error] = []
+    for chunk in chunking.chunks(of: bytes, seed: seed) {
+        pending.writeBytes(chunk)
+        while true {
+            let before = pending.readerIndex
+            do {
+                guard let message = try decoder.decode(buffer: &pending) else { break }
+                messages.append(message)
+            } catch {
+                errors.append(error)
+                if pending.readerIndex == before { break }  // a decoder that throws must make progress
+            }
+        }
+        pending.discardReadBytes()
+    }
+    while true {
+        do {
+            guard let message = try decoder.decodeLast(buffer: &pending, seenEOF: true) else { break }
+            messages.append(message)
+        } catch {
+            errors.append(error)
+            break
+        }
+    }
+    return (messages, errors, decoder)
+}
+
+func linkCode(_ error: any Error) -> DLMSLinkError.Code? { (error as? DLMSLinkError)?.code }
+
+/// Builds frame bytes with correct HCS/FCS around hand-written content, for frames no encoder
+/// would produce: `header` is format, addresses and control; `information`, when given, is
+/// preceded by an HCS.
+func rawFrame(_ header: String, information: String? = nil) -> String {
+    var body = Array(buffer(header).readableBytesView)
+    if let information {
+        let hcs = HDLCChecksum.compute(body)
+        body += [UInt8(hcs & 0xFF), UInt8(hcs >> 8)]
+        body += Array(buffer(information).readableBytesView)
+    }
+    let fcs = HDLCChecksum.compute(body)
+    body += [UInt8(fcs & 0xFF), UInt8(fcs >> 8)]
+    return hexString(ByteBuffer(dlmsBytes: [0x7E] + body + [0x7E]))
+}
