@@ -9,7 +9,8 @@ import NIOCore
 /// - An APDU is prefixed with the LLC command header and cut into I-frames no longer than the
 ///   negotiated transmit information length; all but the last carry the segmentation bit. With
 ///   window size 1 each segment waits for the server's RR before the next is sent.
-/// - Responses are reassembled from segmented I-frames (each acknowledged with RR), checked for
+/// - Responses are reassembled from segmented I-frames (acknowledged with RR whenever the server
+///   sets the final bit, i.e. after every frame with window size 1), checked for
 ///   N(S)/N(R), stripped of their LLC header and delivered.
 /// - A single timer serves as response timer and, while idle, as inactivity timer: `startTimer`
 ///   replaces any running timer. On a response timeout the last frame is sent again (an RR
@@ -252,7 +253,7 @@ public struct HDLCConnection: Sendable {
         case (.awaitingAcknowledgement, _):
             return []
 
-        case (.awaitingResponse(var reassembly), .information(let ns, let nr, _)):
+        case (.awaitingResponse(var reassembly), .information(let ns, let nr, let final)):
             if ns == (receiveSequence &+ 7) & 7 && reassembly.readableBytes > 0 {
                 // The server repeats a segment because our RR was lost.
                 return [.send(encode(.receiveReady(receiveSequence: receiveSequence, pollFinal: true))),
@@ -268,6 +269,9 @@ public struct HDLCConnection: Sendable {
             reassembly.writeImmutableBuffer(frame.information)
             if frame.segmented {
                 state = .awaitingResponse(reassembly: reassembly)
+                // With a receive window above 1 the server sends several frames and sets F on
+                // the last one of its turn; only then is it our turn to acknowledge.
+                guard final else { return [.startTimer(configuration.responseTimeout)] }
                 return transmit(.receiveReady(receiveSequence: receiveSequence, pollFinal: true))
             }
             do {

@@ -272,4 +272,35 @@ private func pattern(_ count: Int, seed: UInt8 = 0) -> ByteBuffer {
         _ = try link.connection.send(buffer("C001C100080000010000FF0200"))
         #expect(closedError(link.connection.transportClosed()) == .some(.connectionClosed("")))
     }
+
+    @Test func receiveWindowAcknowledgesOnFinalBitOnly() throws {
+        var link = ScriptedLink { $0.proposedParameters = HDLCParameters(windowSizeReceive: 3) }
+        try link.connect(ua: HDLCParameters(windowSizeTransmit: 3))
+        #expect(link.connection.parameters.windowSizeReceive == 3)
+        _ = try link.connection.send(buffer("C001C100070100630100FF0200"))
+        var all = responseInformation(pattern(20))
+        for ns in UInt8(0)..<3 {
+            let chunk = ns == 0 ? responseInformation(pattern(20)) : pattern(20, seed: ns)
+            if ns > 0 { all.writeImmutableBuffer(chunk) }
+            let actions = link.connection.receive(ScriptedLink.fromServer(
+                .information(sendSequence: ns, receiveSequence: 1, pollFinal: ns == 2), chunk, segmented: true))
+            #expect(sent(actions).map(\.control) == (ns == 2 ? [.receiveReady(receiveSequence: 3, pollFinal: true)] : []))
+        }
+        let actions = link.connection.receive(ScriptedLink.fromServer(
+            .information(sendSequence: 3, receiveSequence: 1, pollFinal: true), pattern(5, seed: 9)))
+        all.writeImmutableBuffer(pattern(5, seed: 9))
+        _ = try HDLCLLCHeader.decode(from: &all)
+        #expect(delivered(actions) == [all])
+    }
+
+    @Test func receiveNotReadyRestartsTheTimerAndDuplicateUAIsIgnored() throws {
+        var link = ScriptedLink()
+        try link.connect()
+        #expect(link.connection.receive(ScriptedLink.fromServer(.unnumberedAcknowledge(pollFinal: true))).isEmpty)
+        _ = try link.connection.send(buffer("C001C100080000010000FF0200"))
+        let actions = link.connection.receive(ScriptedLink.fromServer(.receiveNotReady(receiveSequence: 1, pollFinal: true)))
+        #expect(actions == [.startTimer(.seconds(3))])
+        #expect(throws: DLMSLinkError.invalidState("")) { _ = try link.connection.send(ByteBuffer()) }
+        #expect(throws: DLMSLinkError.invalidState("")) { _ = try link.connection.connect() }
+    }
 }
