@@ -108,4 +108,28 @@ private func ascii(_ s: String) -> ByteBuffer { ByteBuffer(string: s) }
         let block = IEC21DataBlock(data: ascii(line + "\r\n!\r\n"))
         #expect(throws: DLMSLinkError.malformedFrame("")) { try block.dataSets() }
     }
+
+    @Test func programmingCommands() throws {
+        func hex(_ command: IEC21Command) -> String { var out = ByteBuffer(); command.encode(into: &out); return hexString(out) }
+        #expect(hex(IEC21Command.exit) == "0142300371")                       // the well-known SOH B0 ETX q
+        #expect(hex(try .password("12345678")) == "01503102283132333435363738290369")
+        #expect(hex(try .read("1.8.0")) == "01523102312E382E302829035A")
+        #expect(hex(try IEC21Command(.read, type: UInt8(ascii: "5"), data: "P.01(2411260000;2411261200)"))
+                == "01523502502E303128323431313236303030303B32343131323631323030290320")
+        #expect(throws: DLMSLinkError.invalidParameter("")) { try IEC21Command(.read, type: 0x41, data: nil) }
+        #expect(throws: DLMSLinkError.invalidParameter("")) { try IEC21Command.password("12\u{03}4") }
+    }
+
+    @Test(arguments: Chunking.allCases)
+    func programmingReplies(_ chunking: Chunking) throws {
+        // Echo noise, ACK to P1, a register value, NAK.
+        let value = Array(buffer("02312E382E30283030313233342E3536372A6B576829035B").readableBytesView)
+        let bytes: [UInt8] = [0x7F, 0x06] + value + [0x15]
+        let (replies, errors, _) = decodeStream(IEC21ReplyDecoder(), bytes, chunking: chunking)
+        #expect(errors.isEmpty)
+        #expect(replies.count == 3)
+        #expect(replies.first == .acknowledged && replies.last == .notAcknowledged)
+        guard case .data(let block) = replies[1] else { Issue.record("no data"); return }
+        #expect(try block.dataSets() == [IEC21DataSet(address: "1.8.0", values: [.init(value: "001234.567", unit: "kWh")])])
+    }
 }
