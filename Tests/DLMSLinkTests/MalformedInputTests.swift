@@ -72,4 +72,15 @@ import Testing
             _ = connection.timerFired()
         }
     }
+
+    @Test func iec21SessionSurvivesGarbage() throws {
+        for (index, input) in Self.randomInputs(count: 300, seed: 11).enumerated() {
+            var session = IEC21Session(configuration: .init(mode: index % 2 == 0 ? .readout : .hdlc))
+            _ = try session.start()
+            if index % 3 == 0 { _ = session.receive(ByteBuffer(string: "/ISK5\\2MT382-1000\r\n")) }
+            _ = session.receive(ByteBuffer(dlmsBytes: input))
+            _ = session.receive(ByteBuffer(dlmsBytes: input.reversed()))
+            _ = session.timerFired()
+        }
+    }
 }
