@@ -285,7 +285,6 @@ public struct HDLCConnection: Sendable {
         case (.awaitingResponse, _):
             return []
         }
-        return []
     }
 
     /// The timer from the last `startTimer` expired.
