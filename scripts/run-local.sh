@@ -21,10 +21,11 @@ order=()
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 cleanup() {
-  for name in "${order[@]}"; do
+  # Stop in reverse start order, so the broker and the database outlive their clients.
+  local index name
+  for ((index = ${#order[@]} - 1; index >= 0; index--)); do
+    name=${order[$index]}
     kill -TERM "${pids[$name]}" 2>/dev/null || true
-  done
-  for name in "${order[@]}"; do
     wait "${pids[$name]}" 2>/dev/null; exit_codes[$name]=$?
   done
   scripts/local-postgres.sh purge "$pg_dir" "$pg_port" >/dev/null 2>&1 || true
