@@ -16,6 +16,7 @@ let prometheus: Target.Dependency = .product(name: "Prometheus", package: "swift
 let lifecycle: Target.Dependency = .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")
 let argumentParser: Target.Dependency = .product(name: "ArgumentParser", package: "swift-argument-parser")
 let postgresNIO: Target.Dependency = .product(name: "PostgresNIO", package: "postgres-nio")
+let crypto: Target.Dependency = .product(name: "Crypto", package: "swift-crypto")
 
 /// The dependencies every executable shares: runtime, observability, lifecycle, flags.
 let serviceBase: [Target.Dependency] = ["ServiceRuntime", "Observability", lifecycle, logging, metrics, argumentParser]
@@ -49,6 +50,8 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
+        // Already in the graph through postgres-nio; declared for our own hashing (and ciphering later).
+        .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
     ],
     targets: [
         // MARK: - DLMS stack (sans-IO, bottom up)
@@ -64,7 +67,7 @@ let package = Package(
         ),
         .target(name: "Messaging", dependencies: ["CRdKafka", logging, metrics, lifecycle, nioCore], path: "Shared/Messaging", swiftSettings: swiftSettings),
         .target(name: "Contracts", dependencies: [], path: "Shared/Contracts", swiftSettings: swiftSettings),
-        .target(name: "Persistence", dependencies: [postgresNIO, logging, nioCore, nioPosix, lifecycle], path: "Shared/Persistence", resources: [.copy("Migrations")], swiftSettings: swiftSettings),
+        .target(name: "Persistence", dependencies: [postgresNIO, crypto, logging, nioCore, nioPosix, lifecycle], path: "Shared/Persistence", resources: [.copy("Migrations")], swiftSettings: swiftSettings),
         .target(name: "Observability", dependencies: [logging, metrics, prometheus], path: "Shared/Observability", swiftSettings: swiftSettings),
         .target(name: "ServiceRuntime", dependencies: ["Observability", logging, metrics, prometheus, lifecycle, argumentParser, nioCore, nioPosix, nioHTTP1], path: "Shared/ServiceRuntime", swiftSettings: swiftSettings),
 
