@@ -25,10 +25,7 @@ public struct JSONLogHandler: LogHandler {
     }
 
     public func log(event: LogEvent) {
-        var merged = metadata
-        if let provided = metadataProvider?.get() { merged.merge(provided) { _, new in new } }
-        if let extra = event.metadata { merged.merge(extra) { _, new in new } }
-
+        let merged = LogMetadataMerge.merged(metadata, metadataProvider, event.metadata)
         var line = "{\"ts\":\"\(LogTimestamp.now())\",\"level\":\"\(event.level)\",\"logger\":"
         JSONText.appendString(label, to: &line)
         line += ",\"msg\":"
@@ -66,9 +63,7 @@ public struct TextLogHandler: LogHandler {
     }
 
     public func log(event: LogEvent) {
-        var merged = metadata
-        if let provided = metadataProvider?.get() { merged.merge(provided) { _, new in new } }
-        if let extra = event.metadata { merged.merge(extra) { _, new in new } }
+        let merged = LogMetadataMerge.merged(metadata, metadataProvider, event.metadata)
         var line = "\(LogTimestamp.now()) \(event.level) \(label): \(event.message)"
         for key in merged.keys.sorted() {
             line += " \(key)=\(merged[key]!)"
@@ -89,6 +84,16 @@ public final class LogSink: Sendable {
     func write(_ line: String) {
         let data = Data(line.utf8)
         handle.withLock { $0.write(data) }
+    }
+}
+
+/// Handler metadata, then the provider's, then the record's: later sources win on equal keys.
+enum LogMetadataMerge {
+    static func merged(_ handler: Logger.Metadata, _ provider: Logger.MetadataProvider?, _ record: Logger.Metadata?) -> Logger.Metadata {
+        var merged = handler
+        if let provided = provider?.get() { merged.merge(provided) { _, new in new } }
+        if let record { merged.merge(record) { _, new in new } }
+        return merged
     }
 }
 
