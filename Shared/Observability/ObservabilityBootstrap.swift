@@ -23,8 +23,7 @@ public enum ObservabilityBootstrap {
             let newRegistry = PrometheusCollectorRegistry()
             MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: newRegistry))
             LoggingSystem.bootstrap { label in
-                var handler: any LogHandler = format == .json
-                    ? JSONLogHandler(label: label) : TextLogHandler(label: label)
+                var handler = LineLogHandler(label: label, format: format)
                 handler.logLevel = level
                 if format == .json {
                     // Text lines already start with the logger label; JSON records need the service

@@ -18,7 +18,7 @@ struct LogHandlerTests {
 
     @Test
     func jsonLinesCarryMetadataAndEscapeText() throws {
-        let output = try capture({ JSONLogHandler(label: "collector", sink: $0) }) { logger in
+        let output = try capture({ LineLogHandler(label: "collector", format: .json, sink: $0) }) { logger in
             var logger = logger
             logger[metadataKey: LogMetadataKey.meterID] = "EMH-1"
             logger.info("line one\n\"quoted\"", metadata: [LogMetadataKey.taskID: "t-1", "nested": ["a": "1", "b": ["x", "y"]]])
@@ -39,7 +39,7 @@ struct LogHandlerTests {
 
     @Test
     func textLinesAreReadable() throws {
-        let output = try capture({ TextLogHandler(label: "uploader", sink: $0) }) { logger in
+        let output = try capture({ LineLogHandler(label: "uploader", format: .text, sink: $0) }) { logger in
             logger.warning("ims unreachable", metadata: [LogMetadataKey.meterID: "M1"])
         }
         #expect(output.hasSuffix(" warning uploader: ims unreachable meter.id=M1\n"), "\(output)")

@@ -2,20 +2,23 @@ import Foundation
 import Logging
 import Synchronization
 
-/// A `LogHandler` writing one JSON object per line to a file handle (standard error by default).
-///
-/// Fields: `ts` (ISO 8601, UTC, milliseconds), `level`, `logger`, `msg`, `source`, then every
-/// metadata key at the top level. Nested metadata becomes nested JSON.
-public struct JSONLogHandler: LogHandler {
+/// A `LogHandler` writing one line per record to a file handle (standard error by default), in
+/// either log format:
+/// - text: `2026-11-26T16:54:25.123Z info collector: message key=value`;
+/// - JSON: one object with `ts` (ISO 8601, UTC, milliseconds), `level`, `logger`, `msg`,
+///   `source`, then every metadata key at the top level; nested metadata becomes nested JSON.
+public struct LineLogHandler: LogHandler {
     public var logLevel: Logger.Level = .info
     public var metadata: Logger.Metadata = [:]
     public var metadataProvider: Logger.MetadataProvider?
 
     private let label: String
+    private let format: LogFormat
     private let sink: LogSink
 
-    public init(label: String, sink: LogSink = .standardError) {
+    public init(label: String, format: LogFormat, sink: LogSink = .standardError) {
         self.label = label
+        self.format = format
         self.sink = sink
     }
 
@@ -25,7 +28,22 @@ public struct JSONLogHandler: LogHandler {
     }
 
     public func log(event: LogEvent) {
-        let merged = LogMetadataMerge.merged(metadata, metadataProvider, event.metadata)
+        // Handler metadata, then the provider's, then the record's: later sources win.
+        var merged = metadata
+        if let provided = metadataProvider?.get() { merged.merge(provided) { _, new in new } }
+        if let extra = event.metadata { merged.merge(extra) { _, new in new } }
+        sink.write(format == .json ? jsonLine(event, merged) : textLine(event, merged))
+    }
+
+    private func textLine(_ event: LogEvent, _ merged: Logger.Metadata) -> String {
+        var line = "\(LogTimestamp.now()) \(event.level) \(label): \(event.message)"
+        for key in merged.keys.sorted() {
+            line += " \(key)=\(merged[key]!)"
+        }
+        return line + "\n"
+    }
+
+    private func jsonLine(_ event: LogEvent, _ merged: Logger.Metadata) -> String {
         var line = "{\"ts\":\"\(LogTimestamp.now())\",\"level\":\"\(event.level)\",\"logger\":"
         JSONText.appendString(label, to: &line)
         line += ",\"msg\":"
@@ -38,38 +56,7 @@ public struct JSONLogHandler: LogHandler {
             line += ":"
             JSONText.append(merged[key]!, to: &line)
         }
-        line += "}\n"
-        sink.write(line)
-    }
-}
-
-/// A human-readable `LogHandler`: `2026-11-26T16:54:25.123Z info collector: message key=value`.
-public struct TextLogHandler: LogHandler {
-    public var logLevel: Logger.Level = .info
-    public var metadata: Logger.Metadata = [:]
-    public var metadataProvider: Logger.MetadataProvider?
-
-    private let label: String
-    private let sink: LogSink
-
-    public init(label: String, sink: LogSink = .standardError) {
-        self.label = label
-        self.sink = sink
-    }
-
-    public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-        get { metadata[key] }
-        set { metadata[key] = newValue }
-    }
-
-    public func log(event: LogEvent) {
-        let merged = LogMetadataMerge.merged(metadata, metadataProvider, event.metadata)
-        var line = "\(LogTimestamp.now()) \(event.level) \(label): \(event.message)"
-        for key in merged.keys.sorted() {
-            line += " \(key)=\(merged[key]!)"
-        }
-        line += "\n"
-        sink.write(line)
+        return line + "}\n"
     }
 }
 
@@ -84,16 +71,6 @@ public final class LogSink: Sendable {
     func write(_ line: String) {
         let data = Data(line.utf8)
         handle.withLock { $0.write(data) }
-    }
-}
-
-/// Handler metadata, then the provider's, then the record's: later sources win on equal keys.
-enum LogMetadataMerge {
-    static func merged(_ handler: Logger.Metadata, _ provider: Logger.MetadataProvider?, _ record: Logger.Metadata?) -> Logger.Metadata {
-        var merged = handler
-        if let provided = provider?.get() { merged.merge(provided) { _, new in new } }
-        if let record { merged.merge(record) { _, new in new } }
-        return merged
     }
 }
 
