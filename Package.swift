@@ -38,6 +38,8 @@ let package = Package(
         .library(name: "COSEM", targets: ["COSEM"]),
         .library(name: "DLMSCodec", targets: ["DLMSCodec"]),
         .library(name: "DLMSLink", targets: ["DLMSLink"]),
+        .library(name: "DLMSClient", targets: ["DLMSClient"]),
+        .library(name: "MeterSimulation", targets: ["MeterSimulation"]),
         .library(name: "Contracts", targets: ["Contracts"]),
         .library(name: "Messaging", targets: ["Messaging"]),
         .library(name: "Persistence", targets: ["Persistence"]),
@@ -60,6 +62,9 @@ let package = Package(
         .target(name: "COSEM", dependencies: [nioCore], path: "Shared/COSEM", swiftSettings: swiftSettings + [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))]),
         .target(name: "DLMSCodec", dependencies: ["COSEM", nioCore], path: "Shared/DLMSCodec", swiftSettings: swiftSettings + [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))]),
         .target(name: "DLMSLink", dependencies: ["COSEM", nioCore], path: "Shared/DLMSLink", swiftSettings: swiftSettings),
+        .target(name: "DLMSClient", dependencies: ["DLMSLink", "DLMSCodec", "COSEM", nioCore, nioPosix, logging], path: "Shared/DLMSClient", swiftSettings: swiftSettings),
+        // The server side of our own stack: simulated meters' COSEM objects and associations (sans-IO).
+        .target(name: "MeterSimulation", dependencies: ["DLMSCodec", "COSEM", nioCore, .product(name: "NIOConcurrencyHelpers", package: "swift-nio")], path: "Shared/MeterSimulation", swiftSettings: swiftSettings),
 
         // MARK: - Platform
         .systemLibrary(
@@ -77,18 +82,20 @@ let package = Package(
         .executableTarget(name: "Scheduler", dependencies: serviceBase + ["Persistence", "Messaging", "Contracts"], path: "Services/Scheduler", swiftSettings: swiftSettings),
         .executableTarget(name: "Collector", dependencies: serviceBase + ["Messaging", "Contracts", "DLMSCodec"], path: "Services/Collector", swiftSettings: swiftSettings),
         .executableTarget(name: "Uploader", dependencies: serviceBase + ["Persistence", "Messaging", "Contracts"], path: "Services/Uploader", swiftSettings: swiftSettings),
-        .executableTarget(name: "MeterSim", dependencies: serviceBase + ["DLMSCodec"], path: "Services/MeterSim", swiftSettings: swiftSettings),
+        .executableTarget(name: "MeterSim", dependencies: serviceBase + ["MeterSimulation", "DLMSLink", "DLMSCodec", "COSEM", nioCore, nioPosix], path: "Services/MeterSim", swiftSettings: swiftSettings),
         .executableTarget(name: "IMSSim", dependencies: serviceBase + ["Contracts"], path: "Services/IMSSim", swiftSettings: swiftSettings),
         .executableTarget(name: "KafkaDev", dependencies: serviceBase + ["Messaging", "Contracts"], path: "Services/KafkaDev", swiftSettings: swiftSettings),
         .executableTarget(name: "KafkaProbe", dependencies: ["Messaging", lifecycle, logging, argumentParser], path: "Tests/KafkaProbe", swiftSettings: swiftSettings),
-        .executableTarget(name: "HESCtl", dependencies: serviceBase + ["Messaging", "Contracts", "DLMSCodec", "Persistence"], path: "Services/HESCtl", swiftSettings: swiftSettings),
-        .executableTarget(name: "Benchmarks", dependencies: ["COSEM", "DLMSCodec", "Contracts", "Messaging"], path: "Benchmarks", swiftSettings: swiftSettings),
+        .executableTarget(name: "HESCtl", dependencies: serviceBase + ["Messaging", "Contracts", "DLMSCodec", "DLMSLink", "DLMSClient", "Persistence"], path: "Services/HESCtl", swiftSettings: swiftSettings),
+        .executableTarget(name: "Benchmarks", dependencies: ["COSEM", "DLMSCodec", "DLMSLink", "DLMSClient", "MeterSimulation", "Contracts", "Messaging", nioCore, nioPosix], path: "Benchmarks", swiftSettings: swiftSettings),
 
         // MARK: - Tests
         .target(name: "TestSupport", dependencies: ["Persistence", "Messaging", logging, nioCore, nioPosix], path: "Tests/TestSupport", swiftSettings: swiftSettings),
         .testTarget(name: "COSEMTests", dependencies: ["COSEM", nioCore], path: "Tests/COSEMTests", swiftSettings: swiftSettings),
         .testTarget(name: "DLMSLinkTests", dependencies: ["DLMSLink", "COSEM", nioCore], path: "Tests/DLMSLinkTests", swiftSettings: swiftSettings),
         .testTarget(name: "DLMSCodecTests", dependencies: ["DLMSCodec", "COSEM", nioCore], path: "Tests/DLMSCodecTests", swiftSettings: swiftSettings),
+        .testTarget(name: "DLMSClientTests", dependencies: ["DLMSClient", "DLMSLink", "DLMSCodec", "COSEM", "MeterSimulation", "TestSupport", nioCore, nioPosix], path: "Tests/DLMSClientTests", swiftSettings: swiftSettings),
+        .testTarget(name: "MeterSimulationTests", dependencies: ["MeterSimulation", "DLMSCodec", "COSEM", nioCore], path: "Tests/MeterSimulationTests", swiftSettings: swiftSettings),
         .testTarget(name: "MessagingTests", dependencies: ["Messaging", "TestSupport", "Contracts"], path: "Tests/MessagingTests", swiftSettings: swiftSettings),
         .testTarget(name: "ContractsTests", dependencies: ["Contracts"], path: "Tests/ContractsTests", swiftSettings: swiftSettings),
         .testTarget(name: "PersistenceTests", dependencies: ["Persistence", "TestSupport", logging, lifecycle], path: "Tests/PersistenceTests", swiftSettings: swiftSettings),

@@ -1,0 +1,1 @@
+// The DLMS client session (connect, associate, read, release) over real transports.

@@ -1,0 +1,1 @@
+// Simulated meters: deterministic COSEM objects and the server side of an association.
