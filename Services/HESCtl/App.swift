@@ -11,6 +11,7 @@ struct App: AsyncParsableCommand {
             VersionCommand.self,
             ContractCommand.self,
             DLMSCommand.self,
+            ReadCommand.self,
         ])
 }
 

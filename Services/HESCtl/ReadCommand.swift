@@ -1,0 +1,258 @@
+import ArgumentParser
+import COSEM
+import DLMSClient
+import DLMSCodec
+import DLMSLink
+import Foundation
+import Logging
+
+/// `hesctl read`: a one-off direct read of one meter, printed as JSON — the operator's tool
+/// for a single meter.
+struct ReadCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "read",
+        abstract: "Read one meter directly: clock, registers, a load-profile range; prints JSON.",
+        discussion: """
+            Examples:
+              hesctl read --tcp 127.0.0.1:4061 --framing wrapper --client 17 --server 1 --auth lls --password 12345678 --obis 1.0.1.8.0.255
+              hesctl read --tcp 127.0.0.1:4061 --client 17 --password 12345678 --profile 1.0.99.1.0.255 --last-hours 4
+              hesctl read --serial /dev/ttyUSB0 --baud 9600 --framing hdlc --server 1 --physical 17 --clock
+            Exit status: 0 success, 75 a failure worth retrying (timeout, connection lost), 1 any other failure, 64 bad usage.
+            """)
+
+    // MARK: Where
+
+    @Option(help: ArgumentHelp("An IP meter over TCP.", valueName: "host:port"))
+    var tcp: String?
+    @Option(help: ArgumentHelp("An IP meter over UDP (wrapper per datagram).", valueName: "host:port"))
+    var udp: String?
+    @Option(name: .customLong("gateway-udp"), help: ArgumentHelp("A serial server in UDP mode carrying the raw serial bytes.", valueName: "host:port"))
+    var gatewayUDP: String?
+    @Option(help: ArgumentHelp("A serial port (RS-485, optical head, RS-232).", valueName: "device"))
+    var serial: String?
+    @Option(help: "Serial baud rate. Default: 9600.")
+    var baud: Int = 9600
+
+    // MARK: How
+
+    @Option(help: "Framing: wrapper or hdlc. Default: wrapper for TCP/UDP, hdlc for serial lines and gateways.")
+    var framing: String?
+    @Option(help: "Client SAP: 16 public, 17 reading client, 1 management. Default: 16.")
+    var client: UInt8 = 16
+    @Option(help: "Server logical address (logical device). Default: 1.")
+    var server: UInt16 = 1
+    @Option(help: "Server physical address on an HDLC line (lower HDLC address).")
+    var physical: UInt16?
+    @Option(help: "Authentication: none or lls. Default: lls when --password is given, else none.")
+    var auth: String?
+    @Option(help: "The low-level-security password.")
+    var password: String?
+    @Option(name: .customLong("meter-profile"), help: "Manufacturer profile: standard, four-byte-address, disc-only, gurux. Default: standard.")
+    var meterProfile: String = "standard"
+    @Option(name: .customLong("max-info"), help: "HDLC maximum information field length proposed in the SNRM. Default: 128.")
+    var maxInfo: Int?
+    @Option(help: "Seconds each step may take. Default: 15.")
+    var timeout: Int = 15
+
+    // MARK: What
+
+    @Flag(help: "Read the clock (the default when nothing else is asked).")
+    var clock = false
+    @Option(name: .customLong("obis"), help: ArgumentHelp("A register or data object to read; repeat for several.", valueName: "obis"))
+    var obisCodes: [String] = []
+    @Option(help: ArgumentHelp("A profile generic to read a range of.", valueName: "obis"))
+    var profile: String?
+    @Option(help: ArgumentHelp("Start of the profile range, ISO 8601.", valueName: "time"))
+    var from: String?
+    @Option(help: ArgumentHelp("End of the profile range, ISO 8601. Default: now.", valueName: "time"))
+    var to: String?
+    @Option(name: .customLong("last-hours"), help: "Profile range: the last N hours.")
+    var lastHours: Int?
+    @Flag(help: "Print JSON (the only output format; accepted for scripts that pass it).")
+    var json = false
+    @Flag(help: "Log protocol steps to standard error.")
+    var verbose = false
+
+    func validate() throws {
+        let endpoints = [tcp, udp, gatewayUDP, serial].compactMap { $0 }
+        guard endpoints.count == 1 else { throw ValidationError("give exactly one of --tcp, --udp, --gateway-udp, --serial") }
+        if let framing, MeterConnection.Framing(rawValue: framing) == nil {
+            throw ValidationError("--framing must be wrapper or hdlc (IEC 62056-21 readout is not available in hesctl yet)")
+        }
+        if let auth, !["none", "lls"].contains(auth) { throw ValidationError("--auth must be none or lls") }
+        if auth == "lls", password == nil { throw ValidationError("--auth lls needs --password") }
+        if ManufacturerProfile.builtIn[meterProfile] == nil {
+            throw ValidationError("--meter-profile must be one of \(ManufacturerProfile.builtIn.keys.sorted().joined(separator: ", "))")
+        }
+        for code in obisCodes + [profile].compactMap({ $0 }) where OBISCode(code) == nil {
+            throw ValidationError("'\(code)' is not an OBIS code (e.g. 1.0.1.8.0.255 or 1-0:1.8.0*255)")
+        }
+        if profile != nil, from == nil, lastHours == nil { throw ValidationError("--profile needs --from or --last-hours") }
+        if profile == nil, from != nil || to != nil || lastHours != nil { throw ValidationError("--from/--to/--last-hours need --profile") }
+        for time in [from, to].compactMap({ $0 }) where Self.parseTime(time) == nil {
+            throw ValidationError("'\(time)' is not an ISO 8601 time (e.g. 2026-11-26T00:00:00Z)")
+        }
+        guard timeout > 0 else { throw ValidationError("--timeout must be positive") }
+    }
+
+    func run() async throws {
+        let connection = try meterConnection()
+        var logger = Logger(label: "hesctl.read")
+        logger.logLevel = verbose ? .debug : .warning
+        let readsClock = clock || (obisCodes.isEmpty && profile == nil)
+        let range = try profileRange()
+
+        do {
+            let output = try await DLMSClient.withAssociation(to: connection, logger: logger) { client in
+                var output = ReadOutput(meter: .init(connection), association: .init(client.association))
+                if readsClock {
+                    output.clock = ReadOutput.Clock(try await client.readClock())
+                }
+                for code in obisCodes {
+                    let reading = try await client.readRegister(OBISCode(code)!)
+                    output.registers.append(ReadOutput.Register(reading))
+                }
+                if let profile, let range {
+                    let reading = try await client.readProfile(OBISCode(profile)!, from: range.from, to: range.to)
+                    output.profile = ReadOutput.Profile(reading, from: range.from, to: range.to)
+                }
+                return output
+            }
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+            print(String(decoding: try encoder.encode(output), as: UTF8.self))
+        } catch let error as DLMSClientError {
+            FileHandle.standardError.write(Data("hesctl read: \(connection.endpoint): \(error.step) failed: \(error.code): \(error.reason)\n".utf8))
+            throw ExitCode(error.isRetriable ? 75 : 1)
+        }
+    }
+
+    // MARK: - Parsing
+
+    func meterConnection() throws -> MeterConnection {
+        let endpoint: TransportEndpoint
+        if let tcp {
+            let (host, port) = try Self.hostPort(tcp, "--tcp")
+            endpoint = .tcp(host: host, port: port)
+        } else if let udp {
+            let (host, port) = try Self.hostPort(udp, "--udp")
+            endpoint = .udp(host: host, port: port)
+        } else if let gatewayUDP {
+            let (host, port) = try Self.hostPort(gatewayUDP, "--gateway-udp")
+            endpoint = .gatewayUDP(host: host, port: port)
+        } else {
+            endpoint = .serial(.hdlc(path: serial!, baudRate: baud))
+        }
+        var profile = ManufacturerProfile.builtIn[meterProfile]!
+        if let maxInfo {
+            profile.hdlcParameters.maximumInformationLengthReceive = maxInfo
+            profile.hdlcParameters.maximumInformationLengthTransmit = maxInfo
+        }
+        let authentication: MeterConnection.Authentication
+        switch (auth, password) {
+        case ("none", _), (nil, nil): authentication = .none
+        case (_, let password?): authentication = .low(password: Array(password.utf8))
+        default: throw ValidationError("--auth lls needs --password")
+        }
+        var timeouts = MeterConnection.Timeouts()
+        timeouts.step = .seconds(timeout)
+        timeouts.connect = .seconds(timeout)
+        return MeterConnection(endpoint: endpoint, framing: framing.flatMap(MeterConnection.Framing.init(rawValue:)), clientSAP: client,
+                               serverLogicalAddress: server, serverPhysicalAddress: physical, authentication: authentication,
+                               profile: profile, timeouts: timeouts)
+    }
+
+    func profileRange() throws -> (from: Date, to: Date)? {
+        guard profile != nil else { return nil }
+        let end = to.flatMap(Self.parseTime) ?? Date()
+        let start = from.flatMap(Self.parseTime) ?? end.addingTimeInterval(-Double(lastHours ?? 0) * 3600)
+        guard start <= end else { throw ValidationError("the profile range starts after it ends") }
+        return (start, end)
+    }
+
+    static func hostPort(_ text: String, _ flag: String) throws -> (String, Int) {
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (1...65535).contains(port) else {
+            throw ValidationError("\(flag) wants host:port, got '\(text)'")
+        }
+        var host = String(text[..<colon])
+        if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        return (host, port)
+    }
+
+    static func parseTime(_ text: String) -> Date? {
+        let formatter = ISO8601DateFormatter()
+        if let date = formatter.date(from: text) { return date }
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        return formatter.date(from: text)
+    }
+}
+
+/// What `hesctl read` prints.
+struct ReadOutput: Encodable {
+    struct Meter: Encodable {
+        var endpoint: String
+        var framing: String
+        var client: UInt8
+        var server: UInt16
+        var physical: UInt16?
+        var authentication: String
+        init(_ c: MeterConnection) {
+            endpoint = "\(c.endpoint)"; framing = c.framing.rawValue; client = c.clientSAP
+            server = c.serverLogicalAddress; physical = c.serverPhysicalAddress; authentication = "\(c.authentication)"
+        }
+    }
+
+    struct Association: Encodable {
+        var conformance: [String]
+        var maxPDU: UInt16
+        var hdlc: String?
+        init(_ a: DLMSClient.Association) {
+            conformance = a.conformance.names; maxPDU = a.serverMaxReceivePDUSize; hdlc = a.hdlcParameters.map { "\($0)" }
+        }
+    }
+
+    struct Clock: Encodable {
+        var time: String
+        var deviation: Int?
+        var status: UInt8?
+        init(_ t: CosemDateTime) {
+            time = t.iso8601 ?? t.description; deviation = t.deviationValue; status = t.clockStatusValue?.rawValue
+        }
+    }
+
+    struct Register: Encodable {
+        var obis: String
+        var `class`: UInt16
+        var raw: PlainJSONValue
+        var scaler: Int8?
+        var unit: String?
+        var value: PlainJSONValue
+        init(_ r: RegisterReading) {
+            obis = "\(r.logicalName)"; `class` = r.classID.rawValue; raw = r.raw.plainJSON
+            scaler = r.scalerUnit?.scaler; unit = r.scalerUnit.map { "\($0.unit)" }
+            value = r.scaledValue.map(PlainJSONValue.number) ?? r.raw.plainJSON
+        }
+    }
+
+    struct Profile: Encodable {
+        var obis: String
+        var from: String
+        var to: String
+        var capturePeriod: UInt32?
+        var columns: [String]
+        var rows: [[PlainJSONValue]]
+        init(_ p: ProfileReading, from: Date, to: Date) {
+            let formatter = ISO8601DateFormatter()
+            obis = "\(p.logicalName)"; self.from = formatter.string(from: from); self.to = formatter.string(from: to)
+            capturePeriod = p.capturePeriod
+            columns = p.columns.map { "\($0.logicalName)/\($0.attributeIndex)" }
+            rows = p.rows.map { $0.values.map(\.plainJSON) }
+        }
+    }
+
+    var meter: Meter
+    var association: Association
+    var clock: Clock?
+    var registers: [Register] = []
+    var profile: Profile?
+}

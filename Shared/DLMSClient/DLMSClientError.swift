@@ -1,0 +1,137 @@
+import COSEM
+import DLMSCodec
+import DLMSLink
+
+/// The error type of the DLMS client session: which step failed, a stable code, a human
+/// reason, and whether repeating the whole session later may succeed.
+///
+/// Two errors are equal when their codes and steps are equal; `reason`, `file` and `line` are detail.
+public struct DLMSClientError: Error, Hashable, CustomStringConvertible, Sendable {
+    /// What went wrong, independent of the wording of `reason`.
+    public struct Code: Hashable, Sendable, CustomStringConvertible {
+        fileprivate enum Base: String, Hashable, Sendable {
+            case connectFailed
+            case timeout
+            case connectionClosed
+            case linkFailed
+            case malformedResponse
+            case unexpectedResponse
+            case associationRejected
+            case dataAccessFailed
+            case actionFailed
+            case serviceError
+            case invalidArgument
+            case cancelled
+        }
+
+        fileprivate let base: Base
+        fileprivate init(_ base: Base) { self.base = base }
+
+        /// The transport could not be opened (refused, unreachable, no such serial port).
+        public static let connectFailed = Code(.connectFailed)
+        /// The step's deadline passed without a complete answer.
+        public static let timeout = Code(.timeout)
+        /// The transport closed underneath the session.
+        public static let connectionClosed = Code(.connectionClosed)
+        /// The link layer (HDLC, wrapper) failed: DM, FRMR, sequence error, garbage.
+        public static let linkFailed = Code(.linkFailed)
+        /// The meter's answer could not be decoded.
+        public static let malformedResponse = Code(.malformedResponse)
+        /// The meter answered with something that does not fit the request.
+        public static let unexpectedResponse = Code(.unexpectedResponse)
+        /// The AARE rejected the association (wrong password, unknown client, …).
+        public static let associationRejected = Code(.associationRejected)
+        /// The meter refused a GET or SET with a data-access-result; `dataAccessResult` has it.
+        public static let dataAccessFailed = Code(.dataAccessFailed)
+        /// The meter refused an ACTION with an action-result; `actionResult` has it.
+        public static let actionFailed = Code(.actionFailed)
+        /// The meter answered with an exception-response or confirmed-service-error.
+        public static let serviceError = Code(.serviceError)
+        /// The caller asked for something that cannot be sent (bad range, value too large).
+        public static let invalidArgument = Code(.invalidArgument)
+        /// The task was cancelled.
+        public static let cancelled = Code(.cancelled)
+
+        public var description: String { base.rawValue }
+    }
+
+    /// The session step that failed.
+    public enum Step: String, Hashable, Sendable, CustomStringConvertible {
+        case connect
+        case linkSetup = "link-setup"
+        case associate
+        case get
+        case set
+        case action
+        case release
+        case disconnect
+        public var description: String { rawValue }
+    }
+
+    public let code: Code
+    public let step: Step
+    public let reason: String
+    /// The meter-reported result when `code` is `.dataAccessFailed`.
+    public let dataAccessResult: DataAccessResult?
+    /// The meter-reported result when `code` is `.actionFailed`.
+    public let actionResult: ActionResult?
+    /// Whether the layer below called its failure retriable (set for wrapped link errors).
+    private let underlyingRetriable: Bool?
+    public let file: String
+    public let line: Int
+
+    public init(code: Code, step: Step, reason: String, dataAccessResult: DataAccessResult? = nil, actionResult: ActionResult? = nil,
+                underlyingRetriable: Bool? = nil, file: String = #fileID, line: Int = #line) {
+        self.code = code
+        self.step = step
+        self.reason = reason
+        self.dataAccessResult = dataAccessResult
+        self.actionResult = actionResult
+        self.underlyingRetriable = underlyingRetriable
+        self.file = file
+        self.line = line
+    }
+
+    /// Whether running the session again later may succeed. Timeouts, closed connections,
+    /// line noise and temporary meter refusals are; a rejected password, an undefined object
+    /// or a malformed answer fail the same way again.
+    public var isRetriable: Bool {
+        switch code.base {
+        case .connectFailed, .timeout, .connectionClosed: true
+        case .linkFailed: underlyingRetriable ?? true
+        case .associationRejected: reason.contains("rejected-transient")
+        case .dataAccessFailed: dataAccessResult?.isRetriable ?? false
+        case .actionFailed: actionResult == .temporaryFailure
+        case .malformedResponse, .unexpectedResponse, .serviceError, .invalidArgument, .cancelled: false
+        }
+    }
+
+    public var description: String { "DLMSClientError.\(code) in \(step): \(reason) (\(file):\(line))" }
+
+    public static func == (lhs: DLMSClientError, rhs: DLMSClientError) -> Bool { lhs.code == rhs.code && lhs.step == rhs.step }
+    public func hash(into hasher: inout Hasher) { hasher.combine(code); hasher.combine(step) }
+
+    // MARK: - Mapping errors of the layers below
+
+    /// Classifies an error thrown below the session into a client error for `step`.
+    static func wrapping(_ error: any Error, step: Step, file: String = #fileID, line: Int = #line) -> DLMSClientError {
+        switch error {
+        case let error as DLMSClientError:
+            return error
+        case let error as DLMSLinkError:
+            let code: Code
+            switch error.code {
+            case .timeout: code = .timeout
+            case .connectionClosed, .inactivityTimeout: code = .connectionClosed
+            default: code = .linkFailed
+            }
+            return DLMSClientError(code: code, step: step, reason: "\(error.code): \(error.reason)", underlyingRetriable: error.isRetriable, file: file, line: line)
+        case let error as DLMSError:
+            return DLMSClientError(code: .malformedResponse, step: step, reason: "\(error.code): \(error.reason)", file: file, line: line)
+        case is CancellationError:
+            return DLMSClientError(code: .cancelled, step: step, reason: "the task was cancelled", file: file, line: line)
+        default:
+            return DLMSClientError(code: .connectionClosed, step: step, reason: "\(error)", file: file, line: line)
+        }
+    }
+}

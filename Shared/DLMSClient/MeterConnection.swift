@@ -1,0 +1,105 @@
+import DLMSLink
+
+/// Everything needed to open an association with one meter.
+public struct MeterConnection: Hashable, Sendable {
+    /// How APDUs are framed on the transport.
+    public enum Framing: String, Hashable, Sendable, CaseIterable {
+        /// IEC 62056-47 wrapper (TCP or UDP IP meters).
+        case wrapper
+        /// IEC 62056-46 HDLC (serial lines, RS-485 buses, gateways, some TCP meters).
+        case hdlc
+    }
+
+    /// How the client authenticates.
+    public enum Authentication: Hashable, Sendable, CustomStringConvertible {
+        /// No authentication (the public client).
+        case none
+        /// Low-level security: a password in the AARQ.
+        case low(password: [UInt8])
+
+        public var description: String {
+            switch self {
+            case .none: "none"
+            case .low: "lls"
+            }
+        }
+    }
+
+    /// Deadlines of the session's steps.
+    public struct Timeouts: Hashable, Sendable {
+        /// Opening the transport. Default: 10 s.
+        public var connect: Duration
+        /// Each request/response step, including HDLC link set-up and block transfer rounds. Default: 15 s.
+        public var step: Duration
+        /// How long one HDLC frame or one UDP request waits before it is sent again. Default: 3 s.
+        public var retransmission: Duration
+        /// How many times a frame or UDP request is sent again. Default: 3.
+        public var retries: Int
+        /// Release (RLRQ, DISC) at the end. Default: 3 s.
+        public var release: Duration
+
+        public init(connect: Duration = .seconds(10), step: Duration = .seconds(15), retransmission: Duration = .seconds(3),
+                    retries: Int = 3, release: Duration = .seconds(3)) {
+            self.connect = connect
+            self.step = step
+            self.retransmission = retransmission
+            self.retries = retries
+            self.release = release
+        }
+    }
+
+    public var endpoint: TransportEndpoint
+    /// Default: wrapper for TCP/UDP, HDLC for serial lines and gateways.
+    public var framing: Framing
+    /// The client SAP: 16 public client, 17 reading client, 1 management client. Default: 16.
+    public var clientSAP: UInt8
+    /// The server's logical device (upper HDLC address / wrapper destination wPort). Default: 1.
+    public var serverLogicalAddress: UInt16
+    /// The server's physical address on an HDLC line (lower HDLC address). Default: `nil`.
+    public var serverPhysicalAddress: UInt16?
+    /// Default: none.
+    public var authentication: Authentication
+    /// Default: `.standard`.
+    public var profile: ManufacturerProfile
+    public var timeouts: Timeouts
+
+    public init(endpoint: TransportEndpoint, framing: Framing? = nil, clientSAP: UInt8 = 16, serverLogicalAddress: UInt16 = 1,
+                serverPhysicalAddress: UInt16? = nil, authentication: Authentication = .none,
+                profile: ManufacturerProfile = .standard, timeouts: Timeouts = Timeouts()) {
+        self.endpoint = endpoint
+        switch (framing, endpoint) {
+        case (let framing?, _): self.framing = framing
+        case (nil, .tcp), (nil, .udp): self.framing = .wrapper
+        case (nil, .serial), (nil, .gatewayUDP): self.framing = .hdlc
+        }
+        self.clientSAP = clientSAP
+        self.serverLogicalAddress = serverLogicalAddress
+        self.serverPhysicalAddress = serverPhysicalAddress
+        self.authentication = authentication
+        self.profile = profile
+        self.timeouts = timeouts
+    }
+
+    /// The HDLC link settings these choices imply.
+    ///
+    /// - Throws: `DLMSClientError` with `.invalidArgument` for addresses out of range.
+    public func hdlcConfiguration() throws -> HDLCConnection.Configuration {
+        do {
+            return HDLCConnection.Configuration(
+                clientAddress: try .client(clientSAP),
+                serverAddress: try .server(logical: serverLogicalAddress, physical: serverPhysicalAddress, size: profile.serverAddressSize),
+                proposedParameters: profile.hdlcParameters,
+                sendsParameters: profile.sendsSNRMParameters,
+                parameterEncoding: profile.hdlcParameterEncoding,
+                responseTimeout: timeouts.retransmission,
+                maximumRetries: timeouts.retries,
+                inactivityTimeout: nil)
+        } catch let error as DLMSLinkError {
+            throw DLMSClientError(code: .invalidArgument, step: .linkSetup, reason: error.reason)
+        }
+    }
+
+    public var description: String {
+        "\(endpoint) \(framing) client \(clientSAP) server \(serverLogicalAddress)" + (serverPhysicalAddress.map { "/\($0)" } ?? "")
+    }
+}

@@ -1,0 +1,89 @@
+import NIOCore
+import NIOPosix
+
+/// Where a meter (or a line of meters) is reached.
+public enum TransportEndpoint: Hashable, Sendable, CustomStringConvertible {
+    /// An IP meter over TCP (Ethernet, GPRS/LTE modem in server mode).
+    case tcp(host: String, port: Int)
+    /// An IP meter over UDP: each datagram carries one wrapper frame.
+    case udp(host: String, port: Int)
+    /// A serial server (e.g. MOXA) in UDP mode: datagrams carry the raw serial bytes of the
+    /// line behind it, so HDLC or IEC 62056-21 framing runs over them as over a serial port.
+    case gatewayUDP(host: String, port: Int)
+    /// A local serial port: RS-485 bus, optical head, RS-232.
+    case serial(SerialPortSettings)
+
+    public var description: String {
+        switch self {
+        case .tcp(let host, let port): "tcp://\(host):\(port)"
+        case .udp(let host, let port): "udp://\(host):\(port)"
+        case .gatewayUDP(let host, let port): "gateway-udp://\(host):\(port)"
+        case .serial(let settings): "serial://\(settings.path)@\(settings.baudRate)"
+        }
+    }
+
+    /// Opens the transport.
+    ///
+    /// - Parameters:
+    ///   - group: the event loops to use. Default: NIO's shared singleton group.
+    ///   - timeout: how long a TCP connect may take.
+    /// - Throws: `DLMSClientError` with code `.connectFailed`.
+    public func open(on group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton, timeout: Duration) async throws -> ChannelTransport {
+        let peer = description
+        do {
+            switch self {
+            case .tcp(let host, let port):
+                let channel = try await ClientBootstrap(group: group)
+                    .connectTimeout(.nanoseconds(Int64(timeout.components.seconds) * 1_000_000_000 + timeout.components.attoseconds / 1_000_000_000))
+                    .channelOption(.socketOption(.tcp_nodelay), value: 1)
+                    .channelInitializer { channel in
+                        channel.eventLoop.makeCompletedFuture {
+                            try channel.pipeline.syncOperations.addHandler(InboundQueueHandler(eventLoop: channel.eventLoop, peerDescription: peer))
+                        }
+                    }
+                    .connect(host: host, port: port).get()
+                return try await Self.transport(on: channel, isDatagram: false, peer: peer)
+            case .udp(let host, let port), .gatewayUDP(let host, let port):
+                let address = try SocketAddress.makeAddressResolvingHost(host, port: port)
+                let local = address.protocol == .inet6 ? "::" : "0.0.0.0"
+                let channel = try await DatagramBootstrap(group: group)
+                    .channelInitializer { channel in
+                        channel.eventLoop.makeCompletedFuture {
+                            try channel.pipeline.syncOperations.addHandler(DatagramPeerHandler(peer: address))
+                            try channel.pipeline.syncOperations.addHandler(InboundQueueHandler(eventLoop: channel.eventLoop, peerDescription: peer))
+                        }
+                    }
+                    .bind(host: local, port: 0).get()
+                let isDatagram: Bool = if case .udp = self { true } else { false }
+                return try await Self.transport(on: channel, isDatagram: isDatagram, peer: peer)
+            case .serial(let settings):
+                let descriptor = try SerialPort.open(settings)
+                let channel: any Channel
+                do {
+                    channel = try await NIOPipeBootstrap(group: group)
+                        .channelInitializer { channel in
+                            channel.eventLoop.makeCompletedFuture {
+                                try channel.pipeline.syncOperations.addHandler(InboundQueueHandler(eventLoop: channel.eventLoop, peerDescription: peer))
+                            }
+                        }
+                        .takingOwnershipOfDescriptor(inputOutput: descriptor).get()
+                } catch {
+                    SerialPort.closeDescriptor(descriptor)
+                    throw error
+                }
+                return try await Self.transport(on: channel, isDatagram: false, peer: peer, serialDescriptor: descriptor)
+            }
+        } catch let error as DLMSClientError {
+            throw error
+        } catch {
+            throw DLMSClientError(code: .connectFailed, step: .connect, reason: "\(peer): \(error)")
+        }
+    }
+
+    private static func transport(on channel: any Channel, isDatagram: Bool, peer: String, serialDescriptor: CInt? = nil) async throws -> ChannelTransport {
+        let inbound = try await channel.eventLoop.submit {
+            NIOLoopBound(try channel.pipeline.syncOperations.handler(type: InboundQueueHandler.self), eventLoop: channel.eventLoop)
+        }.get()
+        return ChannelTransport(channel: channel, inbound: inbound, isDatagram: isDatagram, peerDescription: peer, serialDescriptor: serialDescriptor)
+    }
+}
