@@ -90,7 +90,7 @@ let package = Package(
         .executableTarget(name: "Benchmarks", dependencies: ["COSEM", "DLMSCodec", "DLMSLink", "DLMSClient", "MeterSimulation", "Contracts", "Messaging", nioCore, nioPosix], path: "Benchmarks", swiftSettings: swiftSettings),
 
         // MARK: - Tests
-        .target(name: "TestSupport", dependencies: ["Persistence", "Messaging", logging, nioCore, nioPosix], path: "Tests/TestSupport", swiftSettings: swiftSettings),
+        .target(name: "TestSupport", dependencies: ["Persistence", "Messaging", "DLMSLink", logging, nioCore, nioPosix, .product(name: "NIOConcurrencyHelpers", package: "swift-nio")], path: "Tests/TestSupport", swiftSettings: swiftSettings),
         .testTarget(name: "COSEMTests", dependencies: ["COSEM", nioCore], path: "Tests/COSEMTests", swiftSettings: swiftSettings),
         .testTarget(name: "DLMSLinkTests", dependencies: ["DLMSLink", "COSEM", nioCore], path: "Tests/DLMSLinkTests", swiftSettings: swiftSettings),
         .testTarget(name: "DLMSCodecTests", dependencies: ["DLMSCodec", "COSEM", nioCore], path: "Tests/DLMSCodecTests", swiftSettings: swiftSettings),

@@ -117,7 +117,10 @@ public struct DLMSClientError: Error, Hashable, CustomStringConvertible, Sendabl
     static func wrapping(_ error: any Error, step: Step, file: String = #fileID, line: Int = #line) -> DLMSClientError {
         switch error {
         case let error as DLMSClientError:
-            return error
+            // The transport does not know the session's step; it reports `.connect`.
+            guard error.step == .connect, step != .connect else { return error }
+            return DLMSClientError(code: error.code, step: step, reason: error.reason, dataAccessResult: error.dataAccessResult,
+                                   actionResult: error.actionResult, underlyingRetriable: error.underlyingRetriable, file: error.file, line: error.line)
         case let error as DLMSLinkError:
             let code: Code
             switch error.code {

@@ -1,0 +1,211 @@
+import COSEM
+import DLMSClient
+import DLMSCodec
+import Foundation
+import NIOCore
+import Testing
+import TestSupport
+
+/// The client against a scripted wrapper/TCP meter: answers captured from Gurux's server where
+/// one exists, and every way a meter misbehaves.
+@Suite("DLMS client against scripted meters", .serialized, .timeLimit(.minutes(2)))
+struct DLMSClientFaultTests {
+    // Gurux 1.0.203 server answers (Tests/DLMSCodecTests/GuruxVectors.swift).
+    static let guruxAARE = "6129A109060760857405080101A203020100A305A103020100BE10040E0800065F1F0400401E5D04000007"
+    static let guruxAARERejectedPassword = "6129A109060760857405080101A203020101A305A10302010DBE10040E0800065F1F0400401E5DFFFF0007"
+    static let guruxClockResponse = "C401C100090C07E80B1AFF102D0000000000"
+    static let guruxRLRE = "630E800100BE0F040E0800065F1F0400401E5D04000007"
+
+    static func hex(_ text: String) -> ByteBuffer { try! ByteBuffer(dlmsHex: text) }
+
+    /// Puts the request's invoke id into a captured response (byte 2 of GET/SET/ACTION APDUs).
+    static func answering(_ request: ByteBuffer, with response: String) -> ByteBuffer {
+        var answer = hex(response)
+        if let id = request.getInteger(at: request.readerIndex + 2, as: UInt8.self) {
+            answer.setInteger(id, at: answer.readerIndex + 2)
+        }
+        return answer
+    }
+
+    static func connection(port: Int, step: Duration = .seconds(2), password: String? = nil) -> MeterConnection {
+        MeterConnection(endpoint: .tcp(host: "127.0.0.1", port: port), clientSAP: password == nil ? 16 : 17,
+                        authentication: password.map { .low(password: Array($0.utf8)) } ?? .none,
+                        timeouts: .init(connect: .seconds(2), step: step, retransmission: .milliseconds(200), retries: 2, release: .milliseconds(300)))
+    }
+
+    /// A well-behaved meter for the association, clock and release; `other` scripts the rest.
+    static func meter(_ other: @escaping @Sendable (ByteBuffer, Int) -> ScriptedMeterServer.Reply = { _, _ in .silence }) -> ScriptedMeterServer.Script {
+        { request, index in
+            switch request.getInteger(at: request.readerIndex, as: UInt8.self) {
+            case 0x60: return .apdu(hex(guruxAARE))
+            case 0x62: return .apdu(hex(guruxRLRE))
+            default: return other(request, index)
+            }
+        }
+    }
+
+    @Test("reads the clock from Gurux's captured answers and releases")
+    func readsClock() async throws {
+        let server = try await ScriptedMeterServer.start(script: Self.meter { request, _ in .apdu(Self.answering(request, with: Self.guruxClockResponse)) })
+        defer { Task { await server.stop() } }
+        let time = try await DLMSClient.withAssociation(to: Self.connection(port: server.port)) { client in
+            #expect(client.association.serverMaxReceivePDUSize == 0x0400)
+            #expect(client.association.conformance.contains(.get))
+            return try await client.readClock()
+        }
+        #expect(time.iso8601 == "2024-11-26T16:45:00Z")
+        #expect(server.requestCount == 3) // AARQ, GET, RLRQ
+    }
+
+    @Test("a rejected password is a typed, non-retriable association error")
+    func rejectedPassword() async throws {
+        let server = try await ScriptedMeterServer.start { _, _ in .apdu(Self.hex(Self.guruxAARERejectedPassword)) }
+        defer { Task { await server.stop() } }
+        let error = await #expect(throws: DLMSClientError.self) {
+            try await DLMSClient.withAssociation(to: Self.connection(port: server.port, password: "wrong")) { _ in }
+        }
+        #expect(error?.code == .associationRejected)
+        #expect(error?.step == .associate)
+        #expect(error?.isRetriable == false)
+        #expect(error?.reason.contains("authentication-failure") == true)
+    }
+
+    @Test("a silent meter times out within the step deadline, retriably")
+    func silentMeter() async throws {
+        let server = try await ScriptedMeterServer.start(script: Self.meter { _, _ in .silence })
+        defer { Task { await server.stop() } }
+        let started = ContinuousClock.now
+        let error = await #expect(throws: DLMSClientError.self) {
+            try await DLMSClient.withAssociation(to: Self.connection(port: server.port, step: .milliseconds(500))) { client in
+                try await client.readClock()
+            }
+        }
+        let elapsed = ContinuousClock.now - started
+        #expect(error?.code == .timeout)
+        #expect(error?.step == .get)
+        #expect(error?.isRetriable == true)
+        #expect(elapsed < .seconds(2), "deadline 500 ms + release 300 ms, took \(elapsed)")
+    }
+
+    @Test("garbage instead of a wrapper frame fails the step, no crash")
+    func garbage() async throws {
+        let server = try await ScriptedMeterServer.start(script: Self.meter { _, _ in .raw(Self.hex("DEADBEEF00112233445566778899")) })
+        defer { Task { await server.stop() } }
+        let error = await #expect(throws: DLMSClientError.self) {
+            try await DLMSClient.withAssociation(to: Self.connection(port: server.port)) { client in try await client.readClock() }
+        }
+        #expect(error?.code == .linkFailed)
+        #expect(error?.step == .get)
+    }
+
+    @Test("a garbage APDU in a valid wrapper frame is a malformed response")
+    func garbageAPDU() async throws {
+        let server = try await ScriptedMeterServer.start(script: Self.meter { request, _ in .apdu(Self.answering(request, with: "C401C100090C07E80B")) })
+        defer { Task { await server.stop() } }
+        let error = await #expect(throws: DLMSClientError.self) {
+            try await DLMSClient.withAssociation(to: Self.connection(port: server.port)) { client in try await client.readClock() }
+        }
+        #expect(error?.code == .malformedResponse)
+    }
+
+    @Test("a meter that resets mid-block gives connectionClosed in the GET step")
+    func resetMidBlock() async throws {
+        // First block of a long answer, then the connection drops when the next block is asked for.
+        let server = try await ScriptedMeterServer.start(script: Self.meter { request, _ in
+            if request.getInteger(at: request.readerIndex + 1, as: UInt8.self) == 1 {
+                var block = ByteBuffer()
+                GetResponse.withDataBlock(invokeID: InvokeIDAndPriority(rawValue: request.getInteger(at: request.readerIndex + 2)!),
+                                          block: DataBlockG(lastBlock: false, blockNumber: 1, result: .rawData(DLMSBytes([0x01, 0x02, 0x12, 0x00])))).encode(into: &block)
+                return .apdu(block)
+            }
+            return .close
+        })
+        defer { Task { await server.stop() } }
+        let error = await #expect(throws: DLMSClientError.self) {
+            try await DLMSClient.withAssociation(to: Self.connection(port: server.port)) { client in
+                try await client.get(ProfileGeneric.descriptor(OBISCode(1, 0, 99, 1, 0, 255), .buffer))
+            }
+        }
+        #expect(error?.code == .connectionClosed)
+        #expect(error?.step == .get)
+        #expect(error?.isRetriable == true)
+    }
+
+    @Test("blocks are reassembled into one value")
+    func blockTransfer() async throws {
+        var value = ByteBuffer()
+        DLMSData.array((0..<40).map { DLMSData.uint32(UInt32($0)) }).encode(into: &value)
+        let whole = DLMSBytes(value.readableBytesView)
+        let server = try await ScriptedMeterServer.start(script: Self.meter { request, _ in
+            let id = InvokeIDAndPriority(rawValue: request.getInteger(at: request.readerIndex + 2)!)
+            let number: UInt32 = request.getInteger(at: request.readerIndex + 1, as: UInt8.self) == 1 ? 1 : request.getInteger(at: request.readerIndex + 3)! + 1
+            let size = 70
+            let start = Int(number - 1) * size
+            let slice = Array(whole.bytes[start..<min(start + size, whole.count)])
+            var answer = ByteBuffer()
+            GetResponse.withDataBlock(invokeID: id, block: DataBlockG(lastBlock: start + size >= whole.count, blockNumber: number, result: .rawData(DLMSBytes(slice)))).encode(into: &answer)
+            return .apdu(answer)
+        })
+        defer { Task { await server.stop() } }
+        let data = try await DLMSClient.withAssociation(to: Self.connection(port: server.port)) { client in
+            try await client.get(ProfileGeneric.descriptor(OBISCode(1, 0, 99, 1, 0, 255), .buffer))
+        }
+        #expect(data == .array((0..<40).map { DLMSData.uint32(UInt32($0)) }))
+        #expect(server.requestCount == 5) // AARQ, GET, 2 × GET-next (202 bytes in 70-byte blocks), RLRQ
+    }
+
+    @Test("a slow answer inside the deadline succeeds; one outside it times out")
+    func slowMeter() async throws {
+        let server = try await ScriptedMeterServer.start(script: Self.meter { request, index in
+            .delayed(.milliseconds(index == 1 ? 200 : 1500), Self.answering(request, with: Self.guruxClockResponse))
+        })
+        defer { Task { await server.stop() } }
+        let error = await #expect(throws: DLMSClientError.self) {
+            try await DLMSClient.withAssociation(to: Self.connection(port: server.port, step: .milliseconds(800))) { client in
+                _ = try await client.readClock()   // 200 ms: fine
+                _ = try await client.readClock()   // 1.5 s: too slow
+            }
+        }
+        #expect(error?.code == .timeout)
+    }
+
+    @Test("an answer with another invoke id is dropped, the right one is taken")
+    func staleAnswer() async throws {
+        let server = try await ScriptedMeterServer.start(script: Self.meter { request, _ in
+            var stale = Self.answering(request, with: Self.guruxClockResponse)
+            stale.setInteger(UInt8(0xC0 | 0x0F), at: stale.readerIndex + 2)
+            var frames = ByteBuffer()
+            for apdu in [stale, Self.answering(request, with: Self.guruxClockResponse)] {
+                frames.writeInteger(UInt16(1)); frames.writeInteger(UInt16(1)); frames.writeInteger(UInt16(16))
+                frames.writeInteger(UInt16(apdu.readableBytes)); frames.writeImmutableBuffer(apdu)
+            }
+            return .raw(frames)
+        })
+        defer { Task { await server.stop() } }
+        let time = try await DLMSClient.withAssociation(to: Self.connection(port: server.port)) { client in try await client.readClock() }
+        #expect(time.iso8601 == "2024-11-26T16:45:00Z")
+    }
+
+    @Test("a refused attribute is a value in the error, not a crash")
+    func dataAccessResult() async throws {
+        let server = try await ScriptedMeterServer.start(script: Self.meter { request, _ in .apdu(Self.answering(request, with: "C401C10104")) })
+        defer { Task { await server.stop() } }
+        let error = await #expect(throws: DLMSClientError.self) {
+            try await DLMSClient.withAssociation(to: Self.connection(port: server.port)) { client in try await client.readClock() }
+        }
+        #expect(error?.code == .dataAccessFailed)
+        #expect(error?.dataAccessResult == .objectUndefined)
+        #expect(error?.isRetriable == false)
+    }
+
+    @Test("nobody listening is a retriable connect failure")
+    func connectRefused() async throws {
+        let port = try freeLoopbackPort()
+        let error = await #expect(throws: DLMSClientError.self) {
+            try await DLMSClient.withAssociation(to: Self.connection(port: port)) { _ in }
+        }
+        #expect(error?.code == .connectFailed)
+        #expect(error?.step == .connect)
+        #expect(error?.isRetriable == true)
+    }
+}

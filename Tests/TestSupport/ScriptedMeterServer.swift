@@ -1,0 +1,102 @@
+import DLMSLink
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+
+/// A TCP server speaking the IEC 62056-47 wrapper whose answers a test scripts: per request
+/// APDU, answer, stay silent, send garbage, answer late, or drop the connection. For fault
+/// tests of the client; the well-behaved meter is the simulator.
+public final class ScriptedMeterServer: Sendable {
+    /// What to do with one request.
+    public enum Reply: Sendable {
+        /// Answer with this APDU (wrapped with swapped wPorts).
+        case apdu(ByteBuffer)
+        /// Answer with these raw bytes (no wrapper header added).
+        case raw(ByteBuffer)
+        /// Answer after a delay.
+        case delayed(TimeAmount, ByteBuffer)
+        /// Say nothing.
+        case silence
+        /// Close the connection.
+        case close
+    }
+
+    public typealias Script = @Sendable (_ request: ByteBuffer, _ index: Int) -> Reply
+
+    public let port: Int
+    private let channel: any Channel
+    private let counters: Counters
+
+    /// Number of request APDUs received so far.
+    public var requestCount: Int { counters.requests.withLockedValue { $0 } }
+    /// Number of connections accepted so far.
+    public var connectionCount: Int { counters.connections.withLockedValue { $0 } }
+
+    private init(channel: any Channel, port: Int, counters: Counters) {
+        self.channel = channel
+        self.port = port
+        self.counters = counters
+    }
+
+    /// Starts listening on 127.0.0.1 on a free port.
+    public static func start(script: @escaping Script) async throws -> ScriptedMeterServer {
+        let counters = Counters()
+        let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelInitializer { child in
+                counters.connections.withLockedValue { $0 += 1 }
+                return child.eventLoop.makeCompletedFuture {
+                    try child.pipeline.syncOperations.addHandler(ByteToMessageHandler(WrapperFrameDecoder()))
+                    try child.pipeline.syncOperations.addHandler(ScriptHandler(script: script, counter: counters.requests))
+                }
+            }
+            .bind(host: "127.0.0.1", port: 0).get()
+        return ScriptedMeterServer(channel: channel, port: channel.localAddress!.port!, counters: counters)
+    }
+
+    public func stop() async {
+        try? await channel.close().get()
+    }
+
+    private final class Counters: Sendable {
+        let requests = NIOLockedValueBox(0)
+        let connections = NIOLockedValueBox(0)
+    }
+
+    private final class ScriptHandler: ChannelInboundHandler {
+        typealias InboundIn = WrapperFrame
+        let script: Script
+        let counter: NIOLockedValueBox<Int>
+
+        init(script: @escaping Script, counter: NIOLockedValueBox<Int>) {
+            self.script = script
+            self.counter = counter
+        }
+
+        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+            let frame = unwrapInboundIn(data)
+            let index = counter.withLockedValue { value -> Int in value += 1; return value - 1 }
+            func answer(_ apdu: ByteBuffer) -> ByteBuffer {
+                WrapperFrame(source: frame.destination, destination: frame.source, apdu: apdu).encoded
+            }
+            switch script(frame.apdu, index) {
+            case .apdu(let apdu):
+                context.writeAndFlush(NIOAny(answer(apdu)), promise: nil)
+            case .raw(let bytes):
+                context.writeAndFlush(NIOAny(bytes), promise: nil)
+            case .delayed(let delay, let apdu):
+                let bytes = answer(apdu)
+                let loopBound = NIOLoopBound(context, eventLoop: context.eventLoop)
+                context.eventLoop.scheduleTask(in: delay) { loopBound.value.writeAndFlush(NIOAny(bytes), promise: nil) }
+            case .silence:
+                break
+            case .close:
+                context.close(promise: nil)
+            }
+        }
+
+        func errorCaught(context: ChannelHandlerContext, error: any Error) {
+            context.close(promise: nil)
+        }
+    }
+}
