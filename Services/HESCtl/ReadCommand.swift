@@ -35,8 +35,12 @@ struct ReadCommand: AsyncParsableCommand {
 
     // MARK: How
 
-    @Option(help: "Framing: wrapper or hdlc. Default: wrapper for TCP/UDP, hdlc for serial lines and gateways.")
+    @Option(help: "Framing: wrapper, hdlc or iec21 (IEC 62056-21 mode C readout). Default: wrapper for TCP/UDP, hdlc for serial lines and gateways.")
     var framing: String?
+    @Flag(help: "Optical port: open with IEC 62056-21 mode E at 300 Bd, then HDLC.")
+    var optical = false
+    @Option(name: .customLong("device-address"), help: "IEC 62056-21 device address for the sign-on (iec21 and --optical).")
+    var deviceAddress: String?
     @Option(help: "Client SAP: 16 public, 17 reading client, 1 management. Default: 16.")
     var client: UInt8 = 16
     @Option(help: "Server logical address (logical device). Default: 1.")
@@ -76,9 +80,13 @@ struct ReadCommand: AsyncParsableCommand {
     func validate() throws {
         let endpoints = [tcp, udp, gatewayUDP, serial].compactMap { $0 }
         guard endpoints.count == 1 else { throw ValidationError("give exactly one of --tcp, --udp, --gateway-udp, --serial") }
-        if let framing, MeterConnection.Framing(rawValue: framing) == nil {
-            throw ValidationError("--framing must be wrapper or hdlc (IEC 62056-21 readout is not available in hesctl yet)")
+        if let framing, MeterConnection.Framing(rawValue: framing) == nil, framing != "iec21" {
+            throw ValidationError("--framing must be wrapper, hdlc or iec21")
         }
+        if framing == "iec21" || optical {
+            guard serial != nil || gatewayUDP != nil else { throw ValidationError("IEC 62056-21 needs --serial or --gateway-udp") }
+        }
+        if optical, framing != nil, framing != "hdlc" { throw ValidationError("--optical opens HDLC; drop --framing or use --framing hdlc") }
         if let auth, !["none", "lls"].contains(auth) { throw ValidationError("--auth must be none or lls") }
         if auth == "lls", password == nil { throw ValidationError("--auth lls needs --password") }
         if ManufacturerProfile.builtIn[meterProfile] == nil {
@@ -96,6 +104,10 @@ struct ReadCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        if framing == "iec21" {
+            try await runReadout()
+            return
+        }
         let connection = try meterConnection()
         var logger = Logger(label: "hesctl.read")
         logger.logLevel = verbose ? .debug : .warning
@@ -127,6 +139,32 @@ struct ReadCommand: AsyncParsableCommand {
         }
     }
 
+    /// IEC 62056-21 mode C: the data readout, printed as data sets.
+    func runReadout() async throws {
+        let endpoint: TransportEndpoint
+        if let serial {
+            endpoint = .serial(.iec21(path: serial))
+        } else {
+            let (host, port) = try Self.hostPort(gatewayUDP!, "--gateway-udp")
+            endpoint = .gatewayUDP(host: host, port: port)
+        }
+        do {
+            let transport = try await endpoint.open(timeout: .seconds(timeout))
+            defer { Task { await transport.close() } }
+            let readout = try await IEC21Reader.readout(over: transport, configuration: .init(
+                address: deviceAddress, maximumBaudRate: baud, responseTimeout: .seconds(timeout)))
+            let output = ReadoutOutput(
+                endpoint: "\(endpoint)", manufacturer: readout.identification.manufacturer, identification: readout.identification.identification,
+                dataSets: readout.dataSets.map { set in .init(address: set.address, values: set.values.map { .init(value: $0.value, unit: $0.unit) }) })
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+            print(String(decoding: try encoder.encode(output), as: UTF8.self))
+        } catch let error as DLMSClientError {
+            FileHandle.standardError.write(Data("hesctl read: \(endpoint): \(error.step) failed: \(error.code): \(error.reason)\n".utf8))
+            throw ExitCode(error.isRetriable ? 75 : 1)
+        }
+    }
+
     // MARK: - Parsing
 
     func meterConnection() throws -> MeterConnection {
@@ -141,7 +179,7 @@ struct ReadCommand: AsyncParsableCommand {
             let (host, port) = try Self.hostPort(gatewayUDP, "--gateway-udp")
             endpoint = .gatewayUDP(host: host, port: port)
         } else {
-            endpoint = .serial(.hdlc(path: serial!, baudRate: baud))
+            endpoint = .serial(optical ? .iec21(path: serial!) : .hdlc(path: serial!, baudRate: baud))
         }
         var profile = ManufacturerProfile.builtIn[meterProfile]!
         if let maxInfo {
@@ -157,9 +195,10 @@ struct ReadCommand: AsyncParsableCommand {
         var timeouts = MeterConnection.Timeouts()
         timeouts.step = .seconds(timeout)
         timeouts.connect = .seconds(timeout)
-        return MeterConnection(endpoint: endpoint, framing: framing.flatMap(MeterConnection.Framing.init(rawValue:)), clientSAP: client,
+        return MeterConnection(endpoint: endpoint, framing: optical ? .hdlc : framing.flatMap(MeterConnection.Framing.init(rawValue:)), clientSAP: client,
                                serverLogicalAddress: server, serverPhysicalAddress: physical, authentication: authentication,
-                               profile: profile, timeouts: timeouts)
+                               profile: profile, timeouts: timeouts,
+                               opening: optical ? .iec21ModeE(address: deviceAddress, maximumBaudRate: baud) : .none)
     }
 
     func profileRange() throws -> (from: Date, to: Date)? {
@@ -185,6 +224,19 @@ struct ReadCommand: AsyncParsableCommand {
         formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
         return formatter.date(from: text)
     }
+}
+
+/// What `hesctl read --framing iec21` prints.
+struct ReadoutOutput: Encodable {
+    struct DataSet: Encodable {
+        struct Value: Encodable { var value: String; var unit: String? }
+        var address: String
+        var values: [Value]
+    }
+    var endpoint: String
+    var manufacturer: String
+    var identification: String
+    var dataSets: [DataSet]
 }
 
 /// What `hesctl read` prints.

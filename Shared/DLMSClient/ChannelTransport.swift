@@ -34,6 +34,14 @@ public final class ChannelTransport: DLMSTransport {
         try await channel.eventLoop.submit { try SerialPort.drainAndSetBaudRate(descriptor, baudRate) }.get()
     }
 
+    /// Changes all line settings of the serial port (after pending output left).
+    public func reconfigure(_ settings: SerialPortSettings) async throws {
+        guard let descriptor = serialDescriptor else {
+            throw DLMSClientError(code: .invalidArgument, step: .connect, reason: "\(peerDescription) is not a serial port")
+        }
+        try await channel.eventLoop.submit { try SerialPort.drainAndConfigure(descriptor, settings) }.get()
+    }
+
     public func send(_ bytes: ByteBuffer) async throws {
         do {
             try await channel.writeAndFlush(bytes).get()

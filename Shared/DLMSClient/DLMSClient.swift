@@ -75,6 +75,18 @@ public final class DLMSClient {
             framing = WrapperFraming(transport: transport, clientWPort: UInt16(connection.clientSAP), serverWPort: connection.serverLogicalAddress)
         case .hdlc:
             await transport.discardPending()
+            if case .iec21ModeE(let address, let rate) = connection.opening {
+                var serialPath: String?
+                if case .serial(let settings) = connection.endpoint { serialPath = settings.path }
+                do {
+                    let id = try await IEC21Reader.enterHDLC(over: transport, serialPath: serialPath, configuration: .init(
+                        address: address, maximumBaudRate: rate, responseTimeout: connection.timeouts.retransmission))
+                    logger.debug("IEC 62056-21 mode E opening done", metadata: ["iec21.identification": "\(id.manufacturer) \(id.identification)"])
+                } catch {
+                    if closesTransport { await transport.close() }
+                    throw error
+                }
+            }
             framing = HDLCFraming(transport: transport, configuration: try connection.hdlcConfiguration())
         }
         let client = DLMSClient(connection: connection, framing: framing, logger: logger)

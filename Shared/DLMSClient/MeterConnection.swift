@@ -25,6 +25,16 @@ public struct MeterConnection: Hashable, Sendable {
         }
     }
 
+    /// What happens on the line before the framing starts.
+    public enum Opening: Hashable, Sendable {
+        /// Nothing: the framing starts at once. Default.
+        case none
+        /// IEC 62056-21 mode E on an optical port: sign-on at 300 Bd 7E1 (with this device
+        /// address, if any), switch to the fastest common rate (at most `maximumBaudRate`) and to
+        /// HDLC at 8N1.
+        case iec21ModeE(address: String?, maximumBaudRate: Int)
+    }
+
     /// Deadlines of the session's steps.
     public struct Timeouts: Hashable, Sendable {
         /// Opening the transport. Default: 10 s.
@@ -62,10 +72,13 @@ public struct MeterConnection: Hashable, Sendable {
     /// Default: `.standard`.
     public var profile: ManufacturerProfile
     public var timeouts: Timeouts
+    /// Default: none.
+    public var opening: Opening
 
     public init(endpoint: TransportEndpoint, framing: Framing? = nil, clientSAP: UInt8 = 16, serverLogicalAddress: UInt16 = 1,
                 serverPhysicalAddress: UInt16? = nil, authentication: Authentication = .none,
-                profile: ManufacturerProfile = .standard, timeouts: Timeouts = Timeouts()) {
+                profile: ManufacturerProfile = .standard, timeouts: Timeouts = Timeouts(), opening: Opening = .none) {
+        self.opening = opening
         self.endpoint = endpoint
         switch (framing, endpoint) {
         case (let framing?, _): self.framing = framing

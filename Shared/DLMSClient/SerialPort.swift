@@ -99,6 +99,12 @@ enum SerialPort {
         _ = ioctl(descriptor, UInt(settings.rts ? TIOCMBIS : TIOCMBIC), &lines)
     }
 
+    /// Waits until written bytes left, then applies all settings (mode E: 300 Bd 7E1 → 8N1).
+    static func drainAndConfigure(_ descriptor: CInt, _ settings: SerialPortSettings) throws {
+        _ = tcdrain(descriptor)
+        try configure(descriptor, settings)
+    }
+
     /// Waits until written bytes left, then changes the speed.
     static func drainAndSetBaudRate(_ descriptor: CInt, _ baudRate: Int) throws {
         let speed = try speedConstant(baudRate)
