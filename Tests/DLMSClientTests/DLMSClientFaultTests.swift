@@ -209,3 +209,37 @@ struct DLMSClientFaultTests {
         #expect(error?.isRetriable == true)
     }
 }
+
+@Suite("DLMS client over UDP", .serialized, .timeLimit(.minutes(1)))
+struct DLMSClientUDPTests {
+    @Test("lost request datagrams are sent again until answered")
+    func packetLoss() async throws {
+        // Requests 0 (AARQ) and 2 (first GET) are lost; every other one is answered.
+        let server = try await ScriptedUDPMeterServer.start { request, index in
+            guard index != 0, index != 2 else { return .silence }
+            return DLMSClientFaultTests.meter { request, _ in .apdu(DLMSClientFaultTests.answering(request, with: DLMSClientFaultTests.guruxClockResponse)) }(request, index)
+        }
+        defer { Task { await server.stop() } }
+        let connection = MeterConnection(endpoint: .udp(host: "127.0.0.1", port: server.port),
+                                         timeouts: .init(connect: .seconds(1), step: .seconds(3), retransmission: .milliseconds(150), retries: 3, release: .milliseconds(300)))
+        let times = try await DLMSClient.withAssociation(to: connection) { client in
+            [try await client.readClock(), try await client.readClock()]
+        }
+        #expect(times.allSatisfy { $0.iso8601 == "2024-11-26T16:45:00Z" })
+        #expect(server.requestCount == 6) // AARQ ×2, GET ×2, GET, RLRQ
+    }
+
+    @Test("a UDP meter that never answers fails after the retries, within the deadline")
+    func silent() async throws {
+        let server = try await ScriptedUDPMeterServer.start { _, _ in .silence }
+        defer { Task { await server.stop() } }
+        let connection = MeterConnection(endpoint: .udp(host: "127.0.0.1", port: server.port),
+                                         timeouts: .init(connect: .seconds(1), step: .seconds(3), retransmission: .milliseconds(100), retries: 2, release: .milliseconds(200)))
+        let error = await #expect(throws: DLMSClientError.self) {
+            try await DLMSClient.withAssociation(to: connection) { _ in }
+        }
+        #expect(error?.code == .timeout)
+        #expect(error?.step == .associate)
+        #expect(server.requestCount == 3)
+    }
+}

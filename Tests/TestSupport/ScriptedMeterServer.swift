@@ -100,3 +100,65 @@ public final class ScriptedMeterServer: Sendable {
         }
     }
 }
+
+/// The UDP variant: one wrapper frame per datagram, answered to the sender.
+public final class ScriptedUDPMeterServer: Sendable {
+    public let port: Int
+    private let channel: any Channel
+    private let requests: NIOLockedValueBox<Int>
+
+    /// Number of request datagrams received so far.
+    public var requestCount: Int { requests.withLockedValue { $0 } }
+
+    private init(channel: any Channel, requests: NIOLockedValueBox<Int>) {
+        self.channel = channel
+        self.port = channel.localAddress!.port!
+        self.requests = requests
+    }
+
+    public static func start(script: @escaping ScriptedMeterServer.Script) async throws -> ScriptedUDPMeterServer {
+        let requests = NIOLockedValueBox(0)
+        let channel = try await DatagramBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(Handler(script: script, counter: requests))
+                }
+            }
+            .bind(host: "127.0.0.1", port: 0).get()
+        return ScriptedUDPMeterServer(channel: channel, requests: requests)
+    }
+
+    public func stop() async {
+        try? await channel.close().get()
+    }
+
+    private final class Handler: ChannelInboundHandler {
+        typealias InboundIn = AddressedEnvelope<ByteBuffer>
+        typealias OutboundOut = AddressedEnvelope<ByteBuffer>
+        let script: ScriptedMeterServer.Script
+        let counter: NIOLockedValueBox<Int>
+
+        init(script: @escaping ScriptedMeterServer.Script, counter: NIOLockedValueBox<Int>) {
+            self.script = script
+            self.counter = counter
+        }
+
+        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+            let envelope = unwrapInboundIn(data)
+            guard let frame = try? WrapperFrame.decode(datagram: envelope.data) else { return }
+            let index = counter.withLockedValue { value -> Int in value += 1; return value - 1 }
+            let reply: ByteBuffer?
+            switch script(frame.apdu, index) {
+            case .apdu(let apdu), .delayed(_, let apdu):
+                reply = WrapperFrame(source: frame.destination, destination: frame.source, apdu: apdu).encoded
+            case .raw(let bytes):
+                reply = bytes
+            case .silence, .close:
+                reply = nil
+            }
+            if let reply {
+                context.writeAndFlush(wrapOutboundOut(AddressedEnvelope(remoteAddress: envelope.remoteAddress, data: reply)), promise: nil)
+            }
+        }
+    }
+}
