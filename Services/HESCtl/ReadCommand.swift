@@ -51,7 +51,7 @@ struct ReadCommand: AsyncParsableCommand {
     var auth: String?
     @Option(help: "The low-level-security password.")
     var password: String?
-    @Option(name: .customLong("meter-profile"), help: "Manufacturer profile: standard, four-byte-address, disc-only, gurux. Default: standard.")
+    @Option(name: .customLong("meter-profile"), help: "Manufacturer profile: standard, four-byte-address, disc-only, gurux, or a JSON file with a profile. Default: standard.")
     var meterProfile: String = "standard"
     @Option(name: .customLong("max-info"), help: "HDLC maximum information field length proposed in the SNRM. Default: 128.")
     var maxInfo: Int?
@@ -89,9 +89,7 @@ struct ReadCommand: AsyncParsableCommand {
         if optical, framing != nil, framing != "hdlc" { throw ValidationError("--optical opens HDLC; drop --framing or use --framing hdlc") }
         if let auth, !["none", "lls"].contains(auth) { throw ValidationError("--auth must be none or lls") }
         if auth == "lls", password == nil { throw ValidationError("--auth lls needs --password") }
-        if ManufacturerProfile.builtIn[meterProfile] == nil {
-            throw ValidationError("--meter-profile must be one of \(ManufacturerProfile.builtIn.keys.sorted().joined(separator: ", "))")
-        }
+        _ = try manufacturerProfile()
         for code in obisCodes + [profile].compactMap({ $0 }) where OBISCode(code) == nil {
             throw ValidationError("'\(code)' is not an OBIS code (e.g. 1.0.1.8.0.255 or 1-0:1.8.0*255)")
         }
@@ -181,7 +179,7 @@ struct ReadCommand: AsyncParsableCommand {
         } else {
             endpoint = .serial(optical ? .iec21(path: serial!) : .hdlc(path: serial!, baudRate: baud))
         }
-        var profile = ManufacturerProfile.builtIn[meterProfile]!
+        var profile = try manufacturerProfile()
         if let maxInfo {
             profile.hdlcParameters.maximumInformationLengthReceive = maxInfo
             profile.hdlcParameters.maximumInformationLengthTransmit = maxInfo
@@ -199,6 +197,18 @@ struct ReadCommand: AsyncParsableCommand {
                                serverLogicalAddress: server, serverPhysicalAddress: physical, authentication: authentication,
                                profile: profile, timeouts: timeouts,
                                opening: optical ? .iec21ModeE(address: deviceAddress, maximumBaudRate: baud) : .none)
+    }
+
+    func manufacturerProfile() throws -> ManufacturerProfile {
+        if let builtIn = ManufacturerProfile.builtIn[meterProfile] { return builtIn }
+        guard let data = FileManager.default.contents(atPath: meterProfile) else {
+            throw ValidationError("--meter-profile must be one of \(ManufacturerProfile.builtIn.keys.sorted().joined(separator: ", ")) or a readable JSON file")
+        }
+        do {
+            return try JSONDecoder().decode(ManufacturerProfile.self, from: data)
+        } catch {
+            throw ValidationError("--meter-profile \(meterProfile): \(error)")
+        }
     }
 
     func profileRange() throws -> (from: Date, to: Date)? {

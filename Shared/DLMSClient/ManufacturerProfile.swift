@@ -73,3 +73,70 @@ public struct ManufacturerProfile: Hashable, Sendable {
     public static let builtIn: [String: ManufacturerProfile] = Dictionary(
         uniqueKeysWithValues: [standard, fourByteAddressNoSNRMParameters, disconnectOnly, gurux].map { ($0.name, $0) })
 }
+
+// MARK: - Configuration files
+
+/// Profiles are stored and exchanged as flat JSON documents, e.g.
+/// `{"name":"acme-4byte","serverAddressSize":4,"sendsSNRMParameters":false,"maximumInformationLength":256,"releaseMode":"disc-only"}`.
+/// Missing keys take the defaults of `ManufacturerProfile.init`.
+extension ManufacturerProfile: Codable {
+    private enum CodingKeys: String, CodingKey {
+        case name, serverAddressSize, sendsSNRMParameters, maximumInformationLength, windowSize
+        case omitDefaultSNRMParameters, snrmWindowSizeLength, releaseMode, maximumReceivePDUSize, ignoresTrailingBytes
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        var profile = ManufacturerProfile(name: try c.decode(String.self, forKey: .name))
+        if let size = try c.decodeIfPresent(Int.self, forKey: .serverAddressSize) {
+            guard let value = HDLCAddress.Size(rawValue: size) else {
+                throw DecodingError.dataCorruptedError(forKey: .serverAddressSize, in: c, debugDescription: "server address size must be 1, 2 or 4")
+            }
+            profile.serverAddressSize = value
+        }
+        profile.sendsSNRMParameters = try c.decodeIfPresent(Bool.self, forKey: .sendsSNRMParameters) ?? profile.sendsSNRMParameters
+        if let length = try c.decodeIfPresent(Int.self, forKey: .maximumInformationLength) {
+            profile.hdlcParameters.maximumInformationLengthTransmit = length
+            profile.hdlcParameters.maximumInformationLengthReceive = length
+        }
+        if let window = try c.decodeIfPresent(Int.self, forKey: .windowSize) {
+            profile.hdlcParameters.windowSizeTransmit = window
+            profile.hdlcParameters.windowSizeReceive = window
+        }
+        do {
+            try profile.hdlcParameters.validate()
+        } catch let error as DLMSLinkError {
+            throw DecodingError.dataCorrupted(.init(codingPath: c.codingPath, debugDescription: error.reason))
+        }
+        profile.hdlcParameterEncoding.omitDefaults = try c.decodeIfPresent(Bool.self, forKey: .omitDefaultSNRMParameters) ?? false
+        if let length = try c.decodeIfPresent(Int.self, forKey: .snrmWindowSizeLength) {
+            guard length == 1 || length == 4 else {
+                throw DecodingError.dataCorruptedError(forKey: .snrmWindowSizeLength, in: c, debugDescription: "window size length must be 1 or 4")
+            }
+            profile.hdlcParameterEncoding.windowSizeLength = length
+        }
+        if let mode = try c.decodeIfPresent(String.self, forKey: .releaseMode) {
+            guard let value = ReleaseMode(rawValue: mode) else {
+                throw DecodingError.dataCorruptedError(forKey: .releaseMode, in: c, debugDescription: "release mode must be rlrq or disc-only")
+            }
+            profile.releaseMode = value
+        }
+        profile.maximumReceivePDUSize = try c.decodeIfPresent(UInt16.self, forKey: .maximumReceivePDUSize) ?? profile.maximumReceivePDUSize
+        profile.ignoresTrailingBytes = try c.decodeIfPresent(Bool.self, forKey: .ignoresTrailingBytes) ?? false
+        self = profile
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(name, forKey: .name)
+        try c.encodeIfPresent(serverAddressSize?.rawValue, forKey: .serverAddressSize)
+        try c.encode(sendsSNRMParameters, forKey: .sendsSNRMParameters)
+        try c.encode(hdlcParameters.maximumInformationLengthReceive, forKey: .maximumInformationLength)
+        try c.encode(hdlcParameters.windowSizeReceive, forKey: .windowSize)
+        try c.encode(hdlcParameterEncoding.omitDefaults, forKey: .omitDefaultSNRMParameters)
+        try c.encode(hdlcParameterEncoding.windowSizeLength, forKey: .snrmWindowSizeLength)
+        try c.encode(releaseMode.rawValue, forKey: .releaseMode)
+        try c.encode(maximumReceivePDUSize, forKey: .maximumReceivePDUSize)
+        try c.encode(ignoresTrailingBytes, forKey: .ignoresTrailingBytes)
+    }
+}
