@@ -178,6 +178,22 @@ def build_server_classes():
             self.data = rest
         GXDLMSLongTransaction.setData = _set_data
 
+    # Defect: when the client proposes a larger PDU than maxServerPDUSize, _GXAPDU.parseInitiate
+    # does `settings.setMaxPduSize = settings.maxServerPDUSize` (a typo that only adds an attribute),
+    # so --max-pdu was ignored and the server answered with the client's size. Clamp on assignment.
+    class ServerSettings(GXDLMSSettings):
+        @property
+        def maxPduSize(self):
+            return self.__dict__.get("_pdu", 0xFFFF)
+
+        @maxPduSize.setter
+        def maxPduSize(self, value):
+            limit = self.__dict__.get("maxServerPDUSize", 0xFFFF)
+            self.__dict__["_pdu"] = min(int(value), limit) if self.isServer else int(value)
+
+        def getMaxPduSize(self):   # called by getRequestNextDataBlock, missing too
+            return self.maxPduSize
+
     class Association(GXDLMSAssociationLogicalName):
         def getValue(self, settings, e):
             # Defect: getObjects() reads e.isSkipMaxPduSize (ValueEventArgs has skipMaxPduSize) and
@@ -287,7 +303,9 @@ def build_server_classes():
             self.args = args
             self.days = args.days
             self.fixed_now = parse_iso(args.now) if args.now else None
+            self.settings.__class__ = ServerSettings
             self.settings.maxServerPDUSize = args.max_pdu
+            self.settings.maxPduSize = args.max_pdu
             self.password = args.password.encode()
             self.max_info = args.max_info
             self.assoc = Association()
@@ -465,13 +483,15 @@ def serve(args):
     lsock.bind((args.host, args.port))
     lsock.listen(4)
     stop = threading.Event()
+    current = []
 
     def on_signal(signum, frame):
         stop.set()
-        try:
-            lsock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
+        for s in [lsock] + current:   # wake accept()/recv() so the loop ends
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
         lsock.close()
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
@@ -482,6 +502,7 @@ def serve(args):
             conn, peer = lsock.accept()
         except OSError:
             break
+        current[:] = [conn]
         log("connection from %s:%d" % peer)
         conn.settimeout(args.idle_timeout)
         meter.new_connection()
@@ -510,6 +531,7 @@ def serve(args):
         except (OSError, socket.timeout) as ex:
             log("connection ended: %r" % ex)
         finally:
+            current[:] = []
             conn.close()
             log("disconnected")
     return 0
