@@ -6,7 +6,7 @@ JSON document on stdout.
                          [--client 16|17] [--password 12345678] [--server 1] [--physical 1]
                          [--max-info 128] [--max-pdu 1024] [--timeout 10]
                          [--register 1.0.1.8.0.255 --register 1.0.2.8.0.255]
-                         [--profile 1.0.99.1.0.255 --from ISO --to ISO]
+                         [--profile 1.0.99.1.0.255 --from ISO --to ISO] [-v]
 
 Output (numbers raw, i.e. unscaled; times ISO 8601 UTC):
     {"objects":["0.0.40.0.0.255","0.0.1.0.0.255",...],
@@ -74,6 +74,8 @@ class Reader:
         """Sends one frame and reads until Gurux has parsed one complete answer frame."""
         notify = GXReplyData()
         if data:
+            if self.args.verbose:
+                sys.stderr.write("gurux_read: -> %s\n" % bytes(data).hex())
             self.sock.sendall(bytes(data))
         rd = GXByteBuffer()
         while True:
@@ -85,6 +87,8 @@ class Reader:
                 raise Failure(3, self.step, "connection error: %s" % ex)
             if not chunk:
                 raise Failure(3, self.step, "meter closed the connection")
+            if self.args.verbose:
+                sys.stderr.write("gurux_read: <- %s\n" % chunk.hex())
             rd.set(chunk)
             try:
                 if self.client.getData(rd, reply, notify):
@@ -230,6 +234,7 @@ def main(argv=None):
     ap.add_argument("--profile", help="profile generic OBIS, e.g. 1.0.99.1.0.255")
     ap.add_argument("--from", dest="from_", help="profile range start, ISO 8601")
     ap.add_argument("--to", help="profile range end, ISO 8601")
+    ap.add_argument("--verbose", "-v", action="store_true", help="log frames in hex to stderr")
     args = ap.parse_args(argv)
     if args.client == 17 and not args.password:
         ap.error("--client 17 needs --password")
