@@ -126,6 +126,9 @@ enum ProfileEntries: Sendable {
         guard from <= to else { return 0..<0 }
         switch self {
         case .regular(let first, let count, let period):
+            // Clamp to the window first: the bounds may be ±Int64.max (no bound).
+            let from = max(from, first * period), to = min(to, (first + Int64(count)) * period)
+            guard from <= to else { return 0..<0 }
             let lo = max(0, from.ceilDivided(by: period) - first)
             let hi = min(Int64(count), to.floorDivided(by: period) - first + 1)
             return lo < hi ? Int(lo)..<Int(hi) : 0..<0
