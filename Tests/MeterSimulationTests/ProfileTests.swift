@@ -137,6 +137,33 @@ struct ProfileTests {
         #expect(stray == .getResponse(.withDataBlock(invokeID: invoke, block: DataBlockG(lastBlock: true, blockNumber: 41, result: .dataAccessResult(.noLongGetInProgress)))))
     }
 
+    @Test(arguments: [UInt16(16), 17, 64, 137, 138, 266, 267, 1024])
+    func everyPDUSizeKeepsItsBound(size: UInt16) throws {
+        let from = lastCapture - 6 * 3600
+        let range = AccessSelection(RangeDescriptor(from: CosemDateTime(unixTime: from), to: CosemDateTime(unixTime: lastCapture)))
+        var session = try associatedSession(meter, maxPDU: size)
+        let first = session.handle(DLMSAPDU.getRequest(.normal(invokeID: invoke, attribute: loadProfileBuffer, accessSelection: range)).encoded, now: testNow)
+        var response = try #require(first)
+        var raw = ByteBufferAllocator().buffer(capacity: 0)
+        while true {
+            #expect(response.readableBytes <= Int(size))
+            let decoded = try DLMSAPDU(exactly: response)
+            if case .getResponse(.normal(_, .data(let data))) = decoded {
+                #expect(size >= 1024, "small enough to need no blocks")
+                data.encode(into: &raw)
+                break
+            }
+            guard case .getResponse(.withDataBlock(_, let block)) = decoded, case .rawData(let bytes) = block.result else {
+                Issue.record("not a data block"); return
+            }
+            raw.writeBytes(bytes.bytes)
+            if block.lastBlock { break }
+            let next = session.handle(DLMSAPDU.getRequest(.next(invokeID: invoke, blockNumber: block.blockNumber)).encoded, now: testNow)
+            response = try #require(next)
+        }
+        #expect(rows(try DLMSData.decode(from: &raw)) == meter.expectedProfileRows(from: date(from), to: date(lastCapture)))
+    }
+
     @Test func withoutBlockTransferALongAnswerIsRefused() throws {
         var session = COSEMServerSession(meter: meter, clientSAP: 17)
         _ = try exchange(&session, .aarq(aarq(password: "12345678", maxPDU: 256, conformance: [.get, .selectiveAccess])))
