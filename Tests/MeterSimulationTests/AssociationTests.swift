@@ -149,6 +149,55 @@ struct GuruxGoldenTests {
         #expect(Self.rlreGurux.hasPrefix("630E800100BE0F040E0800065F1F04"))
     }
 
+    static let byRangeRequest = "C001C100070100630100FF0201010204020412000809060000010000FF0F02120000090C07E80B1AFF102D0000000000090C07E80B1AFF112D00000000000100"
+    static let byEntryRequest = "C001C100070100630100FF020102020406000000010600000004120001120000"
+    static let withListRequest = "C003C10300030100010800FF020000080000010000FF020000010000600100FF0200"
+    static let withListResponse = "C403C103000500BC614E00090C07E80B1AFF102D0000000000000A0853494D3030303031"
+
+    /// Gurux's client requests for a range (2024-11-26 16:45…17:45, deviation 0) and for entries 1…4,
+    /// answered by a meter whose clock reads 2024-11-26 18:00.
+    @Test func guruxSelectiveAccessRequests() throws {
+        let meter = makeMeter()
+        let now = Date(timeIntervalSince1970: 1_732_644_000)
+        var session = COSEMServerSession(meter: meter, clientSAP: 17)
+        _ = try answer(&session, Self.llsAARQ)
+        func rows(_ hex: String) throws -> [[DLMSData]] {
+            let response = session.handle(try ByteBuffer(dlmsHex: hex), now: now)
+            var pieces = ByteBufferAllocator().buffer(capacity: 0)
+            var apdu = try DLMSAPDU(exactly: try #require(response))
+            while case .getResponse(.withDataBlock(let id, let block)) = apdu, case .rawData(let bytes) = block.result {
+                pieces.writeBytes(bytes.bytes)
+                if block.lastBlock { break }
+                let next = session.handle(DLMSAPDU.getRequest(.next(invokeID: id, blockNumber: block.blockNumber)).encoded, now: now)
+                apdu = try DLMSAPDU(exactly: try #require(next))
+            }
+            if case .getResponse(.normal(_, .data(let data))) = apdu { data.encode(into: &pieces) }
+            return try DLMSData.decode(from: &pieces).elements?.map { $0.elements ?? [] } ?? []
+        }
+        let start = Date(timeIntervalSince1970: 1_732_639_500)
+        #expect(try rows(Self.byRangeRequest) == meter.expectedProfileRows(from: start, to: start.addingTimeInterval(3600)))
+        let oldest = Date(timeIntervalSince1970: 1_732_644_000 - 5759 * 900)
+        #expect(try rows(Self.byEntryRequest) == meter.expectedProfileRows(from: oldest, to: oldest.addingTimeInterval(3 * 900)))
+    }
+
+    /// The same shape as Gurux's GET-with-list answer (register, clock, serial). Gurux's example register
+    /// is a double-long (05); ours are double-long-unsigned (06), as the product's registers are.
+    @Test func guruxWithList() throws {
+        var session = COSEMServerSession(meter: makeMeter(), clientSAP: 17)
+        _ = try answer(&session, Self.llsAARQ)
+        let response = session.handle(try ByteBuffer(dlmsHex: Self.withListRequest), now: testNow)
+        guard case .getResponse(.withList(_, let ours)) = try DLMSAPDU(exactly: try #require(response)),
+              case .getResponse(.withList(_, let theirs)) = try DLMSAPDU(exactly: try ByteBuffer(dlmsHex: Self.withListResponse)) else {
+            Issue.record("not a with-list response"); return
+        }
+        func types(_ results: [GetDataResult]) -> [DLMSDataType?] { results.map { if case .data(let d) = $0 { d.type } else { nil } } }
+        #expect(types(ours).dropFirst() == types(theirs).dropFirst())
+        #expect(types(ours).first == .doubleLongUnsigned)
+        let ourHex = try #require(response).dlmsHex.uppercased()
+        #expect(ourHex.hasPrefix("C403C103000600"))
+        #expect(ourHex.hasSuffix("000A0B53494D3030303030303031"))
+    }
+
     @Test func undefinedObject() throws {
         var session = COSEMServerSession(meter: makeMeter(), clientSAP: 17)
         _ = try answer(&session, Self.llsAARQ)
