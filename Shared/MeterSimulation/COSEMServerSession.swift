@@ -10,6 +10,11 @@ import NIOCore
 /// session keeps the rest (for profiles: a cursor, not the encoding) until the client fetches
 /// it with GET-Request-next. Malformed or unexpected input is answered with an
 /// ExceptionResponse (or a rejecting AARE), never a trap.
+///
+/// The transport's part: strip and add the wrapper header or the HDLC LLC header (E6 E6 00 in,
+/// E6 E7 00 out), segment with HDLC as its parameters say, and close (or expect DISC) once
+/// `isReleased`. Block sizes follow the negotiated PDU size: every response APDU, headers
+/// included, is at most `negotiatedPDUSize` bytes (Gurux fills blocks the same way).
 public struct COSEMServerSession: Sendable {
     public let meter: SimulatedMeter
     public let clientSAP: UInt16
