@@ -90,7 +90,7 @@ public final class SimulatedMeter: Sendable {
     public func meterTime(at now: Date) -> Date { now.addingTimeInterval(effectiveClockOffset.timeInterval) }
 
     /// Expected load-profile rows (1.0.99.1.0.255) whose capture time t satisfies from <= t <= to.
-    /// Row = [clock, +A Wh, -A Wh, status] as DLMSData.
+    /// Row = [clock, +A Wh, -A Wh, status] as DLMSData. O(rows), nothing cached: callers bound the range.
     public func expectedProfileRows(from: Date, to: Date) -> [[DLMSData]] {
         let lo = Int64(from.timeIntervalSince1970.rounded(.up)), hi = Int64(to.timeIntervalSince1970.rounded(.down))
         guard lo <= hi else { return [] }
