@@ -1,0 +1,55 @@
+/// Which meters misbehave and how. Each fraction picks a deterministic subset of the fleet (by
+/// seed and meter index), so the same flags fault the same meters on every run.
+struct FaultConfiguration: Sendable {
+    enum Kind: UInt64, Sendable, CaseIterable {
+        case silent = 1, garbage, drop, reset, refuse
+    }
+
+    /// Delay before every response. Default: 0.
+    var latency: Duration = .zero
+    /// Random extra delay, up to this. Default: 0.
+    var jitter: Duration = .zero
+    /// Meters that accept connections but never answer. Default: 0.
+    var silentFraction = 0.0
+    /// Meters that answer with random bytes. Default: 0.
+    var garbageFraction = 0.0
+    /// Meters that drop every second response. Default: 0.
+    var dropFraction = 0.0
+    /// Meters that close the connection halfway through their second response. Default: 0.
+    var resetFraction = 0.0
+    /// Meters that refuse associations. Default: 0.
+    var refuseFraction = 0.0
+    /// Clock offset of every meter. Default: 0.
+    var clockDrift: Duration = .zero
+
+    func fraction(_ kind: Kind) -> Double {
+        switch kind {
+        case .silent: silentFraction
+        case .garbage: garbageFraction
+        case .drop: dropFraction
+        case .reset: resetFraction
+        case .refuse: refuseFraction
+        }
+    }
+
+    /// Whether meter `index` has fault `kind`.
+    func applies(_ kind: Kind, toMeter index: Int, seed: UInt64) -> Bool {
+        let fraction = fraction(kind)
+        guard fraction > 0 else { return false }
+        guard fraction < 1 else { return true }
+        // SplitMix64 of (seed, index, kind): a uniform, reproducible draw per meter and fault.
+        var z = seed &+ UInt64(index) &* 0x9E37_79B9_7F4A_7C15 &+ kind.rawValue &* 0xD1B5_4A32_D192_ED03
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        z ^= z >> 31
+        return Double(z >> 11) / Double(1 << 53) < fraction
+    }
+}
+
+/// The faults of one meter, switchable at run time.
+struct MeterFaults: Sendable, Hashable {
+    var silent = false
+    var garbage = false
+    var drop = false
+    var reset = false
+}

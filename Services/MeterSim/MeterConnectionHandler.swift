@@ -1,0 +1,171 @@
+import DLMSLink
+import Foundation
+import Logging
+import MeterSimulation
+import NIOCore
+
+/// One accepted connection of one meter: unframes requests (wrapper or HDLC), runs them
+/// through the connection's `COSEMServerSession` and writes the framed responses, applying the
+/// meter's faults. Lives on its channel's event loop.
+final class MeterConnectionHandler: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    private let entry: MeterEntry
+    private let framing: MeterSimConfiguration.Framing
+    private let latency: Duration
+    private let jitter: Duration
+    private let metrics: MeterSimMetrics
+    private let logger: Logger
+    private var session: COSEMServerSession?
+    private var wrapperDecoder = WrapperFrameDecoder()
+    private var inbound = ByteBuffer()
+    private var hdlc: HDLCServerConnection?
+    private var responsesSent = 0
+    private var closing = false
+
+    init(entry: MeterEntry, framing: MeterSimConfiguration.Framing, latency: Duration, jitter: Duration,
+         metrics: MeterSimMetrics, logger: Logger) {
+        self.entry = entry
+        self.framing = framing
+        self.latency = latency
+        self.jitter = jitter
+        self.metrics = metrics
+        self.logger = logger
+        if framing == .hdlc, let address = try? HDLCAddress.server(logical: 1, physical: entry.hdlcPhysicalAddress) {
+            hdlc = HDLCServerConnection(configuration: .init(serverAddress: address))
+        }
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        metrics.connectionOpened()
+        logger.debug("connection opened", metadata: ["peer": "\(context.remoteAddress.map { "\($0)" } ?? "?")"])
+        context.fireChannelActive()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        metrics.connectionClosed()
+        logger.debug("connection closed")
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        logger.debug("connection error", metadata: ["error": "\(error)"])
+        context.close(promise: nil)
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let bytes = unwrapInboundIn(data)
+        let faults = entry.faults.withLock { $0 }
+        if faults.silent || closing { return }
+        switch framing {
+        case .wrapper: wrapperRead(bytes, context: context, faults: faults)
+        case .hdlc: hdlcRead(bytes, context: context, faults: faults)
+        }
+    }
+
+    // MARK: - Wrapper (IEC 62056-47)
+
+    private func wrapperRead(_ bytes: ByteBuffer, context: ChannelHandlerContext, faults: MeterFaults) {
+        inbound.writeImmutableBuffer(bytes)
+        while !closing {
+            let frame: WrapperFrame?
+            do {
+                frame = try wrapperDecoder.decode(buffer: &inbound)
+            } catch {
+                logger.info("malformed wrapper frame; closing", metadata: ["error": "\(error)"])
+                closing = true
+                context.close(promise: nil)
+                return
+            }
+            guard let frame else { break }
+            guard let response = handle(frame.apdu, clientSAP: frame.source) else { continue }
+            let reply = WrapperFrame(source: frame.destination, destination: frame.source, apdu: response).encoded
+            emit([reply], context: context, faults: faults)
+        }
+        inbound.discardReadBytes()
+    }
+
+    // MARK: - HDLC (IEC 62056-46)
+
+    private func hdlcRead(_ bytes: ByteBuffer, context: ChannelHandlerContext, faults: MeterFaults) {
+        guard var link = hdlc else { return }
+        var pending = link.receive(bytes)
+        var out: [ByteBuffer] = []
+        var closeAfter = false
+        while !pending.isEmpty {
+            let action = pending.removeFirst()
+            switch action {
+            case .send(let frame):
+                out.append(frame)
+            case .deliver(let request):
+                let clientSAP = UInt16(link.clientAddress?.upper ?? 0x10)
+                if let response = handle(request, clientSAP: clientSAP), let actions = try? link.respond(response) {
+                    pending.insert(contentsOf: actions, at: 0)
+                } else {
+                    link.discardRequest()
+                }
+            case .closed:
+                closeAfter = true
+                session = nil
+            }
+        }
+        hdlc = link
+        if !out.isEmpty || closeAfter { emit(out, context: context, faults: faults, closeAfter: closeAfter) }
+    }
+
+    // MARK: - Shared
+
+    private func handle(_ request: ByteBuffer, clientSAP: UInt16) -> ByteBuffer? {
+        metrics.requests.increment()
+        if session == nil || session?.clientSAP != clientSAP || session?.isReleased == true {
+            session = COSEMServerSession(meter: entry.meter, clientSAP: clientSAP)
+            metrics.sessions.increment()
+        }
+        return session!.handle(request, now: Date())
+    }
+
+    /// Writes `frames` after the configured latency, applying drop, garbage and reset faults.
+    private func emit(_ frames: [ByteBuffer], context: ChannelHandlerContext, faults: MeterFaults, closeAfter: Bool = false) {
+        responsesSent += 1
+        var frames = frames
+        var close = closeAfter
+        if faults.drop && responsesSent % 2 == 0 {
+            frames = []
+        } else if faults.garbage {
+            frames = frames.map { frame in
+                var garbage = ByteBuffer()
+                for _ in 0..<max(frame.readableBytes, 8) { garbage.writeInteger(UInt8.random(in: 0...255)) }
+                return garbage
+            }
+        } else if faults.reset && responsesSent >= 2, var first = frames.first {
+            frames = [first.readSlice(length: max(1, first.readableBytes / 2))!]
+            close = true
+        }
+        if close { closing = true }
+        let write = {
+            for frame in frames { context.write(self.wrapOutboundOut(frame), promise: nil) }
+            if close {
+                context.writeAndFlush(self.wrapOutboundOut(ByteBuffer())).whenComplete { _ in context.close(promise: nil) }
+            } else {
+                context.flush()
+            }
+        }
+        var delay = latency
+        if jitter > .zero {
+            delay += .nanoseconds(Int64.random(in: 0...max(0, jitter.nanoseconds)))
+        }
+        if delay > .zero {
+            context.eventLoop.assumeIsolated().scheduleTask(in: .nanoseconds(delay.nanoseconds)) { write() }
+        } else {
+            write()
+        }
+    }
+}
+
+extension Duration {
+    var nanoseconds: Int64 {
+        let (seconds, attoseconds) = components
+        return seconds * 1_000_000_000 + attoseconds / 1_000_000_000
+    }
+}
