@@ -72,6 +72,7 @@ extension App {
         runtime.logger.info("meter-sim starting", metadata: [
             "meters": "\(configuration.meterCount)", "framing": "\(configuration.framing.rawValue)"])
         let fleet = MeterFleet(configuration: configuration, readiness: runtime.readiness, logger: runtime.logger)
+        runtime.adminServer.addRoute { [fleet] in fleet.adminRoute($0) }
         return runtime.serviceGroup(running: [fleet])
     }
 }

@@ -52,6 +52,8 @@ final class MeterFleet: Service, Sendable {
     let logger: Logger
     let metrics = MeterSimMetrics()
     private let openChannels = Mutex<[ObjectIdentifier: any Channel]>([:])
+    /// The served meters, once `run()` has created them.
+    let entries = Mutex<[MeterEntry]>([])
 
     init(configuration: MeterSimConfiguration, readiness: Readiness, logger: Logger) {
         self.configuration = configuration
@@ -80,6 +82,7 @@ final class MeterFleet: Service, Sendable {
                                     reset: faults.applies(.reset, toMeter: index, seed: seed))))
         }
 
+        self.entries.withLock { $0 = entries }
         let group = MultiThreadedEventLoopGroup.singleton
         var listeners: [any Channel] = []
         listeners.reserveCapacity(entries.count)

@@ -77,6 +77,12 @@ struct MeterSimTests {
         #expect(metrics.body.contains("hes_sim_requests_total"))
         #expect(metrics.body.contains("hes_sim_connections_open"))
         #expect(try httpGet(port: adminPort, path: "/readyz").status == 200)
+        let meters = try httpGet(port: adminPort, path: "/meters")
+        #expect(meters.status == 200)
+        let list = try JSONSerialization.jsonObject(with: Data(meters.body.utf8)) as? [[String: Any]]
+        #expect(list?.map { $0["serial"] as? String } == ["SIM00000001", "SIM00000002", "SIM00000003"])
+        #expect(list?.allSatisfy { $0["sessions"] as? Int == 1 } == true, "\(meters.body)")
+        #expect(list?.first?["address"] as? String == "127.0.0.1:\(port)")
 
         child.signal(SIGTERM)
         #expect(await child.waitForExit(timeout: .seconds(5)) == 0, "stderr: \(child.standardError)")
