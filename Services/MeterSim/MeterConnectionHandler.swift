@@ -11,6 +11,9 @@ final class MeterConnectionHandler: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
+    /// The wrapper wPort (and HDLC upper address) of the only logical device: management.
+    static let logicalDevice: UInt16 = 1
+
     private let entry: MeterEntry
     private let framing: MeterSimConfiguration.Framing
     private let latency: Duration
@@ -32,7 +35,7 @@ final class MeterConnectionHandler: ChannelInboundHandler {
         self.jitter = jitter
         self.metrics = metrics
         self.logger = logger
-        if framing == .hdlc, let address = try? HDLCAddress.server(logical: 1, physical: entry.hdlcPhysicalAddress) {
+        if framing == .hdlc, let address = try? HDLCAddress.server(logical: Self.logicalDevice, physical: entry.hdlcPhysicalAddress) {
             hdlc = HDLCServerConnection(configuration: .init(serverAddress: address))
         }
     }
@@ -79,6 +82,11 @@ final class MeterConnectionHandler: ChannelInboundHandler {
                 return
             }
             guard let frame else { break }
+            guard frame.destination == Self.logicalDevice else {
+                // Only the management logical device exists; a real meter stays silent too.
+                logger.debug("wrapper frame for absent logical device", metadata: ["wport": "\(frame.destination)"])
+                continue
+            }
             guard let response = handle(frame.apdu, clientSAP: frame.source) else { continue }
             let reply = WrapperFrame(source: frame.destination, destination: frame.source, apdu: response).encoded
             emit([reply], context: context, faults: faults)
