@@ -107,10 +107,11 @@ public struct ScalerUnit: Hashable, Sendable, Codable, CustomStringConvertible {
 
     /// Applies the scaler to a raw integer value.
     public func scale(_ raw: Double) -> Double {
-        var result = raw
-        if scaler > 0 { for _ in 0..<Int(scaler) { result *= 10 } }
-        else if scaler < 0 { for _ in 0..<Int(-scaler) { result /= 10 } }
-        return result
+        // One multiplication or division by an exact power of ten: repeated `/= 10` accumulates
+        // rounding (5985744 × 10^-3 would print as 5985.744000000001).
+        var power = 1.0
+        for _ in 0..<Int(scaler.magnitude) { power *= 10 }
+        return scaler >= 0 ? raw * power : raw / power
     }
 
     public var description: String { "×10^\(scaler) \(unit)" }

@@ -93,7 +93,10 @@ final class HDLCFraming: APDUFraming {
     func open(deadline: NIODeadline) async throws {
         try await perform(try link.connect())
         while !isConnected {
-            try await pump(until: deadline)
+            try checkOpen()
+            guard try await pump(until: deadline) else {
+                throw DLMSLinkError.timeout("no UA to SNRM before the step deadline")
+            }
         }
     }
 

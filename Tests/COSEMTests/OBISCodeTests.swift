@@ -80,5 +80,6 @@ import Testing
         #expect(ScalerUnit(scaler: -3, unit: .wattHour).scale(12345) == 12.345)
         #expect(ScalerUnit(scaler: 2, unit: .wattHour).scale(7) == 700)
         #expect(ScalerUnit(scaler: 0, unit: .volt).scale(230) == 230)
+        #expect(ScalerUnit(scaler: -3, unit: .wattHour).scale(5_985_744) == 5985.744)
     }
 }

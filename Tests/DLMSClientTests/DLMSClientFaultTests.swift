@@ -243,3 +243,26 @@ struct DLMSClientUDPTests {
         #expect(server.requestCount == 3)
     }
 }
+
+@Suite("DLMS client over HDLC/TCP faults", .serialized, .timeLimit(.minutes(1)))
+struct DLMSClientHDLCFaultTests {
+    static func connection(port: Int) -> MeterConnection {
+        MeterConnection(endpoint: .tcp(host: "127.0.0.1", port: port), framing: .hdlc, serverPhysicalAddress: 17,
+                        timeouts: .init(connect: .seconds(1), step: .seconds(1), retransmission: .milliseconds(200), retries: 2, release: .milliseconds(200)))
+    }
+
+    @Test("a meter that never answers the SNRM fails within the deadline", arguments: ["silent", "garbage"])
+    func noUA(behaviour: String) async throws {
+        let server = try await ScriptedMeterServer.startRaw { _ in
+            behaviour == "silent" ? nil : ByteBuffer(bytes: [0x7E, 0x12, 0x34, 0x56, 0x7E, 0xFF, 0x00, 0x7E])
+        }
+        defer { Task { await server.stop() } }
+        let started = ContinuousClock.now
+        let error = await #expect(throws: DLMSClientError.self) {
+            try await DLMSClient.withAssociation(to: Self.connection(port: server.port)) { _ in }
+        }
+        #expect(error?.code == .timeout)
+        #expect(error?.step == .linkSetup)
+        #expect(ContinuousClock.now - started < .seconds(3))
+    }
+}

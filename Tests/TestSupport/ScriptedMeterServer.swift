@@ -54,8 +54,42 @@ public final class ScriptedMeterServer: Sendable {
         return ScriptedMeterServer(channel: channel, port: channel.localAddress!.port!, counters: counters)
     }
 
+    /// Starts a server without framing: `respond` sees each chunk of received bytes and returns
+    /// the bytes to answer with, or `nil` to stay silent (for HDLC-level faults).
+    public static func startRaw(respond: @escaping @Sendable (ByteBuffer) -> ByteBuffer?) async throws -> ScriptedMeterServer {
+        let counters = Counters()
+        let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelInitializer { child in
+                counters.connections.withLockedValue { $0 += 1 }
+                return child.eventLoop.makeCompletedFuture {
+                    try child.pipeline.syncOperations.addHandler(RawHandler(respond: respond, counter: counters.requests))
+                }
+            }
+            .bind(host: "127.0.0.1", port: 0).get()
+        return ScriptedMeterServer(channel: channel, port: channel.localAddress!.port!, counters: counters)
+    }
+
     public func stop() async {
         try? await channel.close().get()
+    }
+
+    private final class RawHandler: ChannelInboundHandler {
+        typealias InboundIn = ByteBuffer
+        let respond: @Sendable (ByteBuffer) -> ByteBuffer?
+        let counter: NIOLockedValueBox<Int>
+
+        init(respond: @escaping @Sendable (ByteBuffer) -> ByteBuffer?, counter: NIOLockedValueBox<Int>) {
+            self.respond = respond
+            self.counter = counter
+        }
+
+        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+            counter.withLockedValue { $0 += 1 }
+            if let answer = respond(unwrapInboundIn(data)) {
+                context.writeAndFlush(NIOAny(answer), promise: nil)
+            }
+        }
     }
 
     private final class Counters: Sendable {
