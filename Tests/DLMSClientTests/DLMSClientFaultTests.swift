@@ -263,6 +263,6 @@ struct DLMSClientHDLCFaultTests {
         }
         #expect(error?.code == .timeout)
         #expect(error?.step == .linkSetup)
-        #expect(ContinuousClock.now - started < .seconds(3))
+        #expect(ContinuousClock.now - started < .seconds(10), "bounded by the 1 s step deadline (a loaded machine adds scheduling delay)")
     }
 }

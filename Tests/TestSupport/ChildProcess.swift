@@ -40,7 +40,12 @@ public final class ChildProcess: @unchecked Sendable {
     /// - Parameters:
     ///   - environment: added to a clean environment (PATH, HOME and LANG are kept; every other
     ///     variable of the test process, HES_* especially, is not inherited).
-    public init(product: String, arguments: [String] = [], environment: [String: String] = [:]) throws {
+    public convenience init(product: String, arguments: [String] = [], environment: [String: String] = [:]) throws {
+        try self.init(executable: try Self.productPath(product), name: product, arguments: arguments, environment: environment)
+    }
+
+    /// Starts any executable (a Python interpreter for interop tests, a shell script).
+    public init(executable: String, name product: String, arguments: [String] = [], environment: [String: String] = [:]) throws {
         name = product
         let directory = FileManager.default.temporaryDirectory
             .appendingPathComponent("hes-child-\(product)-\(UUID().uuidString.prefix(8))")
@@ -51,7 +56,7 @@ public final class ChildProcess: @unchecked Sendable {
         FileManager.default.createFile(atPath: stderrPath, contents: nil)
 
         process = Process()
-        process.executableURL = URL(fileURLWithPath: try Self.productPath(product))
+        process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
         var childEnvironment: [String: String] = [:]
         let inherited = ProcessInfo.processInfo.environment
@@ -106,7 +111,12 @@ public final class ChildProcess: @unchecked Sendable {
 
     /// Runs `product` to completion and returns its exit status and output.
     public static func run(product: String, arguments: [String], environment: [String: String] = [:], timeout: Duration = .seconds(30)) async throws -> (status: Int32, stdout: String, stderr: String) {
-        let child = try ChildProcess(product: product, arguments: arguments, environment: environment)
+        try await run(executable: try productPath(product), name: product, arguments: arguments, environment: environment, timeout: timeout)
+    }
+
+    /// Runs any executable to completion and returns its exit status and output.
+    public static func run(executable: String, name product: String, arguments: [String], environment: [String: String] = [:], timeout: Duration = .seconds(30)) async throws -> (status: Int32, stdout: String, stderr: String) {
+        let child = try ChildProcess(executable: executable, name: product, arguments: arguments, environment: environment)
         guard let status = await child.waitForExit(timeout: timeout) else {
             child.signal(SIGKILL)
             throw ChildProcessError(reason: "\(product) \(arguments.joined(separator: " ")) did not finish within \(timeout)")
@@ -118,6 +128,7 @@ public final class ChildProcess: @unchecked Sendable {
 public struct ChildProcessError: Error, CustomStringConvertible {
     public let reason: String
     public var description: String { reason }
+    public init(reason: String) { self.reason = reason }
 }
 
 /// A TCP port on 127.0.0.1 that was free a moment ago (bind to port 0, read it, close).
