@@ -13,6 +13,7 @@ import NIOPosix
 enum SessionBenchmarks {
     static let all: [Benchmark] = [
         Benchmark(name: "session.zero_latency") { try await zeroLatency() },
+        ConcurrentSessionBenchmark.benchmark,
     ]
 
     /// One session as the collector runs it.
@@ -123,5 +124,96 @@ final class BenchmarkMeterServer: Sendable {
             guard let answer = session!.handle(frame.apdu, now: Date()) else { return }
             context.writeAndFlush(NIOAny(WrapperFrame(source: frame.destination, destination: frame.source, apdu: answer).encoded), promise: nil)
         }
+    }
+}
+
+/// 10,000 sessions at once against meter-sim answering each request 200 ms late (GPRS-like):
+/// the client's peak resident memory while they are all open.
+enum ConcurrentSessionBenchmark {
+    static let benchmark = Benchmark(name: "session.concurrent_200ms") { try await run(sessions: 10_000) }
+
+    static func run(sessions: Int) async throws -> [BenchmarkResult] {
+        // Each simulated meter needs a listening socket and a connection: with the usual hard
+        // limit of 20,000 descriptors a process, two simulator processes share the fleet.
+        raiseFileLimit()
+        let binDirectory = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent()
+        var simulator = binDirectory.appendingPathComponent("meter-sim").path
+        if !FileManager.default.isExecutableFile(atPath: simulator) {
+            simulator = binDirectory.deletingLastPathComponent().appendingPathComponent("debug/meter-sim").path
+        }
+        let firstPort = 20_000  // below the ephemeral range (32768…), where client sockets would collide
+        let half = sessions / 2
+        var simulators: [Process] = []
+        defer { for process in simulators { process.terminate(); process.waitUntilExit() } }
+        for (offset, count) in [(0, half), (half, sessions - half)] {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: simulator)
+            process.arguments = ["--meters", String(count), "--framing", "wrapper", "--port", String(firstPort + offset),
+                                 "--admin-port", "0", "--fault-latency", "200ms", "--log-level", "warning"]
+            process.standardError = FileHandle.nullDevice
+            process.standardOutput = FileHandle.nullDevice
+            try process.run()
+            simulators.append(process)
+        }
+        let started = ContinuousClock.now
+        for last in [firstPort + half - 1, firstPort + sessions - 1] {
+            while !portAccepts(last) {
+                guard ContinuousClock.now - started < .seconds(90), simulators.allSatisfy(\.isRunning) else { throw BenchmarkError("meter-sim did not start") }
+                try await Task.sleep(for: .milliseconds(200))
+            }
+        }
+
+        let day = Date(timeIntervalSince1970: ((Date().timeIntervalSince1970 - 3 * 86_400) / 86_400).rounded(.down) * 86_400)
+        let meter = SimulatedMeter(configuration: .fleetMember(index: 0))
+        let clock = ContinuousClock()
+        let begin = clock.now
+        let completed = try await withThrowingTaskGroup(of: Bool.self) { group in
+            for index in 0..<sessions {
+                group.addTask {
+                    do {
+                        _ = try await SessionBenchmarks.readOnce(port: firstPort + index, meter: meter, day: day)
+                        return true
+                    } catch {
+                        return false
+                    }
+                }
+            }
+            return try await group.reduce(0) { $0 + ($1 ? 1 : 0) }
+        }
+        let elapsed = clock.now - begin
+        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        return [
+            BenchmarkResult(name: "session.concurrent_200ms.completed", value: Double(completed), unit: "sessions"),
+            BenchmarkResult(name: "session.concurrent_200ms.duration", value: seconds, unit: "s"),
+            BenchmarkResult(name: "session.concurrent_200ms.peak_rss", value: Double(peakResidentKilobytes()) / 1024, unit: "MiB"),
+        ]
+    }
+
+    static func raiseFileLimit() {
+        var limit = rlimit()
+        getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+        limit.rlim_cur = limit.rlim_max
+        setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+    }
+
+    static func portAccepts(_ port: Int) -> Bool {
+        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(descriptor) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = UInt16(port).bigEndian
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        return withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        } == 0
+    }
+
+    /// VmHWM from /proc/self/status.
+    static func peakResidentKilobytes() -> Int {
+        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return 0 }
+        for line in status.split(separator: "\n") where line.hasPrefix("VmHWM:") {
+            return Int(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "0") ?? 0
+        }
+        return 0
     }
 }

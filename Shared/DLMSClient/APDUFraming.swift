@@ -162,7 +162,7 @@ final class HDLCFraming: APDUFraming {
             case .deliver(let apdu):
                 delivered.append(apdu)
             case .startTimer(let duration):
-                timerDeadline = .now() + TimeAmount.nanoseconds(Int64(duration.components.seconds) * 1_000_000_000 + duration.components.attoseconds / 1_000_000_000)
+                timerDeadline = .now() + TimeAmount(duration)
             case .cancelTimer:
                 timerDeadline = nil
             case .connected:

@@ -281,7 +281,7 @@ public final class DLMSClient {
     }
 
     private func deadline(_ duration: Duration) -> NIODeadline {
-        .now() + .nanoseconds(Int64(duration.components.seconds) * 1_000_000_000 + duration.components.attoseconds / 1_000_000_000)
+        .now() + TimeAmount(duration)
     }
 
     /// Sends a request and waits for the answer with the same invoke id (answers to earlier,

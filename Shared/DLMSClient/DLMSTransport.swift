@@ -26,3 +26,10 @@ public protocol DLMSTransport: AnyObject, Sendable {
     /// Closes the transport. Idempotent.
     func close() async
 }
+
+extension TimeAmount {
+    /// The same span as a NIO time amount (timeouts are configured as `Duration`).
+    init(_ duration: Duration) {
+        self = .nanoseconds(duration.components.seconds * 1_000_000_000 + duration.components.attoseconds / 1_000_000_000)
+    }
+}

@@ -62,7 +62,7 @@ public enum IEC21Reader {
                         }
                     }
                 case .startTimer(let duration):
-                    timer = .now() + .nanoseconds(Int64(duration.components.seconds) * 1_000_000_000 + duration.components.attoseconds / 1_000_000_000)
+                    timer = .now() + TimeAmount(duration)
                 case .cancelTimer:
                     timer = nil
                 case .identified(let id):

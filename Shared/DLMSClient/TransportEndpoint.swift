@@ -34,7 +34,7 @@ public enum TransportEndpoint: Hashable, Sendable, CustomStringConvertible {
             switch self {
             case .tcp(let host, let port):
                 let channel = try await ClientBootstrap(group: group)
-                    .connectTimeout(.nanoseconds(Int64(timeout.components.seconds) * 1_000_000_000 + timeout.components.attoseconds / 1_000_000_000))
+                    .connectTimeout(TimeAmount(timeout))
                     .channelOption(.socketOption(.tcp_nodelay), value: 1)
                     .channelInitializer { channel in
                         channel.eventLoop.makeCompletedFuture {
