@@ -31,8 +31,10 @@ final class SimulatedBus: @unchecked Sendable {
 
     func stop() { lock.lock(); stopped = true; lock.unlock() }
 
-    func run() {
+    /// Serves the bus; `opening` runs first on the meter thread (e.g. an IEC 62056-21 mode E sign-on).
+    func run(opening: (@Sendable (PseudoTerminal) -> Void)? = nil) {
         line.serve { [self] line in
+            opening?(line)
             while !(lock.withLock { stopped }) {
                 guard let chunk = line.read(timeout: .milliseconds(100)) else { continue }
                 for index in links.indices {
@@ -123,5 +125,27 @@ struct MultiDropLineTests {
         #expect(error?.code == .timeout)
         let clock = try await line.withAssociation(to: Self.connection(port, physical: 0x11)) { client in try await client.readClock() }
         #expect(clock.iso8601 != nil)
+    }
+}
+
+@Suite("IEC 62056-21 mode E over an optical port", .serialized, .timeLimit(.minutes(1)))
+struct ModeETests {
+    @Test("sign-on at 300 Bd, mode E option select, then an HDLC association on the same port")
+    func modeEThenHDLC() async throws {
+        let port = try PseudoTerminal()
+        let bus = try SimulatedBus(line: port, physicalAddresses: [0x11])
+        let select = Captured()
+        bus.run { line in
+            guard line.read(until: Array("!\r\n".utf8), timeout: .seconds(5)) != nil else { return }
+            line.write("/EMH5\\2ED300L\r\n")
+            if let option = line.read(until: Array("\r\n".utf8), timeout: .seconds(5)) { select.append(option) }
+        }
+        defer { bus.stop() }
+        let connection = MeterConnection(endpoint: .serial(.iec21(path: port.devicePath)), framing: .hdlc, clientSAP: 16,
+                                         serverPhysicalAddress: 0x11, opening: .iec21ModeE(address: nil, maximumBaudRate: 9600))
+        let clock = try await DLMSClient.withAssociation(to: connection) { client in try await client.readClock() }
+        #expect(clock.iso8601 != nil)
+        // ACK, protocol control 2 (HDLC), baud character 5, mode 2.
+        #expect(select.items.first == [0x06, 0x32, 0x35, 0x32, 0x0D, 0x0A])
     }
 }
