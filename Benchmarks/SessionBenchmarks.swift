@@ -42,6 +42,15 @@ enum SessionBenchmarks {
         let rows = try await readOnce(port: server.port, meter: meter, day: day)
         guard rows == 3 + 96 else { throw BenchmarkError("expected 96 profile rows and 3 values, got \(rows - 3) rows") }
 
+        var results = try await measure(port: server.port, meter: meter, day: day, label: "session.zero_latency")
+        // The same against meter-sim in its own process: the CPU figure is the client's alone.
+        let simulators = try await ConcurrentSessionBenchmark.startSimulators([(20_000, 1)], latency: nil)
+        defer { ConcurrentSessionBenchmark.stopSimulators(simulators) }
+        results += try await measure(port: 20_000, meter: meter, day: day, label: "session.zero_latency.client_only")
+        return results
+    }
+
+    static func measure(port: Int, meter: SimulatedMeter, day: Date, label: String) async throws -> [BenchmarkResult] {
         let concurrency = 8
         let duration = Duration.seconds(4)
         let cpuStart = processCPUSeconds()
@@ -52,7 +61,7 @@ enum SessionBenchmarks {
                 group.addTask {
                     var count = 0
                     while clock.now - start < duration {
-                        _ = try await readOnce(port: server.port, meter: meter, day: day)
+                        _ = try await readOnce(port: port, meter: meter, day: day)
                         count += 1
                     }
                     return count
@@ -64,8 +73,8 @@ enum SessionBenchmarks {
         let cpu = processCPUSeconds() - cpuStart
         let wallSeconds = Double(wall.components.seconds) + Double(wall.components.attoseconds) / 1e18
         return [
-            BenchmarkResult(name: "session.zero_latency", value: Double(sessions) / cpu, unit: "sessions/cpu-s"),
-            BenchmarkResult(name: "session.zero_latency.wall", value: Double(sessions) / wallSeconds, unit: "sessions/s"),
+            BenchmarkResult(name: label, value: Double(sessions) / cpu, unit: "sessions/cpu-s"),
+            BenchmarkResult(name: label + ".wall", value: Double(sessions) / wallSeconds, unit: "sessions/s"),
         ]
     }
 
@@ -136,32 +145,10 @@ enum ConcurrentSessionBenchmark {
         // Each simulated meter needs a listening socket and a connection: with the usual hard
         // limit of 20,000 descriptors a process, two simulator processes share the fleet.
         raiseFileLimit()
-        let binDirectory = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent()
-        var simulator = binDirectory.appendingPathComponent("meter-sim").path
-        if !FileManager.default.isExecutableFile(atPath: simulator) {
-            simulator = binDirectory.deletingLastPathComponent().appendingPathComponent("debug/meter-sim").path
-        }
         let firstPort = 20_000  // below the ephemeral range (32768…), where client sockets would collide
         let half = sessions / 2
-        var simulators: [Process] = []
-        defer { for process in simulators { process.terminate(); process.waitUntilExit() } }
-        for (offset, count) in [(0, half), (half, sessions - half)] {
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: simulator)
-            process.arguments = ["--meters", String(count), "--framing", "wrapper", "--port", String(firstPort + offset),
-                                 "--admin-port", "0", "--fault-latency", "200ms", "--log-level", "warning"]
-            process.standardError = FileHandle.nullDevice
-            process.standardOutput = FileHandle.nullDevice
-            try process.run()
-            simulators.append(process)
-        }
-        let started = ContinuousClock.now
-        for last in [firstPort + half - 1, firstPort + sessions - 1] {
-            while !portAccepts(last) {
-                guard ContinuousClock.now - started < .seconds(90), simulators.allSatisfy(\.isRunning) else { throw BenchmarkError("meter-sim did not start") }
-                try await Task.sleep(for: .milliseconds(200))
-            }
-        }
+        let simulators = try await startSimulators([(firstPort, half), (firstPort + half, sessions - half)], latency: "200ms")
+        defer { stopSimulators(simulators) }
 
         let day = Date(timeIntervalSince1970: ((Date().timeIntervalSince1970 - 3 * 86_400) / 86_400).rounded(.down) * 86_400)
         let meter = SimulatedMeter(configuration: .fleetMember(index: 0))
@@ -187,6 +174,45 @@ enum ConcurrentSessionBenchmark {
             BenchmarkResult(name: "session.concurrent_200ms.duration", value: seconds, unit: "s"),
             BenchmarkResult(name: "session.concurrent_200ms.peak_rss", value: Double(peakResidentKilobytes()) / 1024, unit: "MiB"),
         ]
+    }
+
+    /// Starts `meter-sim` processes (the build next to this one, else the debug build), one per
+    /// (first port, meter count), and waits until each one's last port accepts connections.
+    static func startSimulators(_ fleets: [(firstPort: Int, count: Int)], latency: String?) async throws -> [Process] {
+        let binDirectory = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent()
+        var simulator = binDirectory.appendingPathComponent("meter-sim").path
+        if !FileManager.default.isExecutableFile(atPath: simulator) {
+            simulator = binDirectory.deletingLastPathComponent().appendingPathComponent("debug/meter-sim").path
+        }
+        var simulators: [Process] = []
+        for fleet in fleets {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: simulator)
+            process.arguments = ["--meters", String(fleet.count), "--framing", "wrapper", "--port", String(fleet.firstPort),
+                                 "--admin-port", "0", "--log-level", "warning"] + (latency.map { ["--fault-latency", $0] } ?? [])
+            process.standardError = FileHandle.nullDevice
+            process.standardOutput = FileHandle.nullDevice
+            try process.run()
+            simulators.append(process)
+        }
+        let started = ContinuousClock.now
+        for fleet in fleets {
+            while !portAccepts(fleet.firstPort + fleet.count - 1) {
+                guard ContinuousClock.now - started < .seconds(90), simulators.allSatisfy(\.isRunning) else {
+                    stopSimulators(simulators)
+                    throw BenchmarkError("meter-sim (\(simulator)) did not start")
+                }
+                try await Task.sleep(for: .milliseconds(200))
+            }
+        }
+        return simulators
+    }
+
+    static func stopSimulators(_ simulators: [Process]) {
+        for process in simulators {
+            process.terminate()
+            process.waitUntilExit()
+        }
     }
 
     static func raiseFileLimit() {
