@@ -148,16 +148,34 @@ struct Expect: ParsableCommand {
             default:
                 throw ValidationError("--profile: '\(profile)' is not a simulated profile (1.0.99.1.0.255, 1.0.98.1.0.255)")
             }
-            let body = rows.map { "[" + $0.map(ExpectJSON.value).joined(separator: ",") + "]" }.joined(separator: ",")
-            print("{\"meter\":\(ExpectJSON.string(serial)),\"profile\":\(ExpectJSON.string(profile)),\"columns\":[\(columns.map(ExpectJSON.string).joined(separator: ","))],\"rows\":[\(body)]}")
+            try Self.printJSON(ExpectedProfile(meter: serial, profile: profile, columns: columns, rows: rows.map { $0.map(\.plainJSON) }))
         } else if let obis {
             guard let code = try? OBISCode(parsing: obis) else { throw ValidationError("--obis: '\(obis)' is not an OBIS code") }
             guard let at = at.flatMap(Self.date) else { throw ValidationError("--obis needs --at as an ISO 8601 time") }
-            let value = simulated.expectedRegisterValue(code, at: at).map(ExpectJSON.value) ?? "null"
-            print("{\"meter\":\(ExpectJSON.string(serial)),\"obis\":\(ExpectJSON.string(obis)),\"value\":\(value)}")
+            try Self.printJSON(ExpectedRegister(meter: serial, obis: obis, value: simulated.expectedRegisterValue(code, at: at)?.plainJSON ?? .null))
         } else {
             throw ValidationError("give --profile with --from/--to, or --obis with --at")
         }
+    }
+
+    /// What `expect --profile` prints: the same value rendering as `hesctl read`, so the two compare directly.
+    struct ExpectedProfile: Encodable {
+        var meter: String
+        var profile: String
+        var columns: [String]
+        var rows: [[PlainJSONValue]]
+    }
+
+    struct ExpectedRegister: Encodable {
+        var meter: String
+        var obis: String
+        var value: PlainJSONValue
+    }
+
+    static func printJSON(_ value: some Encodable) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        print(String(decoding: try encoder.encode(value), as: UTF8.self))
     }
 
     static func date(_ text: String) -> Date? {
