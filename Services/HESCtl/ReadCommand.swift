@@ -128,12 +128,9 @@ struct ReadCommand: AsyncParsableCommand {
                 }
                 return output
             }
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-            print(String(decoding: try encoder.encode(output), as: UTF8.self))
+            try Self.printJSON(output)
         } catch let error as DLMSClientError {
-            FileHandle.standardError.write(Data("hesctl read: \(connection.endpoint): \(error.step) failed: \(error.code): \(error.reason)\n".utf8))
-            throw ExitCode(error.isRetriable ? 75 : 1)
+            throw Self.failure(error, at: connection.endpoint)
         }
     }
 
@@ -154,13 +151,22 @@ struct ReadCommand: AsyncParsableCommand {
             let output = ReadoutOutput(
                 endpoint: "\(endpoint)", manufacturer: readout.identification.manufacturer, identification: readout.identification.identification,
                 dataSets: readout.dataSets.map { set in .init(address: set.address, values: set.values.map { .init(value: $0.value, unit: $0.unit) }) })
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-            print(String(decoding: try encoder.encode(output), as: UTF8.self))
+            try Self.printJSON(output)
         } catch let error as DLMSClientError {
-            FileHandle.standardError.write(Data("hesctl read: \(endpoint): \(error.step) failed: \(error.code): \(error.reason)\n".utf8))
-            throw ExitCode(error.isRetriable ? 75 : 1)
+            throw Self.failure(error, at: endpoint)
         }
+    }
+
+    static func printJSON(_ value: some Encodable) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        print(String(decoding: try encoder.encode(value), as: UTF8.self))
+    }
+
+    /// Says which step failed on standard error; the exit status tells scripts whether to retry.
+    static func failure(_ error: DLMSClientError, at endpoint: TransportEndpoint) -> ExitCode {
+        FileHandle.standardError.write(Data("hesctl read: \(endpoint): \(error.step) failed: \(error.code): \(error.reason)\n".utf8))
+        return ExitCode(error.isRetriable ? 75 : 1)
     }
 
     // MARK: - Parsing
