@@ -40,31 +40,30 @@ public final class ScriptedMeterServer: Sendable {
 
     /// Starts listening on 127.0.0.1 on a free port.
     public static func start(script: @escaping Script) async throws -> ScriptedMeterServer {
-        let counters = Counters()
-        let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .childChannelInitializer { child in
-                counters.connections.withLockedValue { $0 += 1 }
-                return child.eventLoop.makeCompletedFuture {
-                    try child.pipeline.syncOperations.addHandler(ByteToMessageHandler(WrapperFrameDecoder()))
-                    try child.pipeline.syncOperations.addHandler(ScriptHandler(script: script, counter: counters.requests))
-                }
-            }
-            .bind(host: "127.0.0.1", port: 0).get()
-        return ScriptedMeterServer(channel: channel, port: channel.localAddress!.port!, counters: counters)
+        try await listen { pipeline, counters in
+            try pipeline.addHandler(ByteToMessageHandler(WrapperFrameDecoder()))
+            try pipeline.addHandler(ScriptHandler(script: script, counter: counters.requests))
+        }
     }
 
     /// Starts a server without framing: `respond` sees each chunk of received bytes and returns
     /// the bytes to answer with, or `nil` to stay silent (for HDLC-level faults).
     public static func startRaw(respond: @escaping @Sendable (ByteBuffer) -> ByteBuffer?) async throws -> ScriptedMeterServer {
+        try await listen { pipeline, counters in
+            try pipeline.addHandler(RawHandler(respond: respond, counter: counters.requests))
+        }
+    }
+
+    /// Listens on 127.0.0.1 on a free port; `configure` sets up each accepted connection.
+    private static func listen(
+        _ configure: @escaping @Sendable (ChannelPipeline.SynchronousOperations, Counters) throws -> Void
+    ) async throws -> ScriptedMeterServer {
         let counters = Counters()
         let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { child in
                 counters.connections.withLockedValue { $0 += 1 }
-                return child.eventLoop.makeCompletedFuture {
-                    try child.pipeline.syncOperations.addHandler(RawHandler(respond: respond, counter: counters.requests))
-                }
+                return child.eventLoop.makeCompletedFuture { try configure(child.pipeline.syncOperations, counters) }
             }
             .bind(host: "127.0.0.1", port: 0).get()
         return ScriptedMeterServer(channel: channel, port: channel.localAddress!.port!, counters: counters)
