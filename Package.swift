@@ -65,6 +65,8 @@ let package = Package(
         .target(name: "DLMSClient", dependencies: ["DLMSLink", "DLMSCodec", "COSEM", nioCore, nioPosix, logging, .product(name: "NIOConcurrencyHelpers", package: "swift-nio")], path: "Shared/DLMSClient", swiftSettings: swiftSettings),
         // The server side of our own stack: simulated meters' COSEM objects and associations (sans-IO).
         .target(name: "MeterSimulation", dependencies: ["DLMSCodec", "COSEM", nioCore, .product(name: "NIOConcurrencyHelpers", package: "swift-nio")], path: "Shared/MeterSimulation", swiftSettings: swiftSettings),
+        // Security suite 0 (AES-GCM-128), HLS and invocation counters: pure functions over bytes and keys (sans-IO).
+        .target(name: "DLMSSecurity", dependencies: ["COSEM", "DLMSCodec", crypto, nioCore], path: "Shared/DLMSSecurity", swiftSettings: swiftSettings),
 
         // MARK: - Platform
         .systemLibrary(
@@ -94,6 +96,7 @@ let package = Package(
         .testTarget(name: "COSEMTests", dependencies: ["COSEM", nioCore], path: "Tests/COSEMTests", swiftSettings: swiftSettings),
         .testTarget(name: "DLMSLinkTests", dependencies: ["DLMSLink", "COSEM", nioCore], path: "Tests/DLMSLinkTests", swiftSettings: swiftSettings),
         .testTarget(name: "DLMSCodecTests", dependencies: ["DLMSCodec", "COSEM", nioCore], path: "Tests/DLMSCodecTests", swiftSettings: swiftSettings),
+        .testTarget(name: "DLMSSecurityTests", dependencies: ["DLMSSecurity", "DLMSCodec", "COSEM", crypto, nioCore], path: "Tests/DLMSSecurityTests", swiftSettings: swiftSettings),
         .testTarget(name: "DLMSClientTests", dependencies: ["DLMSClient", "DLMSLink", "DLMSCodec", "COSEM", "MeterSimulation", "TestSupport", nioCore, nioPosix], path: "Tests/DLMSClientTests", swiftSettings: swiftSettings),
         .testTarget(name: "MeterSimulationTests", dependencies: ["MeterSimulation", "DLMSCodec", "COSEM", nioCore], path: "Tests/MeterSimulationTests", swiftSettings: swiftSettings),
         .testTarget(name: "MessagingTests", dependencies: ["Messaging", "TestSupport", "Contracts"], path: "Tests/MessagingTests", swiftSettings: swiftSettings),

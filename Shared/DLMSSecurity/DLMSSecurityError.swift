@@ -1,0 +1,142 @@
+/// The error type of DLMS security: a stable, extensible code, a human reason, and the source
+/// location that raised it.
+///
+/// Reasons never contain key material or decrypted bytes. None of these errors is retriable: the
+/// same keys, titles and counters fail the same way again.
+public struct DLMSSecurityError: Error, Hashable, CustomStringConvertible, Sendable {
+    /// What went wrong, independent of the wording of `reason`.
+    public struct Code: Hashable, Sendable, CustomStringConvertible {
+        fileprivate enum Base: String, Hashable, Sendable {
+            case authenticationFailed
+            case replayedCounter
+            case counterExhausted
+            case unexpectedSystemTitle
+            case policyViolation
+            case invalidKey
+            case invalidArgument
+            case unsupportedMechanism
+            case decodeFailure
+        }
+
+        fileprivate let base: Base
+        fileprivate init(_ base: Base) { self.base = base }
+
+        /// The authentication tag or HLS reply did not verify (wrong key, wrong system title,
+        /// tampered bytes): nothing was decrypted.
+        public static let authenticationFailed = Code(.authenticationFailed)
+        /// A received invocation counter is not greater than the last accepted one.
+        public static let replayedCounter = Code(.replayedCounter)
+        /// The transmit invocation counter reached 0xFFFFFFFF: the keys must be changed.
+        public static let counterExhausted = Code(.counterExhausted)
+        /// The system title in the APDU is not the one the association expects.
+        public static let unexpectedSystemTitle = Code(.unexpectedSystemTitle)
+        /// The APDU is protected less than the security policy requires (or not at all).
+        public static let policyViolation = Code(.policyViolation)
+        /// A key or secret has the wrong length or is not hexadecimal.
+        public static let invalidKey = Code(.invalidKey)
+        /// A system title, challenge or other parameter is malformed.
+        public static let invalidArgument = Code(.invalidArgument)
+        /// A security suite, authentication mechanism or protection option this implementation does not support.
+        public static let unsupportedMechanism = Code(.unsupportedMechanism)
+        /// A ciphered APDU or HLS reply is malformed (too short, wrong tag inside, bad header).
+        public static let decodeFailure = Code(.decodeFailure)
+
+        public var description: String { base.rawValue }
+    }
+
+    public let code: Code
+    public let reason: String
+    public let file: String
+    public let line: Int
+
+    public init(code: Code, reason: String, file: String = #fileID, line: Int = #line) {
+        self.code = code
+        self.reason = reason
+        self.file = file
+        self.line = line
+    }
+
+    /// Always `false`: security failures repeat with the same input.
+    public var isRetriable: Bool { false }
+
+    public var description: String { "DLMSSecurityError.\(code): \(reason) (\(file):\(line))" }
+
+    public static func == (lhs: DLMSSecurityError, rhs: DLMSSecurityError) -> Bool { lhs.code == rhs.code }
+    public func hash(into hasher: inout Hasher) { hasher.combine(code) }
+
+    // MARK: - Factories
+
+    public static func authenticationFailed(_ reason: String, file: String = #fileID, line: Int = #line) -> DLMSSecurityError {
+        DLMSSecurityError(code: .authenticationFailed, reason: reason, file: file, line: line)
+    }
+    public static func replayedCounter(_ reason: String, file: String = #fileID, line: Int = #line) -> DLMSSecurityError {
+        DLMSSecurityError(code: .replayedCounter, reason: reason, file: file, line: line)
+    }
+    public static func counterExhausted(_ reason: String, file: String = #fileID, line: Int = #line) -> DLMSSecurityError {
+        DLMSSecurityError(code: .counterExhausted, reason: reason, file: file, line: line)
+    }
+    public static func unexpectedSystemTitle(_ reason: String, file: String = #fileID, line: Int = #line) -> DLMSSecurityError {
+        DLMSSecurityError(code: .unexpectedSystemTitle, reason: reason, file: file, line: line)
+    }
+    public static func policyViolation(_ reason: String, file: String = #fileID, line: Int = #line) -> DLMSSecurityError {
+        DLMSSecurityError(code: .policyViolation, reason: reason, file: file, line: line)
+    }
+    public static func invalidKey(_ reason: String, file: String = #fileID, line: Int = #line) -> DLMSSecurityError {
+        DLMSSecurityError(code: .invalidKey, reason: reason, file: file, line: line)
+    }
+    public static func invalidArgument(_ reason: String, file: String = #fileID, line: Int = #line) -> DLMSSecurityError {
+        DLMSSecurityError(code: .invalidArgument, reason: reason, file: file, line: line)
+    }
+    public static func unsupportedMechanism(_ reason: String, file: String = #fileID, line: Int = #line) -> DLMSSecurityError {
+        DLMSSecurityError(code: .unsupportedMechanism, reason: reason, file: file, line: line)
+    }
+    public static func decodeFailure(_ reason: String, file: String = #fileID, line: Int = #line) -> DLMSSecurityError {
+        DLMSSecurityError(code: .decodeFailure, reason: reason, file: file, line: line)
+    }
+}
+
+// MARK: - Hex helpers (internal)
+
+/// Parses hexadecimal, ignoring whitespace; `nil` on any other character or an odd digit count.
+/// Never echo the input in an error: it may be a key with a typo.
+func parseHex(_ text: some StringProtocol) -> [UInt8]? {
+    var bytes: [UInt8] = []
+    bytes.reserveCapacity(text.utf8.count / 2)
+    var high: UInt8? = nil
+    for c in text.utf8 {
+        let nibble: UInt8
+        switch c {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): nibble = c - UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): nibble = c - UInt8(ascii: "a") + 10
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): nibble = c - UInt8(ascii: "A") + 10
+        case UInt8(ascii: " "), UInt8(ascii: "\n"), UInt8(ascii: "\r"), UInt8(ascii: "\t"): continue
+        default: return nil
+        }
+        if let h = high {
+            bytes.append(h << 4 | nibble)
+            high = nil
+        } else {
+            high = nibble
+        }
+    }
+    return high == nil ? bytes : nil
+}
+
+func hexString(_ bytes: some Sequence<UInt8>) -> String {
+    let digits: [UInt8] = Array("0123456789ABCDEF".utf8)
+    var out: [UInt8] = []
+    for b in bytes {
+        out.append(digits[Int(b >> 4)])
+        out.append(digits[Int(b & 0x0F)])
+    }
+    return String(decoding: out, as: UTF8.self)
+}
+
+/// Compares in time that depends only on the lengths, so a tag check does not reveal how many
+/// leading bytes matched.
+func constantTimeEquals(_ a: some Collection<UInt8>, _ b: some Collection<UInt8>) -> Bool {
+    guard a.count == b.count else { return false }
+    var difference: UInt8 = 0
+    for (x, y) in zip(a, b) { difference |= x ^ y }
+    return difference == 0
+}
