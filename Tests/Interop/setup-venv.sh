@@ -9,4 +9,6 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 "$VENV/bin/pip" install --quiet --upgrade pip
 "$VENV/bin/pip" install --quiet "gurux-dlms==${GURUX_DLMS_VERSION:-1.0.203}"
+# dlms-cosem: the second independent implementation for the security vectors (capture_security.py).
+"$VENV/bin/pip" install --quiet "dlms-cosem==${DLMS_COSEM_VERSION:-25.1.0}"
 echo "$VENV"
