@@ -28,6 +28,12 @@ public struct HDLCServerConnection: Sendable {
         public var parameterEncoding: HDLCParameters.EncodingOptions
         /// The largest reassembled request accepted. Default: 65,536 bytes.
         public var maximumMessageLength: Int
+        /// Only frames whose destination address has this size are for the server (meters that
+        /// insist on four-byte addresses ignore shorter ones). Default: `nil`, any size.
+        public var requiredAddressSize: HDLCAddress.Size?
+        /// Whether an SNRM may carry parameters; when false such an SNRM is rejected with FRMR
+        /// and only a bare SNRM (the defaults) connects. Default: true.
+        public var acceptsSNRMParameters: Bool
 
         public init(
             serverAddress: HDLCAddress,
@@ -35,12 +41,16 @@ public struct HDLCServerConnection: Sendable {
                 maximumInformationLengthTransmit: HDLCParameters.largestInformationLength,
                 maximumInformationLengthReceive: HDLCParameters.largestInformationLength),
             parameterEncoding: HDLCParameters.EncodingOptions = .init(),
-            maximumMessageLength: Int = 65_536
+            maximumMessageLength: Int = 65_536,
+            requiredAddressSize: HDLCAddress.Size? = nil,
+            acceptsSNRMParameters: Bool = true
         ) {
             self.serverAddress = serverAddress
             self.limits = limits
             self.parameterEncoding = parameterEncoding
             self.maximumMessageLength = maximumMessageLength
+            self.requiredAddressSize = requiredAddressSize
+            self.acceptsSNRMParameters = acceptsSNRMParameters
         }
     }
 
@@ -117,6 +127,7 @@ public struct HDLCServerConnection: Sendable {
     /// A decoded frame arrived.
     public mutating func frameReceived(_ frame: HDLCFrame) -> [Action] {
         guard HDLCConnection.sameAddress(frame.destination, configuration.serverAddress) else { return [] }
+        if let size = configuration.requiredAddressSize, frame.destination.size != size { return [] }
         if let clientAddress, isConnected, !HDLCConnection.sameAddress(frame.source, clientAddress),
            frame.control != .setNormalResponseMode(pollFinal: true) {
             return []
@@ -201,6 +212,16 @@ public struct HDLCServerConnection: Sendable {
         if case .processing = state { state = .receiving(reassembly: ByteBuffer()) }
     }
 
+    /// The link stayed idle longer than the server's inactivity timeout (IEC 62056-46 §6.4.3.6):
+    /// the server returns to disconnected mode without sending anything; the client's next
+    /// frame gets DM.
+    public mutating func inactivityTimeout() -> [Action] {
+        guard isConnected else { return [] }
+        state = .disconnected
+        lastSent = nil
+        return [.closed]
+    }
+
     /// The transport closed.
     public mutating func transportClosed() -> [Action] {
         guard isConnected else { return [] }
@@ -215,6 +236,9 @@ public struct HDLCServerConnection: Sendable {
         let proposal: HDLCParameters
         if info.readableBytes == 0 {
             proposal = .defaults
+        } else if !configuration.acceptsSNRMParameters {
+            clientAddress = frame.source
+            return reject()
         } else if let decoded = try? HDLCParameters.decode(from: &info) {
             proposal = decoded
         } else {

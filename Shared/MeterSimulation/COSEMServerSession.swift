@@ -68,6 +68,7 @@ public struct COSEMServerSession: Sendable {
         case .aarq(let aarq):
             return DLMSAPDU.aare(associate(aarq)).encoded
         case .rlrq:
+            guard meter.configuration.answersReleaseRequest else { return nil }
             let userInformation = association.map { ACSEUserInformation.initiateResponse(Self.initiateResponse($0)) }
             association = nil
             pending = nil
@@ -104,7 +105,7 @@ public struct COSEMServerSession: Sendable {
         }
         func initiateError(_ value: UInt8) -> AARE { reject(1, .confirmedServiceError(ConfirmedServiceError(service: 1, errorKind: 6, errorValue: value))) }
 
-        if meter.configuration.refusesAssociation { return reject(ACSEDiagnostic.noReasonGiven) }
+        if meter.refusesAssociation { return reject(ACSEDiagnostic.noReasonGiven) }
         // Only LN referencing without ciphering; SN and ciphered contexts come with a later issue.
         guard aarq.applicationContextName == .logicalName else { return reject(ACSEDiagnostic.applicationContextNameNotSupported) }
         guard let role = ClientRole(sap: clientSAP) else { return reject(ACSEDiagnostic.noReasonGiven) }

@@ -40,6 +40,9 @@ public final class SimulatedMeter: Sendable {
         public var disconnectControlMode: UInt8
         /// The disconnect control's initial state. Default: connected.
         public var initialDisconnectState: DisconnectState
+        /// Quirk: whether an RLRQ is answered; meters of some families ignore it and are only
+        /// released by DISC or by closing the connection. Default: true.
+        public var answersReleaseRequest: Bool
 
         public init(serialNumber: String, seed: UInt64 = 0) {
             self.serialNumber = serialNumber
@@ -50,6 +53,7 @@ public final class SimulatedMeter: Sendable {
             self.maximumServerPDUSize = 1024
             self.disconnectControlMode = 1
             self.initialDisconnectState = .connected
+            self.answersReleaseRequest = true
         }
 
         /// Fleet member n (0-based): serialNumber "SIM%08d" of n+1, same seed. Used by meter-sim and `meter-sim expect`.
@@ -65,6 +69,7 @@ public final class SimulatedMeter: Sendable {
         var disconnectState: DisconnectState
         var controlMode: UInt8
         var sessionCount = 0
+        var refusesAssociation: Bool
     }
 
     public let configuration: Configuration
@@ -74,11 +79,18 @@ public final class SimulatedMeter: Sendable {
     public init(configuration: Configuration) {
         self.configuration = configuration
         self.model = EnergyModel(seed: configuration.seed, serialNumber: configuration.serialNumber)
-        self.state = NIOLockedValueBox(State(disconnectState: configuration.initialDisconnectState, controlMode: configuration.disconnectControlMode))
+        self.state = NIOLockedValueBox(State(disconnectState: configuration.initialDisconnectState, controlMode: configuration.disconnectControlMode,
+                                                     refusesAssociation: configuration.refusesAssociation))
     }
 
     /// The disconnector's state (class 70 `control_state`).
     public var disconnectState: DisconnectState { state.withLockedValue { $0.disconnectState } }
+
+    /// Whether AARQs are rejected: `configuration.refusesAssociation` at start, switchable at run time.
+    public var refusesAssociation: Bool {
+        get { state.withLockedValue { $0.refusesAssociation } }
+        set { state.withLockedValue { $0.refusesAssociation = newValue } }
+    }
 
     /// Associations opened so far.
     public var sessionCount: Int { state.withLockedValue { $0.sessionCount } }
