@@ -9,32 +9,90 @@ import ServiceRuntime
 struct App: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "meter-sim",
-        abstract: "Serves simulated smart meters on loopback addresses (DLMS wrapper or HDLC over TCP).",
+        abstract: "Serves simulated smart meters: DLMS wrapper/HDLC over TCP and UDP, serial lines (pseudo-terminals), UDP serial gateways, IEC 62056-21.",
+        discussion: transportHelp,
         subcommands: [Serve.self, Expect.self],
         defaultSubcommand: Serve.self)
+
+    /// How the transports, framings and families combine (`meter-sim --help`, `meter-sim serve --help`).
+    static let transportHelp = """
+        Transports (--transport) and framings (--framing):
+          tcp          wrapper|hdlc  a listening socket per meter: port+n,
+                                     or its own address (--address-per-meter)
+          udp          wrapper       a UDP socket per meter, one wrapper frame
+                                     per datagram
+          gateway-udp  hdlc|iec21    a serial server in UDP mode: a UDP port per
+                                     line of --meters-per-line meters; datagrams
+                                     carry the raw serial bytes (HDLC meters
+                                     told apart by physical address)
+          serial       hdlc|iec21    a pseudo-terminal per line of
+                                     --meters-per-line meters (--line-path
+                                     links to it; the ready log line prints
+                                     it), or --serial-device; bytes paced at
+                                     --baud (--no-pace: at once)
+        Bus contention (equal physical addresses on a line, a frame sent while a
+        meter transmits) is logged and counted in hes_sim_bus_contentions_total.
+        IEC 62056-21: sign-on /?SIM00000001! (or its 8 digits; no address on a
+        one-meter line) at 300 Bd, identification /SIM5\\2SIM00000001; option
+        select ACK 0 Z 0 → readout, ACK 0 Z 1 → programming mode (P1 password =
+        --password, R1 1.8.0(), B0), ACK 2 Z 2 → mode E (HDLC, physical 16+n).
+        Families (--quirk): standard, four-byte-address, disc-only, wrapper-only,
+        emh (IEC 62056-21, R5 P.01 load profile); read them with
+        `hesctl read --meter-profile <same name>` where a profile is needed.
+        Examples:
+          meter-sim --meters 1 --framing wrapper --port 4061
+          meter-sim --meters 3 --transport serial --meters-per-line 3 \\
+            --line-path /tmp/bus
+          meter-sim --meters 1 --transport serial --framing iec21 --quirk emh \\
+            --line-path /tmp/opt
+          meter-sim --meters 4 --transport gateway-udp --meters-per-line 4
+          meter-sim --fleet fleet.json   (format: MeterSim/FleetFile.swift)
+        """
 }
 
-/// `meter-sim [serve]`: one listening socket per meter.
+/// `meter-sim [serve]`: the fleet described by flags (one group of alike meters) or by a fleet file.
 struct Serve: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "serve", abstract: "Serve the simulated meters (default).")
+    static let configuration = CommandConfiguration(
+        commandName: "serve", abstract: "Serve the simulated meters (default).",
+        discussion: App.transportHelp)
 
     @OptionGroup var common: CommonOptions
 
+    @Option(help: ArgumentHelp("A JSON fleet file: groups of meters with their transports, families and faults (HES_SIM_FLEET); replaces the per-group flags.", valueName: "path"))
+    var fleet: String?
     @Option(help: ArgumentHelp("Number of simulated meters (HES_SIM_METERS). Default: 1", valueName: "count"))
     var meters: Int?
-    @Option(help: ArgumentHelp("wrapper (IEC 62056-47) or hdlc (IEC 62056-46) over TCP (HES_SIM_FRAMING). Default: wrapper", valueName: "framing"))
+    @Option(help: ArgumentHelp("tcp, udp, gateway-udp or serial (HES_SIM_TRANSPORT). Default: tcp", valueName: "transport"))
+    var transport: String?
+    @Option(help: ArgumentHelp("wrapper (IEC 62056-47), hdlc (IEC 62056-46) or iec21 (IEC 62056-21 modes C/E) (HES_SIM_FRAMING). Default: wrapper over tcp/udp, hdlc over gateway-udp/serial", valueName: "framing"))
     var framing: String?
-    @Option(help: ArgumentHelp("First TCP port; meter n listens on port+n, or on port at its own address with --address-per-meter (HES_SIM_PORT). Default: 4061", valueName: "port"))
+    @Option(help: ArgumentHelp("First port; IP meter n listens on port+n (or on port at its own address with --address-per-meter), gateway line n on port+n (HES_SIM_PORT). Default: 4061", valueName: "port"))
     var port: Int?
     @Option(help: ArgumentHelp("Listening address of meter 0 (HES_SIM_ADDRESS_BASE). Default: 127.0.0.1", valueName: "ipv4"))
     var addressBase: String?
     @Flag(help: "Give meter n the address base+n and the same port for all (HES_SIM_ADDRESS_PER_METER=true).")
     var addressPerMeter = false
-    @Option(help: ArgumentHelp("HDLC physical address of meter n is this + n (HES_SIM_HDLC_PHYSICAL_BASE). Default: 16", valueName: "address"))
+    @Option(help: ArgumentHelp("HDLC physical address of the first meter (over TCP: meter n has this + n; on a line: the n-th meter of each line) (HES_SIM_HDLC_PHYSICAL_BASE). Default: 16", valueName: "address"))
     var hdlcPhysicalBase: Int?
+    @Option(help: ArgumentHelp("Explicit physical addresses of the meters on each line, e.g. 17,17,18 (equal ones collide).", valueName: "list"))
+    var physicalAddresses: String?
+    @Option(help: ArgumentHelp("Meters on one serial line or behind one gateway port (HES_SIM_METERS_PER_LINE). Default: 1", valueName: "count"))
+    var metersPerLine: Int?
+    @Option(help: ArgumentHelp("Serial: symbolic link to the line's pseudo-terminal (path-n for line n of several) (HES_SIM_LINE_PATH).", valueName: "path"))
+    var linePath: String?
+    @Option(help: ArgumentHelp("Serial: serve this device instead of a pseudo-terminal (one line) (HES_SIM_SERIAL_DEVICE).", valueName: "path"))
+    var serialDevice: String?
+    @Option(help: ArgumentHelp("Serial: the line's HDLC rate; IEC 62056-21 starts at 300 and switches (HES_SIM_BAUD). Default: 9600", valueName: "rate"))
+    var baud: Int?
+    @Flag(inversion: .prefixedNo, help: "Serial: write bytes at the line's baud rate as a UART would. Default: on")
+    var pace = true
+    @Option(help: ArgumentHelp("Meter family: \(MeterQuirk.allCases.map(\.rawValue).joined(separator: ", ")) (HES_SIM_QUIRK). Default: standard", valueName: "family"))
+    var quirk: String?
+    @Option(help: ArgumentHelp("Drop an HDLC link idle this long, e.g. 30s (HES_SIM_HDLC_INACTIVITY_TIMEOUT). Default: never", valueName: "duration"))
+    var hdlcInactivityTimeout: String?
     @Option(help: ArgumentHelp("Seed of the deterministic data (HES_SIM_SEED). Default: 0", valueName: "seed"))
     var seed: Int?
-    @Option(help: ArgumentHelp("LLS password (HES_SIM_PASSWORD). Default: 12345678", valueName: "text"))
+    @Option(help: ArgumentHelp("LLS and IEC 62056-21 programming password (HES_SIM_PASSWORD). Default: 12345678", valueName: "text"))
     var password: String?
     @Option(help: ArgumentHelp("Largest server APDU (HES_SIM_MAX_PDU). Default: the simulator's", valueName: "bytes"))
     var maxPdu: Int?
@@ -52,51 +110,128 @@ struct Serve: AsyncParsableCommand {
     var faultResetFraction: Double?
     @Option(help: ArgumentHelp("Fraction of meters refusing the association (HES_SIM_FAULT_REFUSE_FRACTION). Default: 0", valueName: "0…1"))
     var faultRefuseFraction: Double?
-    @Option(help: ArgumentHelp("Clock offset of every meter, e.g. 90s or -90s (HES_SIM_FAULT_CLOCK_DRIFT). Default: 0", valueName: "duration"))
+    @Option(help: ArgumentHelp("Clock offset of the drifting meters, e.g. 90s or -90s (HES_SIM_FAULT_CLOCK_DRIFT). Default: 0", valueName: "duration"))
     var faultClockDrift: String?
+    @Option(help: ArgumentHelp("Fraction of meters whose clock drifts (HES_SIM_FAULT_CLOCK_DRIFT_FRACTION). Default: 1", valueName: "0…1"))
+    var faultClockDriftFraction: Double?
+    @Option(help: ArgumentHelp("Serial: meters transmit at this rate instead of the line's (HES_SIM_FAULT_SLOW_BAUD). Default: none", valueName: "rate"))
+    var faultSlowBaud: Int?
+    @Option(help: ArgumentHelp("Fraction of serial meters with the slow rate (HES_SIM_FAULT_SLOW_BAUD_FRACTION). Default: 1", valueName: "0…1"))
+    var faultSlowBaudFraction: Double?
 
     func run() async throws {
         let settings = try common.settings()
-        let framingText = settings.string(framing, flagName: "framing", env: "HES_SIM_FRAMING", default: "wrapper")
-        guard let framing = MeterSimConfiguration.Framing(rawValue: framingText) else {
-            throw ValidationError("--framing: '\(framingText)' is not wrapper or hdlc")
+        let runtime = try common.runtimeConfiguration(executable: "meter-sim", defaultAdminPort: 9105, settings: settings)
+        var configuration: MeterSimConfiguration
+        do {
+            if let path = settings.optionalString(fleet, flagName: "fleet", env: "HES_SIM_FLEET") {
+                let groupFlags: [Any?] = [meters, transport, framing, port, addressBase, hdlcPhysicalBase, physicalAddresses, metersPerLine,
+                                          linePath, serialDevice, baud, quirk, faultLatency, faultJitter, faultSilentFraction,
+                                          faultGarbageFraction, faultDropFraction, faultResetFraction, faultRefuseFraction,
+                                          faultClockDrift, faultClockDriftFraction, faultSlowBaud, faultSlowBaudFraction]
+                guard groupFlags.allSatisfy({ $0 == nil }), !addressPerMeter else {
+                    throw ValidationError("--fleet describes the meters: drop the per-group flags (--meters, --transport, --fault-…)")
+                }
+                configuration = try FleetFile.load(path: path, runtime: runtime)
+            } else {
+                configuration = MeterSimConfiguration(runtime: runtime, groups: [try group(settings)])
+            }
+            if let seed = try settings.optionalString(seed.map(String.init), flagName: "seed", env: "HES_SIM_SEED").map({ text -> UInt64 in
+                guard let value = UInt64(text) else { throw ValidationError("--seed: '\(text)' is not a number") }
+                return value
+            }) {
+                configuration.seed = seed
+            }
+            if let password = settings.optionalString(password, flagName: "password", env: "HES_SIM_PASSWORD") {
+                configuration.password = Array(password.utf8)
+            }
+            if let maxPdu = settings.optionalString(maxPdu.map(String.init), flagName: "max-pdu", env: "HES_SIM_MAX_PDU") {
+                guard let value = Int(maxPdu), (0...65535).contains(value) else { throw ValidationError("--max-pdu: '\(maxPdu)' is not within 0…65535") }
+                configuration.maximumPDUSize = value
+            }
+            if let timeout = settings.optionalString(hdlcInactivityTimeout, flagName: "hdlc-inactivity-timeout", env: "HES_SIM_HDLC_INACTIVITY_TIMEOUT") {
+                configuration.hdlcInactivityTimeout = try Self.duration(timeout, flag: "hdlc-inactivity-timeout")
+            }
+            if !pace { configuration.pacesSerialLines = false }
+            for group in configuration.groups { try group.validate() }
+            guard (1...100_000).contains(configuration.meterCount) else { throw ValidationError("the fleet must have 1…100,000 meters") }
+        } catch let error as MeterSimError {
+            throw ValidationError(error.description)
         }
-        func fraction(_ flag: Double?, _ name: String, _ env: String) throws -> Double {
-            let text = settings.optionalString(flag.map { "\($0)" }, flagName: name, env: env) ?? "0"
+        try await App.serviceGroup(for: configuration).run()
+    }
+
+    /// The one group the flags describe.
+    func group(_ settings: SettingsResolver) throws -> MeterSimConfiguration.Group {
+        var group = MeterSimConfiguration.Group()
+        group.count = try settings.int(meters, flagName: "meters", env: "HES_SIM_METERS", default: 1, range: 1...100_000)
+        let transportText = settings.string(transport, flagName: "transport", env: "HES_SIM_TRANSPORT", default: "tcp")
+        guard let transport = MeterSimConfiguration.Transport(rawValue: transportText) else {
+            throw ValidationError("--transport: '\(transportText)' is not \(MeterSimConfiguration.Transport.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        group.transport = transport
+        let defaultFraming = transport == .tcp || transport == .udp ? "wrapper" : "hdlc"
+        let framingText = settings.string(framing, flagName: "framing", env: "HES_SIM_FRAMING", default: defaultFraming)
+        guard let framing = MeterSimConfiguration.Framing(rawValue: framingText) else {
+            throw ValidationError("--framing: '\(framingText)' is not wrapper, hdlc or iec21")
+        }
+        group.framing = framing
+        group.firstPort = try settings.int(port, flagName: "port", env: "HES_SIM_PORT", default: 4061, range: 1...65535)
+        group.addressBase = settings.string(addressBase, flagName: "address-base", env: "HES_SIM_ADDRESS_BASE", default: "127.0.0.1")
+        let perMeterText = settings.optionalString(addressPerMeter ? "true" : nil, flagName: "address-per-meter", env: "HES_SIM_ADDRESS_PER_METER")
+        group.addressPerMeter = perMeterText.map { ["1", "true", "yes"].contains($0.lowercased()) } ?? false
+        group.hdlcPhysicalBase = try settings.int(hdlcPhysicalBase, flagName: "hdlc-physical-base", env: "HES_SIM_HDLC_PHYSICAL_BASE", default: 16, range: 0...0x3FFF)
+        if let physicalAddresses {
+            let values = physicalAddresses.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
+            guard !values.isEmpty, values.allSatisfy({ $0.map { (0...0x3FFF).contains($0) } ?? false }) else {
+                throw ValidationError("--physical-addresses: '\(physicalAddresses)' is not a list of addresses 0…16383")
+            }
+            group.physicalAddresses = values.compactMap { $0 }
+        }
+        group.metersPerLine = try settings.int(metersPerLine, flagName: "meters-per-line", env: "HES_SIM_METERS_PER_LINE", default: 1, range: 1...126)
+        group.linePath = settings.optionalString(linePath, flagName: "line-path", env: "HES_SIM_LINE_PATH")
+        group.serialDevice = settings.optionalString(serialDevice, flagName: "serial-device", env: "HES_SIM_SERIAL_DEVICE")
+        group.baudRate = try settings.int(baud, flagName: "baud", env: "HES_SIM_BAUD", default: 9600, range: 300...115_200)
+        let quirkText = settings.string(quirk, flagName: "quirk", env: "HES_SIM_QUIRK", default: "standard")
+        guard let quirk = MeterQuirk(rawValue: quirkText) else {
+            throw ValidationError("--quirk: '\(quirkText)' is not \(MeterQuirk.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        group.quirk = quirk
+
+        func fraction(_ flag: Double?, _ name: String, _ env: String, default defaultValue: Double = 0) throws -> Double {
+            guard let text = settings.optionalString(flag.map { "\($0)" }, flagName: name, env: env) else { return defaultValue }
             guard let value = Double(text), (0...1).contains(value) else { throw ValidationError("--\(name): '\(text)' is not within 0…1") }
             return value
         }
-        let driftText = settings.optionalString(faultClockDrift, flagName: "fault-clock-drift", env: "HES_SIM_FAULT_CLOCK_DRIFT")
-        var drift = Duration.zero
-        if var driftText {
-            let negative = driftText.hasPrefix("-")
-            if negative { driftText.removeFirst() }
-            let resolver = try SettingsResolver(environment: [:])
-            let magnitude = try resolver.duration(driftText, flagName: "fault-clock-drift", env: "", default: .zero)
-            drift = negative ? .zero - magnitude : magnitude
+        var faults = FaultConfiguration()
+        faults.latency = try settings.duration(faultLatency, flagName: "fault-latency", env: "HES_SIM_FAULT_LATENCY", default: .zero)
+        faults.jitter = try settings.duration(faultJitter, flagName: "fault-jitter", env: "HES_SIM_FAULT_JITTER", default: .zero)
+        faults.silentFraction = try fraction(faultSilentFraction, "fault-silent-fraction", "HES_SIM_FAULT_SILENT_FRACTION")
+        faults.garbageFraction = try fraction(faultGarbageFraction, "fault-garbage-fraction", "HES_SIM_FAULT_GARBAGE_FRACTION")
+        faults.dropFraction = try fraction(faultDropFraction, "fault-drop-fraction", "HES_SIM_FAULT_DROP_FRACTION")
+        faults.resetFraction = try fraction(faultResetFraction, "fault-reset-fraction", "HES_SIM_FAULT_RESET_FRACTION")
+        faults.refuseFraction = try fraction(faultRefuseFraction, "fault-refuse-fraction", "HES_SIM_FAULT_REFUSE_FRACTION")
+        if let drift = settings.optionalString(faultClockDrift, flagName: "fault-clock-drift", env: "HES_SIM_FAULT_CLOCK_DRIFT") {
+            faults.clockDrift = try Self.duration(drift, flag: "fault-clock-drift")
         }
-        let perMeterText = settings.optionalString(addressPerMeter ? "true" : nil, flagName: "address-per-meter", env: "HES_SIM_ADDRESS_PER_METER")
-        let configuration = MeterSimConfiguration(
-            runtime: try common.runtimeConfiguration(executable: "meter-sim", defaultAdminPort: 9105, settings: settings),
-            meterCount: try settings.int(meters, flagName: "meters", env: "HES_SIM_METERS", default: 1, range: 1...100_000),
-            framing: framing,
-            firstPort: try settings.int(port, flagName: "port", env: "HES_SIM_PORT", default: 4061, range: 1...65535),
-            addressBase: settings.string(addressBase, flagName: "address-base", env: "HES_SIM_ADDRESS_BASE", default: "127.0.0.1"),
-            addressPerMeter: perMeterText.map { ["1", "true", "yes"].contains($0.lowercased()) } ?? false,
-            hdlcPhysicalBase: try settings.int(hdlcPhysicalBase, flagName: "hdlc-physical-base", env: "HES_SIM_HDLC_PHYSICAL_BASE", default: 16, range: 0...0x3FFF),
-            seed: UInt64(try settings.int(seed, flagName: "seed", env: "HES_SIM_SEED", default: 0, range: 0...Int.max)),
-            password: Array(settings.string(password, flagName: "password", env: "HES_SIM_PASSWORD", default: "12345678").utf8),
-            maximumPDUSize: try settings.int(maxPdu, flagName: "max-pdu", env: "HES_SIM_MAX_PDU", default: 0, range: 0...65535),
-            faults: FaultConfiguration(
-                latency: try settings.duration(faultLatency, flagName: "fault-latency", env: "HES_SIM_FAULT_LATENCY", default: .zero),
-                jitter: try settings.duration(faultJitter, flagName: "fault-jitter", env: "HES_SIM_FAULT_JITTER", default: .zero),
-                silentFraction: try fraction(faultSilentFraction, "fault-silent-fraction", "HES_SIM_FAULT_SILENT_FRACTION"),
-                garbageFraction: try fraction(faultGarbageFraction, "fault-garbage-fraction", "HES_SIM_FAULT_GARBAGE_FRACTION"),
-                dropFraction: try fraction(faultDropFraction, "fault-drop-fraction", "HES_SIM_FAULT_DROP_FRACTION"),
-                resetFraction: try fraction(faultResetFraction, "fault-reset-fraction", "HES_SIM_FAULT_RESET_FRACTION"),
-                refuseFraction: try fraction(faultRefuseFraction, "fault-refuse-fraction", "HES_SIM_FAULT_REFUSE_FRACTION"),
-                clockDrift: drift))
-        try await App.serviceGroup(for: configuration).run()
+        faults.clockDriftFraction = try fraction(faultClockDriftFraction, "fault-clock-drift-fraction", "HES_SIM_FAULT_CLOCK_DRIFT_FRACTION", default: 1)
+        if let slow = settings.optionalString(faultSlowBaud.map(String.init), flagName: "fault-slow-baud", env: "HES_SIM_FAULT_SLOW_BAUD") {
+            guard let rate = Int(slow), rate > 0 else { throw ValidationError("--fault-slow-baud: '\(slow)' is not a baud rate") }
+            faults.slowBaudRate = rate
+        }
+        faults.slowBaudFraction = try fraction(faultSlowBaudFraction, "fault-slow-baud-fraction", "HES_SIM_FAULT_SLOW_BAUD_FRACTION", default: 1)
+        group.faults = faults
+        return group
+    }
+
+    /// A duration such as `90s`, `200ms` or `-90s` (clock drift runs both ways).
+    static func duration(_ text: String, flag: String) throws -> Duration {
+        var text = text
+        let negative = text.hasPrefix("-")
+        if negative { text.removeFirst() }
+        let resolver = try SettingsResolver(environment: [:])
+        let magnitude = try resolver.duration(text, flagName: flag, env: "", default: .zero)
+        return negative ? .zero - magnitude : magnitude
     }
 }
 

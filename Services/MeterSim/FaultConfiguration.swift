@@ -2,7 +2,7 @@
 /// seed and meter index), so the same flags fault the same meters on every run.
 struct FaultConfiguration: Sendable {
     enum Kind: UInt64, Sendable, CaseIterable {
-        case silent = 1, garbage, drop, reset, refuse
+        case silent = 1, garbage, drop, reset, refuse, drift, slowBaud
     }
 
     /// Delay before every response. Default: 0.
@@ -19,8 +19,15 @@ struct FaultConfiguration: Sendable {
     var resetFraction = 0.0
     /// Meters that refuse associations. Default: 0.
     var refuseFraction = 0.0
-    /// Clock offset of every meter. Default: 0.
+    /// Clock offset of the drifting meters. Default: 0.
     var clockDrift: Duration = .zero
+    /// Meters whose clock is `clockDrift` off. Default: 1 (all, when a drift is given).
+    var clockDriftFraction = 1.0
+    /// Serial meters that transmit at this rate instead of the line's (a UART slower than
+    /// announced). Default: none.
+    var slowBaudRate: Int?
+    /// Serial meters with the slow rate. Default: 1 (all, when a rate is given).
+    var slowBaudFraction = 1.0
 
     func fraction(_ kind: Kind) -> Double {
         switch kind {
@@ -29,6 +36,8 @@ struct FaultConfiguration: Sendable {
         case .drop: dropFraction
         case .reset: resetFraction
         case .refuse: refuseFraction
+        case .drift: clockDrift == .zero ? 0 : clockDriftFraction
+        case .slowBaud: slowBaudRate == nil ? 0 : slowBaudFraction
         }
     }
 
@@ -46,10 +55,30 @@ struct FaultConfiguration: Sendable {
     }
 }
 
-/// The faults of one meter, switchable at run time.
+/// The faults of one meter, switchable at run time (refusing associations lives in the
+/// meter itself: `SimulatedMeter.refusesAssociation`).
 struct MeterFaults: Sendable, Hashable {
     var silent = false
     var garbage = false
     var drop = false
     var reset = false
+    /// Serial lines: the meter transmits at this rate. Default: the line's rate.
+    var slowBaudRate: Int?
+
+    init(silent: Bool = false, garbage: Bool = false, drop: Bool = false, reset: Bool = false, slowBaudRate: Int? = nil) {
+        self.silent = silent
+        self.garbage = garbage
+        self.drop = drop
+        self.reset = reset
+        self.slowBaudRate = slowBaudRate
+    }
+
+    /// The faults `configuration` gives meter `index`.
+    init(_ configuration: FaultConfiguration, meter index: Int, seed: UInt64) {
+        self.init(silent: configuration.applies(.silent, toMeter: index, seed: seed),
+                  garbage: configuration.applies(.garbage, toMeter: index, seed: seed),
+                  drop: configuration.applies(.drop, toMeter: index, seed: seed),
+                  reset: configuration.applies(.reset, toMeter: index, seed: seed),
+                  slowBaudRate: configuration.applies(.slowBaud, toMeter: index, seed: seed) ? configuration.slowBaudRate : nil)
+    }
 }

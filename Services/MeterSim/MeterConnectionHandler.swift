@@ -18,6 +18,8 @@ final class MeterConnectionHandler: ChannelInboundHandler {
     private let framing: MeterSimConfiguration.Framing
     private let latency: Duration
     private let jitter: Duration
+    private let inactivityTimeout: Duration
+    private var inactivityTimer: Scheduled<Void>?
     private let metrics: MeterSimMetrics
     private let logger: Logger
     private var session: COSEMServerSession?
@@ -27,26 +29,30 @@ final class MeterConnectionHandler: ChannelInboundHandler {
     private var responsesSent = 0
     private var closing = false
 
-    init(entry: MeterEntry, framing: MeterSimConfiguration.Framing, latency: Duration, jitter: Duration,
+    init(entry: MeterEntry, latency: Duration, jitter: Duration, inactivityTimeout: Duration,
          metrics: MeterSimMetrics, logger: Logger) {
         self.entry = entry
-        self.framing = framing
+        // Wrapper-only meters have no HDLC stack, whatever the fleet's framing.
+        self.framing = entry.quirk == .wrapperOnly ? .wrapper : entry.framing
         self.latency = latency
         self.jitter = jitter
+        self.inactivityTimeout = inactivityTimeout
         self.metrics = metrics
         self.logger = logger
-        if framing == .hdlc, let address = try? HDLCAddress.server(logical: Self.logicalDevice, physical: entry.hdlcPhysicalAddress) {
-            hdlc = HDLCServerConnection(configuration: .init(serverAddress: address))
+        if framing == .hdlc, let configuration = try? entry.quirk.hdlcConfiguration(physical: entry.hdlcPhysicalAddress, logical: Self.logicalDevice) {
+            hdlc = HDLCServerConnection(configuration: configuration)
         }
     }
 
     func channelActive(context: ChannelHandlerContext) {
         metrics.connectionOpened()
         logger.debug("connection opened", metadata: ["peer": "\(context.remoteAddress.map { "\($0)" } ?? "?")"])
+        restartInactivityTimer(context: context)
         context.fireChannelActive()
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        inactivityTimer?.cancel()
         metrics.connectionClosed()
         logger.debug("connection closed")
         context.fireChannelInactive()
@@ -61,9 +67,26 @@ final class MeterConnectionHandler: ChannelInboundHandler {
         let bytes = unwrapInboundIn(data)
         let faults = entry.faults.withLock { $0 }
         if faults.silent || closing { return }
+        restartInactivityTimer(context: context)
         switch framing {
         case .wrapper: wrapperRead(bytes, context: context, faults: faults)
-        case .hdlc: hdlcRead(bytes, context: context, faults: faults)
+        case .hdlc, .iec21: hdlcRead(bytes, context: context, faults: faults)
+        }
+    }
+
+    /// HDLC: a link idle for the inactivity timeout is dropped (IEC 62056-46 §6.4.3.6); over
+    /// TCP the connection closes with it.
+    private func restartInactivityTimer(context: ChannelHandlerContext) {
+        guard framing == .hdlc, inactivityTimeout > .zero else { return }
+        inactivityTimer?.cancel()
+        inactivityTimer = context.eventLoop.assumeIsolated().scheduleTask(in: .nanoseconds(inactivityTimeout.nanoseconds)) { [self] in
+            guard var link = hdlc else { return }
+            _ = link.inactivityTimeout()
+            hdlc = link
+            session = nil
+            closing = true
+            logger.info("HDLC link idle for \(inactivityTimeout); dropping it")
+            context.close(promise: nil)
         }
     }
 
@@ -89,7 +112,9 @@ final class MeterConnectionHandler: ChannelInboundHandler {
             }
             guard let response = handle(frame.apdu, clientSAP: frame.source) else { continue }
             let reply = WrapperFrame(source: frame.destination, destination: frame.source, apdu: response).encoded
-            emit([reply], context: context, faults: faults)
+            // Wrapper-only meters hang up after the release response.
+            let hangUp = entry.quirk == .wrapperOnly && session?.isReleased == true
+            emit([reply], context: context, faults: faults, closeAfter: hangUp)
         }
         inbound.discardReadBytes()
     }

@@ -1,0 +1,48 @@
+import DLMSLink
+import MeterSimulation
+
+/// A simulated meter family: how it deviates from the standard, modelled on real meters. The
+/// names match `hesctl read --meter-profile` (DLMSClient's `ManufacturerProfile.builtIn`) where
+/// the client needs a profile to read the family.
+enum MeterQuirk: String, Sendable, CaseIterable, Codable {
+    /// Standard IEC 62056 behaviour.
+    case standard
+    /// HDLC only with four-byte server addresses (shorter ones are ignored), and only a bare
+    /// SNRM connects (one with parameters gets FRMR); the UA proposes 128-byte information fields.
+    case fourByteAddress = "four-byte-address"
+    /// RLRQ is never answered: the association ends with DISC or by closing the connection.
+    case discOnly = "disc-only"
+    /// Speaks the wrapper over TCP whatever the fleet's framing, and closes the connection after
+    /// the RLRE (IP-only meters without an HDLC stack).
+    case wrapperOnly = "wrapper-only"
+    /// IEC 62056-21 meter with EMH's manufacturer extension: identifies as `EMH`, and answers
+    /// `R5 P.01(from;to)` with its load profile.
+    case emh
+
+    /// The HDLC link settings of meter `physical` of this family.
+    func hdlcConfiguration(physical: UInt16, logical: UInt16 = 1) throws -> HDLCServerConnection.Configuration {
+        switch self {
+        case .fourByteAddress:
+            return HDLCServerConnection.Configuration(
+                serverAddress: try .server(logical: logical, physical: physical, size: .four),
+                limits: HDLCParameters(maximumInformationLengthTransmit: HDLCParameters.defaultMaximumInformationLength,
+                                       maximumInformationLengthReceive: HDLCParameters.defaultMaximumInformationLength),
+                requiredAddressSize: .four, acceptsSNRMParameters: false)
+        default:
+            return HDLCServerConnection.Configuration(serverAddress: try .server(logical: logical, physical: physical))
+        }
+    }
+
+    /// Applies the family's association quirks to a meter configuration.
+    func apply(to meter: inout SimulatedMeter.Configuration) {
+        if self == .discOnly { meter.answersReleaseRequest = false }
+    }
+
+    /// The IEC 62056-21 identification of a meter of this family.
+    func iec21Configuration(serialNumber: String) -> IEC21ServerSession.Configuration {
+        switch self {
+        case .emh: IEC21ServerSession.Configuration(manufacturer: "EMH", identification: "LZQJ" + serialNumber.suffix(8))
+        default: IEC21ServerSession.Configuration(manufacturer: "SIM", identification: serialNumber)
+        }
+    }
+}
