@@ -43,10 +43,16 @@ public enum SecuritySuite0 {
         switch (securityControl.isAuthenticated, securityControl.isEncrypted) {
         case (true, true):
             let box = try seal(plaintext, blockCipherKey, nonce, aad: associatedData(securityControl, authenticationKey))
-            return Array(box.ciphertext) + box.tag.prefix(tagLength)
+            var payload: [UInt8] = []
+            payload.reserveCapacity(plaintext.count + tagLength)
+            payload.append(contentsOf: box.ciphertext)
+            payload.append(contentsOf: box.tag.prefix(tagLength))
+            return payload
         case (true, false):
-            let box = try seal([], blockCipherKey, nonce, aad: associatedData(securityControl, authenticationKey) + plaintext)
-            return plaintext + box.tag.prefix(tagLength)
+            let box = try seal([], blockCipherKey, nonce, aad: associatedData(securityControl, authenticationKey, plaintext))
+            var payload = plaintext
+            payload.append(contentsOf: box.tag.prefix(tagLength))
+            return payload
         case (false, true):
             return Array(try seal(plaintext, blockCipherKey, nonce, aad: []).ciphertext)
         case (false, false):
@@ -79,7 +85,7 @@ public enum SecuritySuite0 {
             guard payload.count >= tagLength else { throw DLMSSecurityError.decodeFailure("authenticated payload of \(payload.count) bytes is shorter than the tag") }
             let plaintext = Array(payload[..<(payload.count - tagLength)])
             let received = payload[(payload.count - tagLength)...]
-            let box = try seal([], blockCipherKey, nonce, aad: associatedData(securityControl, authenticationKey) + plaintext)
+            let box = try seal([], blockCipherKey, nonce, aad: associatedData(securityControl, authenticationKey, plaintext))
             guard constantTimeEquals(box.tag.prefix(tagLength), received) else {
                 throw DLMSSecurityError.authenticationFailed("authentication tag does not verify (\(securityControl), IC \(invocationCounter))")
             }
@@ -95,7 +101,7 @@ public enum SecuritySuite0 {
     public static func gmac(_ data: [UInt8], securityControl: SecurityControl = .authenticated, systemTitle: SystemTitle,
                             invocationCounter: UInt32, blockCipherKey: DLMSKey, authenticationKey: DLMSKey) throws -> [UInt8] {
         try check(securityControl, blockCipherKey, authenticationKey)
-        let box = try seal([], blockCipherKey, try nonce(systemTitle, invocationCounter), aad: associatedData(securityControl, authenticationKey) + data)
+        let box = try seal([], blockCipherKey, try nonce(systemTitle, invocationCounter), aad: associatedData(securityControl, authenticationKey, data))
         return Array(box.tag.prefix(tagLength))
     }
 
@@ -112,10 +118,12 @@ public enum SecuritySuite0 {
     }
 
     /// SC ‖ AK, the AAD prefix of every authenticated mode, with SC exactly as sent.
-    private static func associatedData(_ sc: SecurityControl, _ ak: DLMSKey) -> [UInt8] {
-        var aad: [UInt8] = [sc.rawValue]
-        aad.reserveCapacity(17)
+    private static func associatedData(_ sc: SecurityControl, _ ak: DLMSKey, _ data: [UInt8] = []) -> [UInt8] {
+        var aad: [UInt8] = []
+        aad.reserveCapacity(1 + ak.count + data.count)
+        aad.append(sc.rawValue)
         ak.withUnsafeBytes { aad.append(contentsOf: $0) }
+        aad.append(contentsOf: data)
         return aad
     }
 
