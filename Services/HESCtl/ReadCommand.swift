@@ -3,6 +3,7 @@ import COSEM
 import DLMSClient
 import DLMSCodec
 import DLMSLink
+import DLMSSecurity
 import Foundation
 import Logging
 
@@ -17,6 +18,9 @@ struct ReadCommand: AsyncParsableCommand {
               hesctl read --tcp 127.0.0.1:4061 --framing wrapper --client 17 --server 1 --auth lls --password 12345678 --obis 1.0.1.8.0.255
               hesctl read --tcp 127.0.0.1:4061 --client 17 --password 12345678 --profile 1.0.99.1.0.255 --last-hours 4
               hesctl read --serial /dev/ttyUSB0 --baud 9600 --framing hdlc --server 1 --physical 17 --clock
+              hesctl read --serial /dev/ttyUSB1 --framing iec21                      (mode C data readout)
+              hesctl read --serial /dev/ttyUSB1 --framing iec21 --password 00000000 --obis 1.8.0 --profile P.01 --last-hours 4
+                                                                                     (programming mode: R1 reads, R5 load profile)
             Exit status: 0 success, 75 a failure worth retrying (timeout, connection lost), 1 any other failure, 64 bad usage.
             """)
 
@@ -35,7 +39,7 @@ struct ReadCommand: AsyncParsableCommand {
 
     // MARK: How
 
-    @Option(help: "Framing: wrapper, hdlc or iec21 (IEC 62056-21 mode C readout). Default: wrapper for TCP/UDP, hdlc for serial lines and gateways.")
+    @Option(help: "Framing: wrapper, hdlc or iec21 (IEC 62056-21 mode C: the data readout, or programming mode when --password, --obis or --profile is given). Default: wrapper for TCP/UDP, hdlc for serial lines and gateways.")
     var framing: String?
     @Flag(help: "Optical port: open with IEC 62056-21 mode E at 300 Bd, then HDLC.")
     var optical = false
@@ -47,11 +51,27 @@ struct ReadCommand: AsyncParsableCommand {
     var server: UInt16 = 1
     @Option(help: "Server physical address on an HDLC line (lower HDLC address).")
     var physical: UInt16?
-    @Option(help: "Authentication: none or lls. Default: lls when --password is given, else none.")
+    @Option(help: "Authentication: none, lls, hls-md5, hls-sha1, hls-gmac or hls-sha256. Default: lls when --password is given, else none.")
     var auth: String?
-    @Option(help: "The low-level-security password.")
+    @Option(help: "The LLS password, or the HLS secret of hls-md5/-sha1/-sha256 (iec21: the P1 programming-mode password).")
     var password: String?
-    @Option(name: .customLong("meter-profile"), help: "Manufacturer profile: standard, four-byte-address, disc-only, gurux, or a JSON file with a profile. Default: standard.")
+    @Option(help: "Ciphering: none, authenticated, encrypted or both (security suite 0). Default: both when keys are given, else none.")
+    var security: String?
+    @Option(name: .customLong("system-title"), help: "The client's system title, 8 bytes in hex. Default: 4853455300000001 (\"HSES\" 1).")
+    var systemTitle: String?
+    @Option(name: .customLong("server-system-title"), help: "Refuse a meter whose system title differs (hex).")
+    var serverSystemTitle: String?
+    @Option(name: .customLong("block-cipher-key"), help: "EK, 16 bytes in hex, or @FILE holding the hex. Default: $HES_DLMS_BLOCK_CIPHER_KEY.")
+    var blockCipherKey: String?
+    @Option(name: .customLong("auth-key"), help: "AK, 16 bytes in hex, or @FILE holding the hex. Default: $HES_DLMS_AUTH_KEY.")
+    var authKey: String?
+    @Option(name: .customLong("dedicated-key"), help: "A dedicated key for this association (hex or @FILE).")
+    var dedicatedKey: String?
+    @Option(name: .customLong("invocation-counter"), help: "The first transmit invocation counter. Default: read 0.0.43.1.0.255 with the public client first.")
+    var invocationCounter: UInt32?
+    @Option(name: .customLong("counter-file"), help: "A JSON file keeping each meter's last used invocation counter, so it never goes backwards.")
+    var counterFile: String?
+    @Option(name: .customLong("meter-profile"), help: "Manufacturer profile: standard, four-byte-address, disc-only, gurux, emh, or a JSON file with a profile. Default: standard.")
     var meterProfile: String = "standard"
     @Option(name: .customLong("max-info"), help: "HDLC maximum information field length proposed in the SNRM. Default: 128.")
     var maxInfo: Int?
@@ -62,9 +82,9 @@ struct ReadCommand: AsyncParsableCommand {
 
     @Flag(help: "Read the clock (the default when nothing else is asked).")
     var clock = false
-    @Option(name: .customLong("obis"), help: ArgumentHelp("A register or data object to read; repeat for several.", valueName: "obis"))
+    @Option(name: .customLong("obis"), help: ArgumentHelp("A register or data object to read; repeat for several (iec21: a data set address such as 1.8.0).", valueName: "obis"))
     var obisCodes: [String] = []
-    @Option(help: ArgumentHelp("A profile generic to read a range of.", valueName: "obis"))
+    @Option(help: ArgumentHelp("A profile generic to read a range of (iec21: the load profile's address, e.g. P.01).", valueName: "obis"))
     var profile: String?
     @Option(help: ArgumentHelp("Start of the profile range, ISO 8601.", valueName: "time"))
     var from: String?
@@ -87,11 +107,24 @@ struct ReadCommand: AsyncParsableCommand {
             guard serial != nil || gatewayUDP != nil else { throw ValidationError("IEC 62056-21 needs --serial or --gateway-udp") }
         }
         if optical, framing != nil, framing != "hdlc" { throw ValidationError("--optical opens HDLC; drop --framing or use --framing hdlc") }
-        if let auth, !["none", "lls"].contains(auth) { throw ValidationError("--auth must be none or lls") }
-        if auth == "lls", password == nil { throw ValidationError("--auth lls needs --password") }
+        if let auth, !["none", "lls"].contains(auth), Self.hlsMechanisms[auth] == nil {
+            throw ValidationError("--auth must be none, lls, hls-md5, hls-sha1, hls-gmac or hls-sha256")
+        }
+        if auth == "lls" || auth == "hls-md5" || auth == "hls-sha1" || auth == "hls-sha256", password == nil {
+            throw ValidationError("--auth \(auth!) needs --password")
+        }
+        if let security, Self.policies[security] == nil { throw ValidationError("--security must be none, authenticated, encrypted or both") }
+        _ = try securitySettings()
         _ = try manufacturerProfile()
-        for code in obisCodes + [profile].compactMap({ $0 }) where OBISCode(code) == nil {
-            throw ValidationError("'\(code)' is not an OBIS code (e.g. 1.0.1.8.0.255 or 1-0:1.8.0*255)")
+        if framing == "iec21" {
+            for address in obisCodes + [profile].compactMap({ $0 })
+            where address.isEmpty || address.utf8.count > 32 || !address.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F && $0 != UInt8(ascii: "(") && $0 != UInt8(ascii: ")") }) {
+                throw ValidationError("'\(address)' is not an IEC 62056-21 data set address (e.g. 1.8.0 or P.01)")
+            }
+        } else {
+            for code in obisCodes + [profile].compactMap({ $0 }) where OBISCode(code) == nil {
+                throw ValidationError("'\(code)' is not an OBIS code (e.g. 1.0.1.8.0.255 or 1-0:1.8.0*255)")
+            }
         }
         if profile != nil, from == nil, lastHours == nil { throw ValidationError("--profile needs --from or --last-hours") }
         if profile == nil, from != nil || to != nil || lastHours != nil { throw ValidationError("--from/--to/--last-hours need --profile") }
@@ -103,7 +136,11 @@ struct ReadCommand: AsyncParsableCommand {
 
     func run() async throws {
         if framing == "iec21" {
-            try await runReadout()
+            if password != nil || !obisCodes.isEmpty || profile != nil {
+                try await runProgramming()
+            } else {
+                try await runReadout()
+            }
             return
         }
         let connection = try meterConnection()
@@ -134,15 +171,45 @@ struct ReadCommand: AsyncParsableCommand {
         }
     }
 
+    /// The port an IEC 62056-21 session opens: a serial port at 300 Bd 7E1, or a gateway.
+    func iec21Endpoint() throws -> TransportEndpoint {
+        if let serial { return .serial(.iec21(path: serial)) }
+        let (host, port) = try Self.hostPort(gatewayUDP!, "--gateway-udp")
+        return .gatewayUDP(host: host, port: port)
+    }
+
+    /// IEC 62056-21 programming mode: `R1` reads of `--obis` data sets and the load profile.
+    func runProgramming() async throws {
+        let endpoint = try iec21Endpoint()
+        var dialect = try manufacturerProfile().iec21LoadProfile
+        if let profile { dialect.address = profile }
+        let range = try profileRange()
+        do {
+            let transport = try await endpoint.open(timeout: .seconds(timeout))
+            defer { Task { await transport.close() } }
+            let configuration = IEC21Session.Configuration(address: deviceAddress, maximumBaudRate: baud, responseTimeout: .seconds(timeout))
+            let output = try await IEC21Reader.withProgrammingSession(over: transport, configuration: configuration, password: password) { session in
+                var output = ProgrammingOutput(endpoint: "\(endpoint)", manufacturer: session.identification.manufacturer,
+                                               identification: session.identification.identification, operand: session.operand)
+                for address in obisCodes {
+                    output.dataSets += try await session.read(address).map(ReadoutOutput.DataSet.init)
+                }
+                if let range {
+                    let profile = try await session.readLoadProfile(address: dialect.address, from: range.from, to: range.to,
+                                                                    format: dialect.timestampFormat, commandType: dialect.commandType)
+                    output.profile = .init(profile, address: dialect.address, from: range.from, to: range.to)
+                }
+                return output
+            }
+            try Self.printJSON(output)
+        } catch let error as DLMSClientError {
+            throw Self.failure(error, at: endpoint)
+        }
+    }
+
     /// IEC 62056-21 mode C: the data readout, printed as data sets.
     func runReadout() async throws {
-        let endpoint: TransportEndpoint
-        if let serial {
-            endpoint = .serial(.iec21(path: serial))
-        } else {
-            let (host, port) = try Self.hostPort(gatewayUDP!, "--gateway-udp")
-            endpoint = .gatewayUDP(host: host, port: port)
-        }
+        let endpoint = try iec21Endpoint()
         do {
             let transport = try await endpoint.open(timeout: .seconds(timeout))
             defer { Task { await transport.close() } }
@@ -150,7 +217,7 @@ struct ReadCommand: AsyncParsableCommand {
                 address: deviceAddress, maximumBaudRate: baud, responseTimeout: .seconds(timeout)))
             let output = ReadoutOutput(
                 endpoint: "\(endpoint)", manufacturer: readout.identification.manufacturer, identification: readout.identification.identification,
-                dataSets: readout.dataSets.map { set in .init(address: set.address, values: set.values.map { .init(value: $0.value, unit: $0.unit) }) })
+                dataSets: readout.dataSets.map(ReadoutOutput.DataSet.init))
             try Self.printJSON(output)
         } catch let error as DLMSClientError {
             throw Self.failure(error, at: endpoint)
@@ -193,6 +260,12 @@ struct ReadCommand: AsyncParsableCommand {
         let authentication: MeterConnection.Authentication
         switch (auth, password) {
         case ("none", _), (nil, nil): authentication = .none
+        case (let auth?, let password) where Self.hlsMechanisms[auth] != nil:
+            do {
+                authentication = .high(Self.hlsMechanisms[auth]!, secret: try password.map { try DLMSSecret(text: $0) })
+            } catch {
+                throw ValidationError("--password: \(error)")
+            }
         case (_, let password?): authentication = .low(password: Array(password.utf8))
         default: throw ValidationError("--auth lls needs --password")
         }
@@ -202,7 +275,53 @@ struct ReadCommand: AsyncParsableCommand {
         return MeterConnection(endpoint: endpoint, framing: optical ? .hdlc : framing.flatMap(MeterConnection.Framing.init(rawValue:)), clientSAP: client,
                                serverLogicalAddress: server, serverPhysicalAddress: physical, authentication: authentication,
                                profile: profile, timeouts: timeouts,
-                               opening: optical ? .iec21ModeE(address: deviceAddress, maximumBaudRate: baud) : .none)
+                               opening: optical ? .iec21ModeE(address: deviceAddress, maximumBaudRate: baud) : .none,
+                               security: try securitySettings())
+    }
+
+    static let hlsMechanisms: [String: HLSMechanism] = ["hls-md5": .md5, "hls-sha1": .sha1, "hls-gmac": .gmac, "hls-sha256": .sha256]
+    static let policies: [String: SecurityPolicy] = [
+        "none": SecurityPolicy(requiresAuthentication: false, requiresEncryption: false),
+        "authenticated": .authenticated, "encrypted": .encrypted, "both": .authenticatedAndEncrypted,
+    ]
+
+    /// The ciphering settings; keys from the flags, `@FILE`s or the environment.
+    func securitySettings() throws -> MeterConnection.Security? {
+        let environment = ProcessInfo.processInfo.environment
+        func key(_ flag: String?, _ name: String, _ variable: String) throws -> DLMSKey? {
+            guard var text = flag ?? environment[variable] else { return nil }
+            if text.hasPrefix("@") {
+                guard let data = FileManager.default.contents(atPath: String(text.dropFirst())) else {
+                    throw ValidationError("--\(name): cannot read \(text.dropFirst())")
+                }
+                text = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+            }
+            do { return try DLMSKey(hex: text) } catch { throw ValidationError("--\(name): \(error)") }
+        }
+        let ek = try key(blockCipherKey, "block-cipher-key", "HES_DLMS_BLOCK_CIPHER_KEY")
+        let ak = try key(authKey, "auth-key", "HES_DLMS_AUTH_KEY")
+        let needsKeys = auth == "hls-gmac" || (security.map { $0 != "none" } ?? false)
+        let wantsTitles = needsKeys || auth == "hls-sha256"
+        guard ek != nil || ak != nil || wantsTitles else { return nil }
+        guard let ek, let ak else {
+            if needsKeys { throw ValidationError("ciphering and hls-gmac need --block-cipher-key and --auth-key (or $HES_DLMS_BLOCK_CIPHER_KEY, $HES_DLMS_AUTH_KEY)") }
+            throw ValidationError("--block-cipher-key and --auth-key go together")
+        }
+        do {
+            let title = try SystemTitle(hex: systemTitle ?? "4853455300000001")
+            let expected = try serverSystemTitle.map { try SystemTitle(hex: $0) }
+            let policy = Self.policies[security ?? "both"] ?? .authenticatedAndEncrypted
+            return MeterConnection.Security(
+                systemTitle: title, blockCipherKey: ek, authenticationKey: ak, policy: policy,
+                dedicatedKey: try key(dedicatedKey, "dedicated-key", "HES_DLMS_DEDICATED_KEY"),
+                invocationCounter: invocationCounter.map { .startingAt($0) } ?? .standard,
+                expectedServerSystemTitle: expected,
+                counterStore: counterFile.map { FileInvocationCounterStore(path: $0) })
+        } catch let error as ValidationError {
+            throw error
+        } catch {
+            throw ValidationError("security settings: \(error)")
+        }
     }
 
     func manufacturerProfile() throws -> ManufacturerProfile {
@@ -248,11 +367,43 @@ struct ReadoutOutput: Encodable {
         struct Value: Encodable { var value: String; var unit: String? }
         var address: String
         var values: [Value]
+        init(_ set: IEC21DataSet) {
+            address = set.address; values = set.values.map { Value(value: $0.value, unit: $0.unit) }
+        }
     }
     var endpoint: String
     var manufacturer: String
     var identification: String
     var dataSets: [DataSet]
+}
+
+/// What `hesctl read --framing iec21` prints in programming mode.
+struct ProgrammingOutput: Encodable {
+    struct Profile: Encodable {
+        struct Channel: Encodable { var address: String; var unit: String }
+        struct Row: Encodable { var time: String; var status: String?; var values: [String] }
+        var address: String
+        var from: String
+        var to: String
+        var periodMinutes: Int
+        var channels: [Channel]
+        var rows: [Row]
+        init(_ p: IEC21LoadProfile, address: String, from: Date, to: Date) {
+            let formatter = ISO8601DateFormatter()
+            self.address = address; self.from = formatter.string(from: from); self.to = formatter.string(from: to)
+            periodMinutes = p.periodMinutes
+            channels = p.channels.map { Channel(address: $0.address, unit: $0.unit) }
+            rows = p.rows.map {
+                Row(time: formatter.string(from: Date(timeIntervalSince1970: TimeInterval($0.time.secondsSince1970))), status: $0.status, values: $0.values)
+            }
+        }
+    }
+    var endpoint: String
+    var manufacturer: String
+    var identification: String
+    var operand: String?
+    var dataSets: [ReadoutOutput.DataSet] = []
+    var profile: Profile?
 }
 
 /// What `hesctl read` prints.
@@ -264,9 +415,11 @@ struct ReadOutput: Encodable {
         var server: UInt16
         var physical: UInt16?
         var authentication: String
+        var security: String?
         init(_ c: MeterConnection) {
             endpoint = "\(c.endpoint)"; framing = c.framing.rawValue; client = c.clientSAP
             server = c.serverLogicalAddress; physical = c.serverPhysicalAddress; authentication = "\(c.authentication)"
+            security = c.security.map { "\($0)" }
         }
     }
 
@@ -274,8 +427,10 @@ struct ReadOutput: Encodable {
         var conformance: [String]
         var maxPDU: UInt16
         var hdlc: String?
+        var serverSystemTitle: String?
         init(_ a: DLMSClient.Association) {
             conformance = a.conformance.names; maxPDU = a.serverMaxReceivePDUSize; hdlc = a.hdlcParameters.map { "\($0)" }
+            serverSystemTitle = a.serverSystemTitle?.hex
         }
     }
 

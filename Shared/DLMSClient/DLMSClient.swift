@@ -1,6 +1,7 @@
 import COSEM
 import DLMSCodec
 import DLMSLink
+import DLMSSecurity
 import Logging
 import NIOCore
 import NIOPosix
@@ -19,6 +20,17 @@ public final class DLMSClient {
         public var dlmsVersion: UInt8
         /// The HDLC parameters, for HDLC links.
         public var hdlcParameters: HDLCParameters?
+        /// The meter's system title (responding-AP-title), when it sent one.
+        public var serverSystemTitle: SystemTitle?
+    }
+
+    /// The ciphering state of a secured association.
+    struct CipheringState {
+        var cipher: DLMSCipher
+        var transmitCounter: InvocationCounter
+        var receiveGuard = InvocationCounterGuard()
+        /// Global until the association is up; dedicated afterwards when a dedicated key was sent.
+        var kind: CipheringKind = .global
     }
 
     public let connection: MeterConnection
@@ -26,12 +38,14 @@ public final class DLMSClient {
     public let logger: Logger
     private let framing: any APDUFraming
     private var nextInvokeID: UInt8 = 0
+    /// Set when the association is ciphered.
+    private var ciphering: CipheringState?
 
     private init(connection: MeterConnection, framing: any APDUFraming, logger: Logger) {
         self.connection = connection
         self.framing = framing
         self.logger = logger
-        self.association = Association(conformance: [], serverMaxReceivePDUSize: 0, dlmsVersion: 6, hdlcParameters: nil)
+        self.association = Association(conformance: [], serverMaxReceivePDUSize: 0, dlmsVersion: 6, hdlcParameters: nil, serverSystemTitle: nil)
     }
 
     // MARK: - Session scope
@@ -69,6 +83,15 @@ public final class DLMSClient {
     ) async throws -> Result {
         var logger = logger
         logger[metadataKey: "meter.endpoint"] = "\(connection.endpoint)"
+        var firstCounter: UInt32 = 0
+        if let security = connection.security, security.ciphers {
+            do {
+                firstCounter = try await startingInvocationCounter(security, connection: connection, over: transport, logger: logger)
+            } catch {
+                if closesTransport { await transport.close() }
+                throw error
+            }
+        }
         let framing: any APDUFraming
         switch connection.framing {
         case .wrapper:
@@ -91,7 +114,7 @@ public final class DLMSClient {
         }
         let client = DLMSClient(connection: connection, framing: framing, logger: logger)
         do {
-            try await client.open()
+            try await client.open(firstInvocationCounter: firstCounter)
         } catch {
             await client.closeLink()
             if closesTransport { await transport.close() }
@@ -110,9 +133,55 @@ public final class DLMSClient {
         return result
     }
 
+    /// The first transmit invocation counter of a ciphered association: above the meter's
+    /// counter object (read by a plain association over the same transport) and above the
+    /// last one this client recorded, reserved in the store before it is used.
+    private static func startingInvocationCounter(_ security: MeterConnection.Security, connection: MeterConnection,
+                                                  over transport: any DLMSTransport, logger: Logger) async throws -> UInt32 {
+        var first: UInt32 = 0
+        switch security.invocationCounter {
+        case .startingAt(let value):
+            first = value
+        case .readFromMeter(let object, let clientSAP):
+            var reader = connection
+            reader.clientSAP = clientSAP
+            reader.authentication = .none
+            reader.security = nil
+            let value = try await withAssociation(to: reader, over: transport, logger: logger, closesTransport: false) { client in
+                try await client.get(CosemAttributeDescriptor(classID: .data, instance: object, attribute: 2))
+            }
+            guard let counter = value.integerValue, counter >= 0, counter < Int(UInt32.max) else {
+                throw DLMSClientError(code: .unexpectedResponse, step: .associate, reason: "the invocation counter \(object) holds \(value), not a counter")
+            }
+            first = UInt32(counter) + 1
+        }
+        if let store = security.counterStore {
+            let key = security.counterKey ?? connection.description
+            do {
+                if let last = try await store.lastUsed(key: key), last >= first {
+                    guard last < UInt32.max else {
+                        throw DLMSClientError(code: .securityFailed, step: .associate, reason: "the invocation counter of \(key) is exhausted; change the key")
+                    }
+                    first = last + 1
+                }
+                // Reserve before use: a crash cannot make the counter go backwards.
+                try await store.recordUsed(first &+ invocationCounterReservation, key: key)
+            } catch let error as DLMSClientError {
+                throw error
+            } catch {
+                throw DLMSClientError(code: .invalidArgument, step: .associate, reason: "invocation counter store: \(error)")
+            }
+        }
+        logger.debug("first invocation counter", metadata: ["dlms.invocation_counter": "\(first)"])
+        return first
+    }
+
+    /// Counters reserved per association (an association sends far fewer APDUs).
+    static let invocationCounterReservation: UInt32 = 10_000
+
     // MARK: - Association
 
-    private func open() async throws {
+    private func open(firstInvocationCounter: UInt32) async throws {
         let deadline = deadline(connection.timeouts.step)
         do {
             try await framing.open(deadline: deadline)
@@ -124,14 +193,41 @@ public final class DLMSClient {
             logger.debug("HDLC link up", metadata: ["hdlc.parameters": "\(hdlc.parameters)"])
         }
         let profile = connection.profile
-        let initiate = InitiateRequest(proposedConformance: profile.proposedConformance, clientMaxReceivePDUSize: profile.maximumReceivePDUSize)
-        let aarq: AARQ
+        var initiate = InitiateRequest(proposedConformance: profile.proposedConformance, clientMaxReceivePDUSize: profile.maximumReceivePDUSize)
+        let security = connection.security
+        if let security, security.ciphers {
+            ciphering = CipheringState(
+                cipher: DLMSCipher(systemTitle: security.systemTitle, peerSystemTitle: security.expectedServerSystemTitle,
+                                   blockCipherKey: security.blockCipherKey, authenticationKey: security.authenticationKey,
+                                   dedicatedKey: security.dedicatedKey, policy: security.policy),
+                transmitCounter: InvocationCounter(startingAt: firstInvocationCounter))
+            initiate.dedicatedKey = security.dedicatedKey.map { key in key.withUnsafeBytes { DLMSBytes($0) } }
+        }
+        var aarq = AARQ(applicationContextName: ciphering == nil ? .logicalName : .logicalNameWithCiphering, callingAPTitle: security?.systemTitle.dlmsBytes)
+        var ownChallenge: [UInt8] = []
         switch connection.authentication {
         case .none:
-            aarq = AARQ(userInformation: .initiateRequest(initiate))
+            break
         case .low(let password):
-            aarq = .authenticated(mechanism: .low, secret: password, initiate: initiate)
+            aarq.senderACSERequirements = [0x07, 0x80]
+            aarq.mechanismName = .low
+            aarq.callingAuthenticationValue = .charString(DLMSBytes(password))
+        case .high(let mechanism, let secret):
+            guard mechanism == .gmac ? security != nil : secret != nil, !mechanism.usesSystemTitles || security != nil else {
+                throw DLMSClientError(code: .invalidArgument, step: .associate,
+                                      reason: "\(mechanism) needs \(mechanism == .gmac ? "keys and a system title" : mechanism.usesSystemTitles ? "a secret and a system title" : "a secret")")
+            }
+            ownChallenge = try Self.securityStep(.associate) { try HLS.challenge(length: 16) }
+            aarq.senderACSERequirements = [0x07, 0x80]
+            aarq.mechanismName = mechanism.mechanism
+            aarq.callingAuthenticationValue = .charString(DLMSBytes(ownChallenge))
         }
+        if ciphering != nil {
+            aarq.userInformation = .ciphered(try protect(DLMSAPDU.initiateRequest(initiate).encoded, kind: .global, step: .associate))
+        } else {
+            aarq.userInformation = .initiateRequest(initiate)
+        }
+
         let response = try await exchange(.aarq(aarq), step: .associate, invokeID: nil)
         guard case .aare(let aare) = response else {
             throw DLMSClientError(code: .unexpectedResponse, step: .associate, reason: "expected an AARE, got \(response.name)")
@@ -141,13 +237,101 @@ public final class DLMSClient {
             if case .confirmedServiceError(let error)? = aare.userInformation { reason += "; \(error)" }
             throw DLMSClientError(code: .associationRejected, step: .associate, reason: reason)
         }
-        guard case .initiateResponse(let granted)? = aare.userInformation else {
+        if let title = aare.respondingAPTitle {
+            association.serverSystemTitle = try Self.securityStep(.associate) { try SystemTitle(title) }
+        }
+        if let expected = security?.expectedServerSystemTitle, association.serverSystemTitle != expected {
+            throw DLMSClientError(code: .securityFailed, step: .associate,
+                                  reason: "the meter's system title is \(association.serverSystemTitle.map(\.hex) ?? "absent"), expected \(expected)")
+        }
+        let granted: InitiateResponse
+        switch aare.userInformation {
+        case .ciphered(let ciphered)?:
+            guard ciphering != nil else {
+                throw DLMSClientError(code: .unexpectedResponse, step: .associate, reason: "a ciphered AARE to an association in the clear")
+            }
+            guard let title = association.serverSystemTitle else {
+                throw DLMSClientError(code: .securityFailed, step: .associate, reason: "a ciphered AARE without the meter's system title")
+            }
+            ciphering?.cipher.peerSystemTitle = title
+            var buffer = ByteBuffer(bytes: try unprotect(ciphered, step: .associate))
+            granted = try Self.securityStep(.associate) { try InitiateResponse.decode(from: &buffer) }
+        case .initiateResponse(let response)?:
+            guard ciphering == nil else {
+                throw DLMSClientError(code: .securityFailed, step: .associate, reason: "the meter answered a ciphered AARQ in the clear")
+            }
+            granted = response
+        default:
             throw DLMSClientError(code: .unexpectedResponse, step: .associate, reason: "the AARE carries no InitiateResponse")
         }
         association.conformance = granted.negotiatedConformance
         association.serverMaxReceivePDUSize = granted.serverMaxReceivePDUSize
         association.dlmsVersion = granted.negotiatedDLMSVersion
-        logger.debug("associated", metadata: ["dlms.conformance": "\(granted.negotiatedConformance)", "dlms.max_pdu": "\(granted.serverMaxReceivePDUSize)"])
+        if ciphering?.cipher.dedicatedKey != nil { ciphering?.kind = .dedicated }
+        if case .high(let mechanism, let secret) = connection.authentication {
+            try await completeHLS(mechanism, secret: secret, ownChallenge: ownChallenge, aare: aare)
+        }
+        logger.debug("associated", metadata: ["dlms.conformance": "\(granted.negotiatedConformance)", "dlms.max_pdu": "\(granted.serverMaxReceivePDUSize)",
+                                              "dlms.security": "\(security.map { "\($0)" } ?? "none")"])
+    }
+
+    /// HLS passes 3 and 4 (Green Book 9.2.7.4): our f(StoC) through `reply_to_HLS_authentication`
+    /// of the current association object, and the check of the meter's f(CtoS).
+    private func completeHLS(_ mechanism: HLSMechanism, secret: DLMSSecret?, ownChallenge: [UInt8], aare: AARE) async throws {
+        guard let challenge = aare.respondingAuthenticationValue?.bytes, HLS.challengeLengths.contains(challenge.count) else {
+            throw DLMSClientError(code: .securityFailed, step: .associate, reason: "the AARE carries no HLS challenge of 8 to 64 bytes")
+        }
+        let credentials: HLSCredentials
+        if mechanism == .gmac, let security = connection.security {
+            credentials = .keys(blockCipherKey: security.blockCipherKey, authenticationKey: security.authenticationKey)
+        } else {
+            credentials = .secret(secret!)
+        }
+        let exchange = HLSExchange(mechanism: mechanism, credentials: credentials, ownSystemTitle: connection.security?.systemTitle,
+                                   peerSystemTitle: association.serverSystemTitle, ownChallenge: ownChallenge, peerChallenge: challenge)
+        let reply = try Self.securityStep(.associate) {
+            try exchange.response(invocationCounter: mechanism == .gmac ? try self.takeInvocationCounter() : 0)
+        }
+        let answer: DLMSData?
+        do {
+            answer = try await action(CosemMethodDescriptor(classID: .associationLN, instance: OBISCode(0, 0, 40, 0, 0, 255), method: 1),
+                                      parameters: .octetString(ByteBuffer(bytes: reply)))
+        } catch let error as DLMSClientError where error.code == .actionFailed || error.code == .dataAccessFailed {
+            throw DLMSClientError(code: .associationRejected, step: .associate, reason: "the meter refused our \(mechanism) reply: \(error.reason)")
+        }
+        guard case .octetString(let meterReply)? = answer else {
+            throw DLMSClientError(code: .securityFailed, step: .associate, reason: "reply_to_HLS_authentication returned no octet string")
+        }
+        try Self.securityStep(.associate) { try exchange.verify(Array(meterReply.readableBytesView)) }
+    }
+
+    // MARK: - Ciphering
+
+    private func takeInvocationCounter() throws -> UInt32 {
+        guard ciphering != nil else { return 0 }
+        return try ciphering!.transmitCounter.next()
+    }
+
+    private func protect(_ plain: ByteBuffer, kind: CipheringKind, step: DLMSClientError.Step) throws -> CipheredAPDU {
+        try Self.securityStep(step) {
+            let counter = try takeInvocationCounter()
+            return try ciphering!.cipher.protect(Array(plain.readableBytesView), kind: kind, invocationCounter: counter)
+        }
+    }
+
+    private func unprotect(_ apdu: CipheredAPDU, step: DLMSClientError.Step) throws -> [UInt8] {
+        try Self.securityStep(step) { try ciphering!.cipher.unprotect(apdu, counterGuard: &ciphering!.receiveGuard) }
+    }
+
+    /// Runs a security computation, turning its errors into `DLMSClientError`s of `step`.
+    private static func securityStep<T>(_ step: DLMSClientError.Step, _ body: () throws -> T) throws -> T {
+        do {
+            return try body()
+        } catch let error as DLMSClientError {
+            throw error
+        } catch {
+            throw DLMSClientError.wrapping(error, step: step)
+        }
     }
 
     /// Ends the association and the link. Failures are logged, not thrown: the data read is kept.
@@ -288,7 +472,11 @@ public final class DLMSClient {
     /// repeated requests are dropped). Exception responses and confirmed service errors throw.
     private func exchange(_ request: DLMSAPDU, step: DLMSClientError.Step, invokeID: UInt8?, timeout: Duration? = nil) async throws -> DLMSAPDU {
         let stepDeadline = deadline(timeout ?? connection.timeouts.step)
-        let encoded = request.encoded
+        var encoded = request.encoded
+        if let state = ciphering, request.isCipherableService {
+            let ciphered = try protect(encoded, kind: state.kind, step: step)
+            encoded = DLMSAPDU.ciphered(ciphered).encoded
+        }
         if association.serverMaxReceivePDUSize > 0, encoded.readableBytes > Int(association.serverMaxReceivePDUSize) {
             throw DLMSClientError(code: .invalidArgument, step: step,
                                   reason: "the request is \(encoded.readableBytes) bytes, the meter accepts \(association.serverMaxReceivePDUSize)")
@@ -307,7 +495,12 @@ public final class DLMSClient {
                     }
                     throw DLMSClientError(code: .timeout, step: step, reason: "no answer within \(timeout ?? connection.timeouts.step)")
                 }
-                let response = try decodeResponse(raw, step: step)
+                var response = try decodeResponse(raw, step: step)
+                if ciphering != nil, case .ciphered(let ciphered) = response {
+                    response = try decodeResponse(ByteBuffer(bytes: try unprotect(ciphered, step: step)), step: step)
+                } else if ciphering != nil, response.isCipherableService {
+                    throw DLMSClientError(code: .securityFailed, step: step, reason: "a \(response.name) in the clear on a ciphered association")
+                }
                 switch response {
                 case .exceptionResponse(let exception):
                     throw DLMSClientError(code: .serviceError, step: step, reason: "exception-response: \(exception)")
@@ -391,6 +584,14 @@ public final class DLMSClient {
 }
 
 extension DLMSAPDU {
+    /// xDLMS services that a ciphered association protects (ACSE APDUs carry their own).
+    var isCipherableService: Bool {
+        switch self {
+        case .getRequest, .getResponse, .setRequest, .setResponse, .actionRequest, .actionResponse, .eventNotification: true
+        default: false
+        }
+    }
+
     /// The service's invoke id, for responses that carry one.
     var invokeID: InvokeIDAndPriority? {
         switch self {

@@ -1,6 +1,7 @@
 import COSEM
 import DLMSCodec
 import DLMSLink
+import DLMSSecurity
 
 /// The error type of the DLMS client session: which step failed, a stable code, a human
 /// reason, and whether repeating the whole session later may succeed.
@@ -22,6 +23,7 @@ public struct DLMSClientError: Error, Hashable, CustomStringConvertible, Sendabl
             case serviceError
             case invalidArgument
             case cancelled
+            case securityFailed
         }
 
         fileprivate let base: Base
@@ -51,6 +53,9 @@ public struct DLMSClientError: Error, Hashable, CustomStringConvertible, Sendabl
         public static let invalidArgument = Code(.invalidArgument)
         /// The task was cancelled.
         public static let cancelled = Code(.cancelled)
+        /// Ciphering or HLS failed: a tag that does not verify, a replayed counter, a meter
+        /// whose HLS reply or system title is wrong, an APDU weaker than the policy.
+        public static let securityFailed = Code(.securityFailed)
 
         public var description: String { base.rawValue }
     }
@@ -102,7 +107,7 @@ public struct DLMSClientError: Error, Hashable, CustomStringConvertible, Sendabl
         case .associationRejected: reason.contains("rejected-transient")
         case .dataAccessFailed: dataAccessResult?.isRetriable ?? false
         case .actionFailed: actionResult == .temporaryFailure
-        case .malformedResponse, .unexpectedResponse, .serviceError, .invalidArgument, .cancelled: false
+        case .malformedResponse, .unexpectedResponse, .serviceError, .invalidArgument, .cancelled, .securityFailed: false
         }
     }
 
@@ -126,11 +131,16 @@ public struct DLMSClientError: Error, Hashable, CustomStringConvertible, Sendabl
             switch error.code {
             case .timeout: code = .timeout
             case .connectionClosed, .inactivityTimeout: code = .connectionClosed
+            // IEC 62056-21 programming mode: a refused password ends the "association"; a
+            // refused command is the device denying that datum.
+            case .refused: code = step == .associate ? .associationRejected : .dataAccessFailed
             default: code = .linkFailed
             }
             return DLMSClientError(code: code, step: step, reason: "\(error.code): \(error.reason)", underlyingRetriable: error.isRetriable, file: file, line: line)
         case let error as DLMSError:
             return DLMSClientError(code: .malformedResponse, step: step, reason: "\(error.code): \(error.reason)", file: file, line: line)
+        case let error as DLMSSecurityError:
+            return DLMSClientError(code: .securityFailed, step: step, reason: "\(error.code): \(error.reason)", file: file, line: line)
         case is CancellationError:
             return DLMSClientError(code: .cancelled, step: step, reason: "the task was cancelled", file: file, line: line)
         default:

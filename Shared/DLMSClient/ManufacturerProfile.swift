@@ -32,6 +32,9 @@ public struct ManufacturerProfile: Hashable, Sendable {
     /// Accept bytes after a complete APDU in one frame (some server stacks append a second
     /// APDU, e.g. Gurux after a GET data block) instead of failing the response. Default: false.
     public var ignoresTrailingBytes: Bool
+    /// IEC 62056-21 programming mode: how the family's load-profile extension is asked for.
+    /// Default: `R5 P.01(YYMMDDhhmm;YYMMDDhhmm)`.
+    public var iec21LoadProfile: IEC21LoadProfileDialect
 
     public init(name: String,
                 serverAddressSize: HDLCAddress.Size? = nil,
@@ -41,7 +44,8 @@ public struct ManufacturerProfile: Hashable, Sendable {
                 releaseMode: ReleaseMode = .releaseRequest,
                 maximumReceivePDUSize: UInt16 = 0xFFFF,
                 proposedConformance: Conformance = ManufacturerProfile.clientConformance,
-                ignoresTrailingBytes: Bool = false) {
+                ignoresTrailingBytes: Bool = false,
+                iec21LoadProfile: IEC21LoadProfileDialect = .init()) {
         self.name = name
         self.serverAddressSize = serverAddressSize
         self.sendsSNRMParameters = sendsSNRMParameters
@@ -51,6 +55,7 @@ public struct ManufacturerProfile: Hashable, Sendable {
         self.maximumReceivePDUSize = maximumReceivePDUSize
         self.proposedConformance = proposedConformance
         self.ignoresTrailingBytes = ignoresTrailingBytes
+        self.iec21LoadProfile = iec21LoadProfile
     }
 
     /// What this client implements.
@@ -69,9 +74,29 @@ public struct ManufacturerProfile: Hashable, Sendable {
     /// whose answer it encodes one byte short.
     public static let gurux = ManufacturerProfile(name: "gurux", releaseMode: .disconnectOnly, ignoresTrailingBytes: true)
 
+    /// EMH-style IEC 62056-21 meters: load profile `R5 P.01(ZYYMMDDhhmmss;ZYYMMDDhhmmss)` with the season digit.
+    public static let emh = ManufacturerProfile(name: "emh", iec21LoadProfile: .init(timestampFormat: .seasonPrefixed))
+
     /// The built-in profiles by name.
     public static let builtIn: [String: ManufacturerProfile] = Dictionary(
-        uniqueKeysWithValues: [standard, fourByteAddressNoSNRMParameters, disconnectOnly, gurux].map { ($0.name, $0) })
+        uniqueKeysWithValues: [standard, fourByteAddressNoSNRMParameters, disconnectOnly, gurux, emh].map { ($0.name, $0) })
+}
+
+/// How a meter family reads its load profile in IEC 62056-21 programming mode (a manufacturer
+/// extension: the standard defines the command messages, not the profile's address or format).
+public struct IEC21LoadProfileDialect: Hashable, Sendable {
+    /// The profile's address. Default: `P.01`.
+    public var address: String
+    /// The read command's type digit (`R5` reads formatted partial blocks on most families). Default: `5`.
+    public var commandType: UInt8
+    /// How the range's times are written. Default: `YYMMDDhhmm`.
+    public var timestampFormat: IEC21Timestamp.Format
+
+    public init(address: String = "P.01", commandType: UInt8 = UInt8(ascii: "5"), timestampFormat: IEC21Timestamp.Format = .compact) {
+        self.address = address
+        self.commandType = commandType
+        self.timestampFormat = timestampFormat
+    }
 }
 
 // MARK: - Configuration files
@@ -83,6 +108,7 @@ extension ManufacturerProfile: Codable {
     private enum CodingKeys: String, CodingKey {
         case name, serverAddressSize, sendsSNRMParameters, maximumInformationLength, windowSize
         case omitDefaultSNRMParameters, snrmWindowSizeLength, releaseMode, maximumReceivePDUSize, ignoresTrailingBytes
+        case iec21LoadProfileAddress, iec21LoadProfileCommand, iec21TimestampFormat
     }
 
     public init(from decoder: any Decoder) throws {
@@ -123,6 +149,20 @@ extension ManufacturerProfile: Codable {
         }
         profile.maximumReceivePDUSize = try c.decodeIfPresent(UInt16.self, forKey: .maximumReceivePDUSize) ?? profile.maximumReceivePDUSize
         profile.ignoresTrailingBytes = try c.decodeIfPresent(Bool.self, forKey: .ignoresTrailingBytes) ?? false
+        profile.iec21LoadProfile.address = try c.decodeIfPresent(String.self, forKey: .iec21LoadProfileAddress) ?? profile.iec21LoadProfile.address
+        if let command = try c.decodeIfPresent(String.self, forKey: .iec21LoadProfileCommand) {
+            let bytes = Array(command.utf8)
+            guard bytes.count == 2, bytes[0] == UInt8(ascii: "R"), (0x30...0x39).contains(bytes[1]) else {
+                throw DecodingError.dataCorruptedError(forKey: .iec21LoadProfileCommand, in: c, debugDescription: "the load-profile command is R and a digit, e.g. R5")
+            }
+            profile.iec21LoadProfile.commandType = bytes[1]
+        }
+        if let format = try c.decodeIfPresent(String.self, forKey: .iec21TimestampFormat) {
+            guard let value = IEC21Timestamp.Format(rawValue: format) else {
+                throw DecodingError.dataCorruptedError(forKey: .iec21TimestampFormat, in: c, debugDescription: "timestamp format must be compact or seasonPrefixed")
+            }
+            profile.iec21LoadProfile.timestampFormat = value
+        }
         self = profile
     }
 
@@ -138,5 +178,8 @@ extension ManufacturerProfile: Codable {
         try c.encode(releaseMode.rawValue, forKey: .releaseMode)
         try c.encode(maximumReceivePDUSize, forKey: .maximumReceivePDUSize)
         try c.encode(ignoresTrailingBytes, forKey: .ignoresTrailingBytes)
+        try c.encode(iec21LoadProfile.address, forKey: .iec21LoadProfileAddress)
+        try c.encode("R" + String(UnicodeScalar(iec21LoadProfile.commandType)), forKey: .iec21LoadProfileCommand)
+        try c.encode(iec21LoadProfile.timestampFormat.rawValue, forKey: .iec21TimestampFormat)
     }
 }

@@ -1,4 +1,5 @@
 import DLMSLink
+import DLMSSecurity
 
 /// Everything needed to open an association with one meter.
 public struct MeterConnection: Hashable, Sendable {
@@ -16,13 +17,30 @@ public struct MeterConnection: Hashable, Sendable {
         case none
         /// Low-level security: a password in the AARQ.
         case low(password: [UInt8])
+        /// High-level security (Green Book 9.2.7.4): challenges in the AARQ/AARE, then
+        /// `reply_to_HLS_authentication`. MD5, SHA-1 and SHA-256 use `secret`; GMAC uses the
+        /// association's keys (`MeterConnection.security`).
+        case high(HLSMechanism, secret: DLMSSecret?)
 
         public var description: String {
             switch self {
             case .none: "none"
             case .low: "lls"
+            case .high(let mechanism, _): "hls-\(mechanism.description.replacingOccurrences(of: "high-", with: ""))"
             }
         }
+
+        public static func == (lhs: Authentication, rhs: Authentication) -> Bool {
+            switch (lhs, rhs) {
+            case (.none, .none): true
+            case (.low(let a), .low(let b)): a == b
+            case (.high(let m1, let s1), .high(let m2, let s2)): m1 == m2 && s1 == s2
+            default: false
+            }
+        }
+
+        /// Hashes the kind only: secrets stay out of hash values.
+        public func hash(into hasher: inout Hasher) { hasher.combine(description) }
     }
 
     /// What happens on the line before the framing starts.
@@ -74,11 +92,15 @@ public struct MeterConnection: Hashable, Sendable {
     public var timeouts: Timeouts
     /// Default: none.
     public var opening: Opening
+    /// Ciphering of the association. Default: `nil`, APDUs in the clear.
+    public var security: Security?
 
     public init(endpoint: TransportEndpoint, framing: Framing? = nil, clientSAP: UInt8 = 16, serverLogicalAddress: UInt16 = 1,
                 serverPhysicalAddress: UInt16? = nil, authentication: Authentication = .none,
-                profile: ManufacturerProfile = .standard, timeouts: Timeouts = Timeouts(), opening: Opening = .none) {
+                profile: ManufacturerProfile = .standard, timeouts: Timeouts = Timeouts(), opening: Opening = .none,
+                security: Security? = nil) {
         self.opening = opening
+        self.security = security
         self.endpoint = endpoint
         switch (framing, endpoint) {
         case (let framing?, _): self.framing = framing

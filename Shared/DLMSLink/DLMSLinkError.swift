@@ -21,6 +21,7 @@ public struct DLMSLinkError: Error, Hashable, CustomStringConvertible, Sendable 
             case connectionClosed
             case invalidState
             case invalidParameter
+            case refused
         }
 
         fileprivate let base: Base
@@ -54,6 +55,8 @@ public struct DLMSLinkError: Error, Hashable, CustomStringConvertible, Sendable 
         public static let invalidState = Code(.invalidState)
         /// A configuration or negotiation parameter is outside its allowed range.
         public static let invalidParameter = Code(.invalidParameter)
+        /// The device refused a password or command (IEC 62056-21 NAK after retries, `(ERROR)`, `B0`).
+        public static let refused = Code(.refused)
 
         public var description: String { base.rawValue }
     }
@@ -127,6 +130,9 @@ public struct DLMSLinkError: Error, Hashable, CustomStringConvertible, Sendable 
     }
     public static func invalidState(_ reason: String, file: String = #fileID, line: Int = #line) -> DLMSLinkError {
         DLMSLinkError(code: .invalidState, reason: reason, file: file, line: line)
+    }
+    public static func refused(_ reason: String, file: String = #fileID, line: Int = #line) -> DLMSLinkError {
+        DLMSLinkError(code: .refused, reason: reason, file: file, line: line)
     }
     public static func invalidParameter(_ reason: String, file: String = #fileID, line: Int = #line) -> DLMSLinkError {
         DLMSLinkError(code: .invalidParameter, reason: reason, file: file, line: line)

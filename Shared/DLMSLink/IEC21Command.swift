@@ -54,6 +54,45 @@ public struct IEC21Command: Hashable, Sendable {
     /// `B0`: complete sign-off.
     public static let exit = try! IEC21Command(.exit, type: UInt8(ascii: "0"), data: nil)
 
+    /// Decodes a command message starting at SOH (a device sends `P0 (operand)` to ask for the
+    /// password, and `B0` when it leaves programming mode).
+    ///
+    /// - Returns: `nil` when the message is incomplete.
+    /// - Throws: `DLMSLinkError.malformedFrame` when the buffer does not start with SOH or the
+    ///   identifiers are invalid, `checksumMismatch` for a wrong BCC (the message is consumed),
+    ///   `lengthLimitExceeded` for a message longer than 1,100 bytes without ETX.
+    public static func decode(from buffer: inout ByteBuffer) throws -> IEC21Command? {
+        let view = buffer.readableBytesView
+        guard let soh = view.first else { return nil }
+        guard soh == 0x01 else { throw DLMSLinkError.malformedFrame("IEC 62056-21 command message starts with 0x\(linkHex(soh)), not SOH") }
+        guard let etx = view.firstIndex(of: IEC21DataBlock.etx) else {
+            guard view.count <= maximumMessageLength else {
+                buffer.moveReaderIndex(to: buffer.writerIndex)
+                throw DLMSLinkError.lengthLimitExceeded("IEC 62056-21 command message without ETX in \(maximumMessageLength) bytes")
+            }
+            return nil
+        }
+        guard etx + 1 < view.endIndex else { return nil }
+        let body = view[(view.startIndex + 1)...etx]
+        let bcc = view[etx + 1]
+        buffer.moveReaderIndex(forwardBy: etx + 2 - view.startIndex)
+        guard bcc == IEC21DataBlock.blockCheck(body) else {
+            throw DLMSLinkError.checksumMismatch("IEC 62056-21 command BCC 0x\(linkHex(bcc)) ≠ 0x\(linkHex(IEC21DataBlock.blockCheck(body)))")
+        }
+        let bytes = Array(body.dropLast())
+        guard bytes.count >= 2, let identifier = Identifier(rawValue: bytes[0]) else {
+            throw DLMSLinkError.malformedFrame("IEC 62056-21 command message has no valid command identifier")
+        }
+        var data: String? = nil
+        if bytes.count > 2 {
+            guard bytes[2] == IEC21DataBlock.stx else { throw DLMSLinkError.malformedFrame("IEC 62056-21 command data does not start with STX") }
+            data = String(decoding: bytes[3...], as: UTF8.self)
+        }
+        return try IEC21Command(identifier, type: bytes[1], data: data)
+    }
+
+    static let maximumMessageLength = 1_100
+
     @discardableResult
     public func encode(into buffer: inout ByteBuffer) -> Int {
         var body: [UInt8] = [identifier.rawValue, type]
@@ -71,9 +110,12 @@ public enum IEC21Reply: Hashable, Sendable {
     case notAcknowledged
     /// A data message (STX … ETX BCC), e.g. the value read or an error message `(ERROR)`.
     case data(IEC21DataBlock)
+    /// A command message from the device: `P0 (operand)` asking for the password, `B0` on exit.
+    case command(IEC21Command)
 }
 
-/// Splits the device's programming-mode replies: single ACK/NAK bytes or data blocks. Bytes
+/// Splits the device's programming-mode replies: single ACK/NAK bytes, data blocks or command
+/// messages. Bytes
 /// that are neither (echoes, noise) before a reply are skipped and counted.
 public struct IEC21ReplyDecoder: NIOSingleStepByteToMessageDecoder, Sendable {
     public typealias InboundOut = IEC21Reply
@@ -96,6 +138,8 @@ public struct IEC21ReplyDecoder: NIOSingleStepByteToMessageDecoder, Sendable {
                 return .notAcknowledged
             case IEC21DataBlock.stx:
                 return try blocks.decode(buffer: &buffer).map { .data($0) }
+            case 0x01:
+                return try IEC21Command.decode(from: &buffer).map { .command($0) }
             default:
                 discardedBytes += 1
                 buffer.moveReaderIndex(forwardBy: 1)

@@ -52,11 +52,21 @@ public struct IEC21DataSet: Hashable, Sendable {
     public struct Value: Hashable, Sendable {
         public let value: String
         public let unit: String?
+
+        public init(value: String, unit: String? = nil) {
+            self.value = value
+            self.unit = unit
+        }
     }
 
     /// The data set address (an OBIS code in reduced form such as `1.8.0` or `1-0:1.8.0*255`).
     public let address: String
     public let values: [Value]
+
+    public init(address: String, values: [Value]) {
+        self.address = address
+        self.values = values
+    }
 
     static let maximumField = 128
 

@@ -128,6 +128,8 @@ enum SimulatedObject: CaseIterable, Sendable {
     var isPublic: Bool {
         switch self {
         case .logicalDeviceName, .clock, .currentAssociation, .importTotal, .importTariff1, .importTariff2, .exportTotal: true
+        // The client's invocation counter is read by the public client before a ciphered association.
+        case .invocationCounter: true
         default: false
         }
     }

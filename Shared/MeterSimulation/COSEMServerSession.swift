@@ -1,5 +1,6 @@
 import COSEM
 import DLMSCodec
+import DLMSSecurity
 import Foundation
 import NIOCore
 
@@ -20,6 +21,8 @@ public struct COSEMServerSession: Sendable {
     public let clientSAP: UInt16
     var association: AssociationContext?
     var pending: PendingGet?
+    /// Ciphering and HLS of the current association.
+    var security = ServerSecurityContext()
     public private(set) var isReleased = false
 
     /// The server SAP reported in associated_partners_id (the management logical device).
@@ -45,6 +48,15 @@ public struct COSEMServerSession: Sendable {
     /// Returns the complete response APDU, or nil when nothing must be sent (e.g. unconfirmed request).
     /// `now` is real time; the meter's clock is now + clockOffset.
     public mutating func handle(_ request: ByteBuffer, now: Date) -> ByteBuffer? {
+        dispatch(request, now: now, deciphered: false)
+    }
+
+    /// A deciphered service request (see `handleCiphered`).
+    mutating func handleService(_ request: ByteBuffer, now: Date) -> ByteBuffer? {
+        dispatch(request, now: now, deciphered: true)
+    }
+
+    private mutating func dispatch(_ request: ByteBuffer, now: Date, deciphered: Bool) -> ByteBuffer? {
         guard let tag = request.getInteger(at: request.readerIndex, as: UInt8.self) else { return nil }
         guard request.readableBytes <= Int(meter.configuration.maximumServerPDUSize) else {
             return Self.exception(.serviceNotAllowed, .pduTooLong)
@@ -60,9 +72,27 @@ public struct COSEMServerSession: Sendable {
                 return DLMSAPDU.aare(AARE(result: .rejectedPermanent, resultSourceDiagnostic: .init(source: .serviceUser, value: 1))).encoded
             case GetRequest.tag, SetRequest.tag, ActionRequest.tag, RLRQ.tag:
                 return Self.exception(.serviceNotAllowed, .otherReason)
+            case let tag where CipheredAPDU.isCipheredTag(tag):
+                return Self.exception(.serviceNotAllowed, .decipheringError)
             default:
                 return Self.exception(.serviceUnknown, .serviceNotSupported)
             }
+        }
+        switch apdu {
+        case .getRequest, .setRequest, .actionRequest:
+            // A ciphered association takes only ciphered services; an HLS association only
+            // reply_to_HLS_authentication until the client proved itself.
+            if security.isCiphered && !deciphered { return Self.exception(.serviceNotAllowed, .operationNotPossible) }
+            if security.pendingHLS != nil {
+                guard case .actionRequest(.normal(let id, let method, let parameters)) = apdu, method == Self.replyToHLS else {
+                    return Self.exception(.serviceNotAllowed, .operationNotPossible)
+                }
+                return replyToHLS(invokeID: id, parameters: parameters)
+            }
+        case .ciphered(let ciphered) where !deciphered:
+            return handleCiphered(ciphered, now: now)
+        default:
+            break
         }
         switch apdu {
         case .aarq(let aarq):
@@ -72,6 +102,7 @@ public struct COSEMServerSession: Sendable {
             let userInformation = association.map { ACSEUserInformation.initiateResponse(Self.initiateResponse($0)) }
             association = nil
             pending = nil
+            security = ServerSecurityContext()
             isReleased = true
             return DLMSAPDU.rlre(RLRE(reason: 0, userInformation: userInformation)).encoded
         case .getRequest(let request):
@@ -99,6 +130,7 @@ public struct COSEMServerSession: Sendable {
     mutating func associate(_ aarq: AARQ) -> AARE {
         association = nil
         pending = nil
+        security = ServerSecurityContext()
         func reject(_ diagnostic: Int, _ userInformation: ACSEUserInformation? = nil) -> AARE {
             AARE(applicationContextName: aarq.applicationContextName, result: .rejectedPermanent,
                  resultSourceDiagnostic: AssociateSourceDiagnostic(source: .serviceUser, value: diagnostic), userInformation: userInformation)
@@ -106,12 +138,29 @@ public struct COSEMServerSession: Sendable {
         func initiateError(_ value: UInt8) -> AARE { reject(1, .confirmedServiceError(ConfirmedServiceError(service: 1, errorKind: 6, errorValue: value))) }
 
         if meter.refusesAssociation { return reject(ACSEDiagnostic.noReasonGiven) }
-        // Only LN referencing without ciphering; SN and ciphered contexts come with a later issue.
-        guard aarq.applicationContextName == .logicalName else { return reject(ACSEDiagnostic.applicationContextNameNotSupported) }
+        // LN referencing, with or without ciphering; SN is not offered.
+        guard aarq.applicationContextName == .logicalName || aarq.applicationContextName == .logicalNameWithCiphering else {
+            return reject(ACSEDiagnostic.applicationContextNameNotSupported)
+        }
         guard let role = ClientRole(sap: clientSAP) else { return reject(ACSEDiagnostic.noReasonGiven) }
         let mechanism = aarq.mechanismName ?? .lowest
         if let failure = authenticate(role: role, mechanism: mechanism, value: aarq.callingAuthenticationValue) { return reject(failure) }
-        guard case .initiateRequest(let initiate)? = aarq.userInformation else { return reject(ACSEDiagnostic.noReasonGiven) }
+        let secured: (context: ServerSecurityContext, initiate: InitiateRequest?, kind: CipheringKind?)
+        switch secureAssociation(aarq, role: role) {
+        case .success(let result): secured = result
+        case .failure(.diagnostic(let diagnostic)): return reject(diagnostic)
+        case .failure(.deciphering):
+            return AARE(applicationContextName: aarq.applicationContextName, result: .rejectedPermanent,
+                        resultSourceDiagnostic: AssociateSourceDiagnostic(source: .serviceProvider, value: ACSEDiagnostic.decipheringError))
+        }
+        let initiate: InitiateRequest
+        if let deciphered = secured.initiate {
+            initiate = deciphered
+        } else if case .initiateRequest(let plain)? = aarq.userInformation, !secured.context.isCiphered {
+            initiate = plain
+        } else {
+            return reject(ACSEDiagnostic.noReasonGiven)
+        }
         guard initiate.proposedDLMSVersion >= 6 else { return initiateError(1) }                   // dlms-version-too-low
         guard initiate.clientMaxReceivePDUSize >= Self.minimumPDUSize else { return initiateError(3) }  // pdu-size-too-short
         let conformance = initiate.proposedConformance.intersection(.simulatedMeter)
@@ -120,10 +169,13 @@ public struct COSEMServerSession: Sendable {
                                          pduSize: Int(min(initiate.clientMaxReceivePDUSize, max(meter.configuration.maximumServerPDUSize, Self.minimumPDUSize))),
                                          mechanism: mechanism, dlmsVersion: 6)
         association = context
+        security = secured.context
         isReleased = false
         meter.openedSession()
-        return AARE(applicationContextName: .logicalName, result: .accepted, resultSourceDiagnostic: .null,
-                    userInformation: .initiateResponse(Self.initiateResponse(context)))
+        let aare = AARE(applicationContextName: .logicalName, result: .accepted, resultSourceDiagnostic: .null,
+                        userInformation: .initiateResponse(Self.initiateResponse(context)))
+        guard secured.context.isCiphered || secured.context.pendingHLS != nil else { return aare }
+        return secureAARE(aare, aarq: aarq, context: secured.context, initiateKind: secured.kind)
     }
 
     /// Checks the authentication a client role requires; returns the ACSE diagnostic of a failure.
@@ -135,6 +187,9 @@ public struct COSEMServerSession: Sendable {
         case (true, .low):
             guard let value else { return ACSEDiagnostic.authenticationRequired }
             return value.bytes == meter.configuration.lowLevelPassword ? nil : ACSEDiagnostic.authenticationFailure
+        case (true, let hls) where HLSMechanism(hls) != nil:
+            // Checked by `secureAssociation`; proven later through reply_to_HLS_authentication.
+            return nil
         default: return ACSEDiagnostic.authenticationMechanismNameNotRecognised
         }
     }
@@ -273,10 +328,12 @@ public struct COSEMServerSession: Sendable {
     // MARK: - Exceptions (Green Book 9.3.5 ExceptionResponse)
 
     enum StateError: UInt8 { case serviceNotAllowed = 1, serviceUnknown = 2 }
-    enum ServiceError: UInt8 { case operationNotPossible = 1, serviceNotSupported = 2, otherReason = 3, pduTooLong = 4 }
+    enum ServiceError: UInt8 {
+        case operationNotPossible = 1, serviceNotSupported = 2, otherReason = 3, pduTooLong = 4, decipheringError = 5, invocationCounterError = 6
+    }
 
-    static func exception(_ state: StateError, _ service: ServiceError) -> ByteBuffer {
-        DLMSAPDU.exceptionResponse(ExceptionResponse(stateError: state.rawValue, serviceError: service.rawValue)).encoded
+    static func exception(_ state: StateError, _ service: ServiceError, invocationCounter: UInt32? = nil) -> ByteBuffer {
+        DLMSAPDU.exceptionResponse(ExceptionResponse(stateError: state.rawValue, serviceError: service.rawValue, invocationCounter: invocationCounter)).encoded
     }
 }
 
@@ -288,6 +345,9 @@ enum ACSEDiagnostic {
     static let authenticationMechanismNameRequired = 12
     static let authenticationFailure = 13
     static let authenticationRequired = 14
+    static let callingAPTitleNotRecognised = 3
+    /// acse-service-provider: deciphering-error (the ciphered InitiateRequest did not verify).
+    static let decipheringError = 6
 }
 
 /// A long GET in progress: the last block number sent and what remains to send.

@@ -82,7 +82,7 @@ extension SimulatedMeter {
         case (.eventCode, 2):
             guard case .listed(let events) = SimulatedProfile.events.entries(model: model, now: now) else { return .uint8(0) }
             return .uint8(events.last?.code ?? 0)
-        case (.invocationCounter, 2): return .uint32(0)
+        case (.invocationCounter, 2): return .uint32(reportedClientInvocationCounter)
         case (.clock, _): return clockAttribute(attribute, now: now)
         case (.disconnectControl, _):
             let (disconnect, mode) = state.withLockedValue { ($0.disconnectState, $0.controlMode) }
@@ -94,7 +94,7 @@ extension SimulatedMeter {
             }
         case (.securitySetup, _):
             switch attribute {
-            case 2: return .enumerated(0)                                                  // security_policy: nothing
+            case 2: return .enumerated(configuration.security == nil ? 0 : 3)                 // security_policy (v0): authenticated and encrypted offered
             case 3: return .enumerated(0)                                                  // security_suite 0
             case 4: return .octetString(bytes: [])                                         // client_system_title: none yet
             case 5: return .octetString(bytes: serverSystemTitle)

@@ -1,5 +1,6 @@
 // Simulated meters: deterministic COSEM objects and the server side of an association.
 import COSEM
+import DLMSSecurity
 import Foundation
 import NIOConcurrencyHelpers
 
@@ -43,6 +44,11 @@ public final class SimulatedMeter: Sendable {
         /// Quirk: whether an RLRQ is answered; meters of some families ignore it and are only
         /// released by DISC or by closing the connection. Default: true.
         public var answersReleaseRequest: Bool
+        /// Keys and secret for ciphered and HLS associations. Default: `nil`, only none and LLS.
+        public var security: MeterSecurity?
+        /// Fault: the invocation counter object (0.0.43.1.0.255) reports half the last accepted
+        /// counter, so a client starting above it is refused as a replay. Default: false.
+        public var reportsStaleInvocationCounter: Bool
 
         public init(serialNumber: String, seed: UInt64 = 0) {
             self.serialNumber = serialNumber
@@ -54,6 +60,8 @@ public final class SimulatedMeter: Sendable {
             self.disconnectControlMode = 1
             self.initialDisconnectState = .connected
             self.answersReleaseRequest = true
+            self.security = nil
+            self.reportsStaleInvocationCounter = false
         }
 
         /// Fleet member n (0-based): serialNumber "SIM%08d" of n+1, same seed. Used by meter-sim and `meter-sim expect`.
@@ -70,6 +78,10 @@ public final class SimulatedMeter: Sendable {
         var controlMode: UInt8
         var sessionCount = 0
         var refusesAssociation: Bool
+        /// Replay protection of ciphered client APDUs, across associations.
+        var clientCounterGuard = InvocationCounterGuard()
+        /// The meter's own transmit invocation counter.
+        var serverInvocationCounter: UInt32 = 0
     }
 
     public let configuration: Configuration

@@ -55,7 +55,7 @@ struct IEC21ReaderTests {
         let error = await #expect(throws: DLMSClientError.self) {
             try await IEC21Reader.readout(over: transport, configuration: .init(responseTimeout: .seconds(3)))
         }
-        #expect(error?.step == .linkSetup)
+        #expect(error?.step == .get)
         #expect(error?.code == .linkFailed)
     }
 
@@ -70,6 +70,90 @@ struct IEC21ReaderTests {
         }
         #expect(error?.code == .timeout)
         #expect(ContinuousClock.now - started < .seconds(2))
+    }
+
+    /// A device in programming mode: `P0` prompt, password check, `R1` register reads and the
+    /// `R5 P.01(from;to)` load profile in two partial blocks.
+    static func serveProgramming(_ meter: PseudoTerminal, password: String, seen: Captured) {
+        func command() -> [UInt8]? {
+            // SOH … ETX BCC.
+            guard let bytes = meter.read(until: [0x03], trailing: 1, timeout: .seconds(5)) else { return nil }
+            seen.append(bytes)
+            return bytes
+        }
+        // The message's printable characters without the BCC (which may be printable itself).
+        func text(_ bytes: [UInt8]) -> String { String(decoding: bytes.dropLast().filter { $0 >= 0x20 && $0 < 0x7F }, as: UTF8.self) }
+        guard meter.read(until: Array("!\r\n".utf8), timeout: .seconds(5)) != nil else { return }
+        meter.write("/EMH5\\@ED300L\r\n")
+        guard let select = meter.read(until: Array("\r\n".utf8), timeout: .seconds(5)) else { return }
+        seen.append(select)
+        var prompt = ByteBuffer()
+        try! IEC21Command(.password, type: UInt8(ascii: "0"), data: "(12345678)").encode(into: &prompt)
+        meter.write(Array(prompt.readableBytesView))
+        guard let passwordMessage = command() else { return }
+        guard text(passwordMessage) == "P1(\(password))" else {
+            meter.write(Array(readoutBlock("(ERROR)")))
+            return
+        }
+        meter.write([0x06])
+        while let request = command() {
+            switch text(request) {
+            case "R11.8.0()": meter.write(readoutBlock("1.8.0(001234.567*kWh)"))
+            case "R12.8.0()": meter.write(readoutBlock("2.8.0(ERROR)"))
+            case let load where load.hasPrefix("R5P.01("):
+                var first = ByteBuffer()
+                IEC21DataBlock(data: ByteBuffer(string: "P.01(2611250015)(00)(15)(2)(1.5.0)(kW)(2.5.0)(kW)\r\n(0.250)(0.000)\r\n"), isPartial: true).encode(into: &first)
+                meter.write(Array(first.readableBytesView))
+                guard meter.read(timeout: .seconds(5)) == [0x06] else { return }
+                meter.write(readoutBlock("(0.500)(0.010)\r\n"))
+            case "B0": return
+            default: meter.write([0x15])
+            }
+        }
+    }
+
+    @Test("programming mode: password, R1 registers, R5 load profile in partial blocks, B0")
+    func programmingMode() async throws {
+        let line = try PseudoTerminal()
+        let seen = Captured()
+        line.serve { Self.serveProgramming($0, password: "00000000", seen: seen) }
+        let transport = try await TransportEndpoint.serial(.iec21(path: line.devicePath)).open(timeout: .seconds(2))
+        defer { Task { await transport.close() } }
+        let from = Date(timeIntervalSince1970: 1_795_564_800)   // 2026-11-25T00:00:00Z
+        let (register, profile, operand) = try await IEC21Reader.withProgrammingSession(
+            over: transport, configuration: .init(responseTimeout: .seconds(3)), password: "00000000"
+        ) { session in
+            let register = try await session.read("1.8.0")
+            let error = await #expect(throws: DLMSClientError.self) { try await session.read("2.8.0") }
+            #expect(error?.code == .dataAccessFailed)
+            let profile = try await session.readLoadProfile(from: from, to: from.addingTimeInterval(3600))
+            return (register, profile, session.operand)
+        }
+        #expect(operand == "12345678")
+        #expect(register == [IEC21DataSet(address: "1.8.0", values: [.init(value: "001234.567", unit: "kWh")])])
+        #expect(profile.rows.map(\.values) == [["0.250", "0.000"], ["0.500", "0.010"]])
+        #expect(profile.rows.map(\.time.secondsSince1970) == [1_795_565_700, 1_795_566_600])
+        // ACK 0 5 1 (programming), then P1, R1, R1, R5 with the range, and B0 at the end (the
+        // simulated meter's thread may still be reading it).
+        let waitUntil = ContinuousClock.now + .seconds(2)
+        while seen.items.count < 6, ContinuousClock.now < waitUntil { try await Task.sleep(for: .milliseconds(10)) }
+        #expect(seen.items.first == [0x06, 0x30, 0x35, 0x31, 0x0D, 0x0A])
+        let messages = seen.items.dropFirst().map { String(decoding: $0.dropLast().filter { $0 >= 0x20 && $0 < 0x7F }, as: UTF8.self) }
+        #expect(messages == ["P1(00000000)", "R11.8.0()", "R12.8.0()", "R5P.01(2611250000;2611250100)", "B0"])
+    }
+
+    @Test("programming mode: a wrong password is a non-retriable associationRejected")
+    func programmingWrongPassword() async throws {
+        let line = try PseudoTerminal()
+        line.serve { Self.serveProgramming($0, password: "00000000", seen: Captured()) }
+        let transport = try await TransportEndpoint.serial(.iec21(path: line.devicePath)).open(timeout: .seconds(2))
+        defer { Task { await transport.close() } }
+        let error = await #expect(throws: DLMSClientError.self) {
+            try await IEC21Reader.withProgrammingSession(over: transport, configuration: .init(responseTimeout: .seconds(3)), password: "wrong") { _ in }
+        }
+        #expect(error?.code == .associationRejected)
+        #expect(error?.step == .associate)
+        #expect(error?.isRetriable == false)
     }
 
     @Test("a serial port that does not exist is a connect failure")

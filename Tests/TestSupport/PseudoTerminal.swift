@@ -50,12 +50,15 @@ public final class PseudoTerminal: @unchecked Sendable {
 
     /// Reads until `terminator` has arrived (returning everything up to and including it), or
     /// `nil` at the timeout.
-    public func read(until terminator: [UInt8], timeout: Duration) -> [UInt8]? {
+    ///
+    /// - Parameter trailing: bytes that belong to the message after the terminator (the BCC
+    ///   after an IEC 62056-21 ETX).
+    public func read(until terminator: [UInt8], trailing: Int = 0, timeout: Duration) -> [UInt8]? {
         var collected: [UInt8] = []
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
-            if let range = collected.firstRange(of: terminator) {
-                return Array(collected[..<range.upperBound])
+            if let range = collected.firstRange(of: terminator), collected.count >= range.upperBound + trailing {
+                return Array(collected[..<(range.upperBound + trailing)])
             }
             guard let chunk = read(timeout: deadline - ContinuousClock.now) else { continue }
             collected += chunk

@@ -1,0 +1,222 @@
+import COSEM
+import DLMSCodec
+import DLMSSecurity
+import Foundation
+import NIOCore
+
+/// A simulated meter's security material (shared by a fleet; each meter's system title is its
+/// own): the global keys for ciphered associations and HLS-GMAC, and the HLS secret of
+/// mechanisms 3, 4 and 6. Keys never print.
+public struct MeterSecurity: Sendable, Hashable {
+    /// EK. Default: 000102…0F (Gurux's and the Green Book examples' key).
+    public var blockCipherKey: DLMSKey
+    /// AK. Default: D0D1…DF.
+    public var authenticationKey: DLMSKey
+    /// The HLS secret of MD5, SHA-1 and SHA-256. Default: `Gurux` (Gurux's example secret).
+    public var hlsSecret: DLMSSecret
+    /// The weakest protection a ciphered association may use. Default: authenticated or encrypted,
+    /// whichever the client's InitiateRequest carries (then kept for the association).
+    public var minimumPolicy: SecurityPolicy
+
+    public init(blockCipherKey: DLMSKey, authenticationKey: DLMSKey, hlsSecret: DLMSSecret,
+                minimumPolicy: SecurityPolicy = SecurityPolicy(requiresAuthentication: false, requiresEncryption: false)) {
+        self.blockCipherKey = blockCipherKey
+        self.authenticationKey = authenticationKey
+        self.hlsSecret = hlsSecret
+        self.minimumPolicy = minimumPolicy
+    }
+
+    /// The examples' keys: EK 000102…0F, AK D0D1…DF, secret `Gurux`.
+    public static let examples = MeterSecurity(
+        blockCipherKey: try! DLMSKey(hex: "000102030405060708090A0B0C0D0E0F"),
+        authenticationKey: try! DLMSKey(hex: "D0D1D2D3D4D5D6D7D8D9DADBDCDDDEDF"),
+        hlsSecret: try! DLMSSecret(text: "Gurux"))
+
+    public static func == (lhs: MeterSecurity, rhs: MeterSecurity) -> Bool {
+        lhs.blockCipherKey == rhs.blockCipherKey && lhs.authenticationKey == rhs.authenticationKey
+            && lhs.hlsSecret == rhs.hlsSecret && lhs.minimumPolicy == rhs.minimumPolicy
+    }
+
+    /// Hashes the policy only: key material stays out of hash values.
+    public func hash(into hasher: inout Hasher) { hasher.combine(minimumPolicy) }
+}
+
+extension SimulatedMeter {
+    /// The meter's system title (security setup attribute 5): 8 bytes, `SWH` and 40 bits of the meter's key.
+    public var systemTitle: SystemTitle { try! SystemTitle(serverSystemTitle) }
+
+    /// The invocation counter the meter reports in 0.0.43.1.0.255: the last one it accepted
+    /// from a client (0 before any), or — with the stale-counter fault — a lower one, so a
+    /// client that trusts it is refused.
+    public var reportedClientInvocationCounter: UInt32 {
+        state.withLockedValue { state in
+            let last = state.clientCounterGuard.lastAccepted ?? 0
+            return configuration.reportsStaleInvocationCounter ? last / 2 : last
+        }
+    }
+
+    /// Checks and deciphers a client APDU against the meter's receive counter (kept across
+    /// associations, so a replayed APDU from an earlier session is refused too).
+    func unprotect(_ apdu: CipheredAPDU, with cipher: DLMSCipher) throws -> [UInt8] {
+        try state.withLockedValue { state in
+            try cipher.unprotect(apdu, counterGuard: &state.clientCounterGuard)
+        }
+    }
+
+    /// The meter's own next transmit invocation counter.
+    func nextServerInvocationCounter() -> UInt32 {
+        state.withLockedValue { state in
+            state.serverInvocationCounter &+= 1
+            return state.serverInvocationCounter
+        }
+    }
+}
+
+/// The ciphering and HLS state of one server association. Boxed: most associations have none,
+/// and a session must stay small when 10,000 meters are served at once.
+struct ServerSecurityContext: Sendable {
+    private final class Storage: Sendable {
+        let cipher: DLMSCipher?
+        let pendingHLS: HLSExchange?
+        init(cipher: DLMSCipher?, pendingHLS: HLSExchange?) {
+            self.cipher = cipher
+            self.pendingHLS = pendingHLS
+        }
+    }
+
+    private var storage: Storage?
+
+    var cipher: DLMSCipher? {
+        get { storage?.cipher }
+        set { storage = Storage(cipher: newValue, pendingHLS: pendingHLS) }
+    }
+
+    /// Set between the AARE and a verified reply_to_HLS_authentication.
+    var pendingHLS: HLSExchange? {
+        get { storage?.pendingHLS }
+        set { storage = Storage(cipher: cipher, pendingHLS: newValue) }
+    }
+
+    var isCiphered: Bool { cipher != nil }
+}
+
+extension COSEMServerSession {
+    /// The association object's reply_to_HLS_authentication (class 15, method 1).
+    static let replyToHLS = CosemMethodDescriptor(classID: .associationLN, instance: OBISCode(0, 0, 40, 0, 0, 255), method: 1)
+
+    /// Checks a ciphered AARQ's or an HLS AARQ's security part and prepares the association's
+    /// security context. Returns the ACSE diagnostic of a failure, or the deciphered InitiateRequest.
+    mutating func secureAssociation(_ aarq: AARQ, role: ClientRole) -> Result<(ServerSecurityContext, InitiateRequest?, CipheringKind?), AssociationFailure> {
+        var context = ServerSecurityContext()
+        let ciphered = aarq.applicationContextName == .logicalNameWithCiphering
+        let hls = aarq.mechanismName.flatMap(HLSMechanism.init)
+        guard ciphered || hls != nil else { return .success((context, nil, nil)) }
+        guard let security = meter.configuration.security else {
+            return .failure(.diagnostic(ciphered ? ACSEDiagnostic.applicationContextNameNotSupported : ACSEDiagnostic.authenticationMechanismNameNotRecognised))
+        }
+        let clientTitle = aarq.callingAPTitle.flatMap { try? SystemTitle($0) }
+        if ciphered || hls?.usesSystemTitles == true {
+            guard clientTitle != nil else { return .failure(.diagnostic(ACSEDiagnostic.callingAPTitleNotRecognised)) }
+        }
+        var initiate: InitiateRequest?
+        var kind: CipheringKind?
+        if ciphered {
+            guard case .ciphered(let apdu)? = aarq.userInformation else { return .failure(.diagnostic(ACSEDiagnostic.noReasonGiven)) }
+            var cipher = DLMSCipher(systemTitle: meter.systemTitle, peerSystemTitle: clientTitle, blockCipherKey: security.blockCipherKey,
+                                    authenticationKey: security.authenticationKey, policy: security.minimumPolicy)
+            do {
+                var plain = ByteBuffer(bytes: try meter.unprotect(apdu, with: cipher))
+                let request = try InitiateRequest.decode(from: &plain)
+                initiate = request
+                if let key = request.dedicatedKey { cipher.dedicatedKey = try DLMSKey(bytes: key.bytes) }
+            } catch {
+                return .failure(.deciphering("\(error)"))
+            }
+            // The association keeps the protection the client chose (at least the minimum).
+            let control = SecurityControl(rawValue: apdu.securityControl)
+            cipher.policy = SecurityPolicy(requiresAuthentication: control.isAuthenticated, requiresEncryption: control.isEncrypted)
+            kind = CipheringKind(cipheredTag: apdu.tag)
+            context.cipher = cipher
+        }
+        if let hls {
+            guard let challenge = aarq.callingAuthenticationValue?.bytes, HLS.challengeLengths.contains(challenge.count) else {
+                return .failure(.diagnostic(ACSEDiagnostic.authenticationRequired))
+            }
+            let credentials: HLSCredentials = hls == .gmac
+                ? .keys(blockCipherKey: security.blockCipherKey, authenticationKey: security.authenticationKey)
+                : .secret(security.hlsSecret)
+            guard let ownChallenge = try? HLS.challenge(length: 16) else { return .failure(.diagnostic(ACSEDiagnostic.noReasonGiven)) }
+            context.pendingHLS = HLSExchange(mechanism: hls, credentials: credentials, ownSystemTitle: meter.systemTitle,
+                                             peerSystemTitle: clientTitle, ownChallenge: ownChallenge, peerChallenge: challenge)
+        }
+        return .success((context, initiate, kind))
+    }
+
+    /// The AARE of an accepted secured association: system title, HLS challenge, ciphered
+    /// InitiateResponse.
+    func secureAARE(_ aare: AARE, aarq: AARQ, context: ServerSecurityContext, initiateKind: CipheringKind?) -> AARE {
+        var aare = aare
+        aare.applicationContextName = aarq.applicationContextName
+        if context.isCiphered || context.pendingHLS?.mechanism.usesSystemTitles == true {
+            aare.respondingAPTitle = meter.systemTitle.dlmsBytes
+        }
+        if let pending = context.pendingHLS {
+            aare.resultSourceDiagnostic = AssociateSourceDiagnostic(source: .serviceUser, value: ACSEDiagnostic.authenticationRequired)
+            aare.responderACSERequirements = [0x07, 0x80]
+            aare.mechanismName = pending.mechanism.mechanism
+            aare.respondingAuthenticationValue = .charString(DLMSBytes(pending.ownChallenge))
+        }
+        if let cipher = context.cipher, case .initiateResponse(let response)? = aare.userInformation,
+           let protected = try? cipher.protect(Array(DLMSAPDU.initiateResponse(response).encoded.readableBytesView),
+                                               kind: initiateKind ?? .global, invocationCounter: meter.nextServerInvocationCounter()) {
+            aare.userInformation = .ciphered(protected)
+        }
+        return aare
+    }
+
+    /// A ciphered request: decipher (checking the counter), handle, cipher the answer the same way.
+    mutating func handleCiphered(_ apdu: CipheredAPDU, now: Date) -> ByteBuffer? {
+        guard association != nil, let cipher = security.cipher, let kind = CipheringKind(cipheredTag: apdu.tag) else {
+            return Self.exception(.serviceNotAllowed, .operationNotPossible)
+        }
+        let plain: [UInt8]
+        do {
+            plain = try meter.unprotect(apdu, with: cipher)
+        } catch let error as DLMSSecurityError where error.code == .replayedCounter {
+            return Self.exception(.serviceNotAllowed, .invocationCounterError, invocationCounter: meter.reportedClientInvocationCounter)
+        } catch {
+            return Self.exception(.serviceNotAllowed, .decipheringError)
+        }
+        guard let response = handleService(ByteBuffer(bytes: plain), now: now) else { return nil }
+        // Exceptions go back in the clear (the client may not be able to decipher anything).
+        guard response.getInteger(at: response.readerIndex, as: UInt8.self) != ExceptionResponse.tag else { return response }
+        guard let protected = try? cipher.protect(Array(response.readableBytesView), kind: kind, invocationCounter: meter.nextServerInvocationCounter()) else {
+            return Self.exception(.serviceNotAllowed, .otherReason)
+        }
+        return DLMSAPDU.ciphered(protected).encoded
+    }
+
+    /// reply_to_HLS_authentication: checks f(StoC) and answers f(CtoS).
+    mutating func replyToHLS(invokeID: InvokeIDAndPriority, parameters: DLMSData?) -> ByteBuffer {
+        func answer(_ result: ActionResult, _ data: DLMSData? = nil) -> ByteBuffer {
+            DLMSAPDU.actionResponse(.normal(invokeID: invokeID, response: ActionResponseWithOptionalData(
+                result: result, returnParameters: data.map { .data($0) }))).encoded
+        }
+        guard let exchange = security.pendingHLS else { return answer(.readWriteDenied) }
+        guard case .octetString(let reply)? = parameters, exchange.isValid(Array(reply.readableBytesView)) else {
+            // The association stays unauthenticated; the client may only release it.
+            return answer(.readWriteDenied)
+        }
+        let counter = exchange.mechanism == .gmac ? meter.nextServerInvocationCounter() : 0
+        guard let response = try? exchange.response(invocationCounter: counter) else { return answer(.otherReason) }
+        security.pendingHLS = nil
+        return answer(.success, .octetString(ByteBuffer(bytes: response)))
+    }
+}
+
+/// Why a secured AARQ was refused.
+enum AssociationFailure: Error {
+    case diagnostic(Int)
+    /// The ciphered InitiateRequest did not decipher (wrong key, title or counter, tampering).
+    case deciphering(String)
+}
