@@ -1,0 +1,103 @@
+import COSEM
+import DLMSCodec
+import DLMSSecurity
+import NIOCore
+
+/// Ciphering cost per GET exchange: `security.gcm_get_roundtrip` (GET-Request for a register and
+/// its GET-Response) and `security.gcm_lp96_roundtrip` (the same request and the 96-row load
+/// profile GET-Response of `codec.decode_lp96`). Each figure is one exchange as both ends see it:
+/// the client encodes the request, the server decodes it, the server encodes the response, the
+/// client decodes it. `.clear` does only that; `.ciphered` adds glo-ciphering with suite 0
+/// (authenticated encryption) on both APDUs and the unprotecting, tag check and replay check on
+/// the receiving side. Per second of one core's CPU time, so other load on the machine does not
+/// count, and the best of three runs, since other engineers' builds share the machine.
+/// `.overhead_percent` = clear / ciphered − 1.
+enum SecurityBenchmarks {
+    static let all: [Benchmark] = [
+        Benchmark(name: "security.gcm_get_roundtrip") { try roundTrip(name: "security.gcm_get_roundtrip", response: registerResponse()) },
+        Benchmark(name: "security.gcm_lp96_roundtrip") { try roundTrip(name: "security.gcm_lp96_roundtrip", response: CodecBenchmarks.lp96Bytes()) },
+    ]
+
+    static func registerResponse() -> ByteBuffer {
+        DLMSAPDU.getResponse(.normal(invokeID: InvokeIDAndPriority(rawValue: 0xC1), result: .data(.uint32(12_345_678)))).encoded
+    }
+
+    static func ciphers() throws -> (client: DLMSCipher, server: DLMSCipher) {
+        let ek = try DLMSKey(hex: "000102030405060708090A0B0C0D0E0F")
+        let ak = try DLMSKey(hex: "D0D1D2D3D4D5D6D7D8D9DADBDCDDDEDF")
+        let clientTitle = try SystemTitle(hex: "4D4D4D0000000001")
+        let serverTitle = try SystemTitle(hex: "4D4D4D0000BC614E")
+        return (DLMSCipher(systemTitle: clientTitle, peerSystemTitle: serverTitle, blockCipherKey: ek, authenticationKey: ak),
+                DLMSCipher(systemTitle: serverTitle, peerSystemTitle: clientTitle, blockCipherKey: ek, authenticationKey: ak))
+    }
+
+    static func roundTrip(name: String, response responseBytes: ByteBuffer) throws -> [BenchmarkResult] {
+        let request = try DLMSAPDU(exactly: CodecBenchmarks.getRequestBytes())
+        let response = try DLMSAPDU(exactly: responseBytes)
+        let (client, server) = try ciphers()
+        var out = ByteBufferAllocator().buffer(capacity: responseBytes.readableBytes + 64)
+        let batch = responseBytes.readableBytes > 1000 ? 100 : 2_000
+
+        func encodeDecode(_ apdu: DLMSAPDU) throws -> Int {
+            out.clear()
+            apdu.encode(into: &out)
+            return try checksum(DLMSAPDU.decode(from: &out))
+        }
+        let clear = try bestOfThree(batch: batch) {
+            try encodeDecode(request) &+ encodeDecode(response)
+        }
+
+        var clientCounter = InvocationCounter(startingAt: 1)
+        var serverCounter = InvocationCounter(startingAt: 1)
+        var clientGuard = InvocationCounterGuard()
+        var serverGuard = InvocationCounterGuard()
+        func protectedTransfer(_ apdu: DLMSAPDU, from sender: DLMSCipher, _ counter: inout InvocationCounter,
+                               to receiver: DLMSCipher, _ receiverGuard: inout InvocationCounterGuard) throws -> Int {
+            out.clear()
+            apdu.encode(into: &out)
+            let ciphered = try sender.protect(out.readBytes(length: out.readableBytes)!, kind: .global, invocationCounter: counter.next())
+            out.clear()
+            ciphered.encode(into: &out)
+            let plain = try receiver.unprotect(bytes: out.readBytes(length: out.readableBytes)!, counterGuard: &receiverGuard)
+            var buffer = ByteBuffer(bytes: plain)
+            return try checksum(DLMSAPDU.decode(from: &buffer))
+        }
+        let ciphered = try bestOfThree(batch: batch) {
+            try protectedTransfer(request, from: client, &clientCounter, to: server, &serverGuard)
+                &+ protectedTransfer(response, from: server, &serverCounter, to: client, &clientGuard)
+        }
+        // The ciphering alone: protect one APDU (bytes in, CipheredAPDU out) and unprotect it.
+        let plainResponse = Array(responseBytes.readableBytesView)
+        let sample = try server.protect(plainResponse, kind: .global, invocationCounter: 1)
+        let protectOnly = try bestOfThree(batch: batch) {
+            try server.protect(plainResponse, kind: .global, invocationCounter: 1).payload.count
+        }
+        let unprotectOnly = try bestOfThree(batch: batch) {
+            try client.unprotect(sample).count
+        }
+        return [
+            BenchmarkResult(name: "\(name).protect_response", value: protectOnly, unit: "ops/cpu-s"),
+            BenchmarkResult(name: "\(name).unprotect_response", value: unprotectOnly, unit: "ops/cpu-s"),
+            BenchmarkResult(name: "\(name).clear", value: clear, unit: "ops/cpu-s"),
+            BenchmarkResult(name: "\(name).ciphered", value: ciphered, unit: "ops/cpu-s"),
+            BenchmarkResult(name: "\(name).overhead_percent", value: (clear / ciphered - 1) * 100, unit: "%"),
+            BenchmarkResult(name: "\(name).added_microseconds", value: (1 / ciphered - 1 / clear) * 1e6, unit: "us/op"),
+            BenchmarkResult(name: "\(name).response_bytes", value: Double(responseBytes.readableBytes), unit: "bytes"),
+        ]
+    }
+
+    private static func bestOfThree(batch: Int, _ body: () throws -> Int) rethrows -> Double {
+        var best = 0.0
+        for _ in 0..<3 { best = max(best, try CodecBenchmarks.operationsPerCPUSecond(duration: .seconds(1), batch: batch, body)) }
+        return best
+    }
+
+    private static func checksum(_ apdu: DLMSAPDU) -> Int {
+        switch apdu {
+        case .getRequest(.normal(_, let attribute, _)): Int(attribute.attribute)
+        case .getResponse(.normal(_, .data(.array(let rows)))): rows.count
+        case .getResponse(.normal(_, .data)): 1
+        default: 0
+        }
+    }
+}
