@@ -353,6 +353,35 @@ struct MeterSimTransportTests {
         await Self.stop(sim)
     }
 
+    @Test("bus contention: a frame sent while a meter still transmits cuts the transmission off and is reported")
+    func contentionWhileTransmitting() async throws {
+        let path = Self.linePath()
+        let adminPort = try freeLoopbackPort()
+        let sim = try await Self.startSim(["--meters", "1", "--transport", "serial", "--baud", "300", "--line-path", path,
+                                           "--admin-port", String(adminPort)])
+        let line = try LineClient(path: path)
+        // SNRM to 1/16 from client 16: the UA (with parameters, ~30 bytes) takes a second at 300 Bd.
+        line.write(bytes("7EA0080221219305D17E"))
+        let first = line.read(timeout: .milliseconds(300), quiet: .seconds(1))
+        line.write(bytes("7EA0080221219305D17E"))
+        let rest = line.read(timeout: .seconds(3))
+        #expect(!first.isEmpty && first.count + rest.count < 30, "the meter kept transmitting: \(first) \(rest)")
+        #expect(try await eventually(timeout: .seconds(3)) { sim.standardError.contains("arrived while a meter was still transmitting") },
+                "\(sim.standardError)")
+        #expect(try httpGet(port: adminPort, path: "/metrics").body.contains("hes_sim_bus_contentions_total 1"))
+        await Self.stop(sim)
+    }
+
+    @Test("IEC 62056-21 readout through the UDP serial gateway")
+    func iec21OverGateway() async throws {
+        let port = try freeLoopbackPort()
+        let sim = try await Self.startSim(["--meters", "1", "--transport", "gateway-udp", "--framing", "iec21", "--port", String(port)])
+        let output = try await Self.hesctl(["--gateway-udp", "127.0.0.1:\(port)", "--framing", "iec21"])
+        #expect(output?["identification"] as? String == "SIM00000001")
+        #expect((output?["dataSets"] as? [[String: Any]])?.contains { $0["address"] as? String == "1.8.0" } == true)
+        await Self.stop(sim)
+    }
+
     @Test("IEC 62056-21 mode C readout over a pseudo-terminal: registers equal meter-sim expect at the readout's time")
     func iec21Readout() async throws {
         let path = Self.linePath()
