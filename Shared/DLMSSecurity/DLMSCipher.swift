@@ -22,7 +22,8 @@ public struct DLMSCipher: Sendable, CustomStringConvertible {
     public var broadcastKey: DLMSKey?
     /// What every APDU we send carries and every APDU we receive must carry at least.
     public var policy: SecurityPolicy
-    /// The security suite. Default: 0 (the only one implemented).
+    /// The security suite: 0 (AES-GCM-128), 1 (AES-GCM-128; ECDH/ECDSA not implemented) or 2
+    /// (AES-GCM-256, 32-byte keys; ECDH/ECDSA not implemented). Default: 0.
     public var securitySuite: UInt8
 
     public init(systemTitle: SystemTitle, peerSystemTitle: SystemTitle? = nil, blockCipherKey: DLMSKey, authenticationKey: DLMSKey,
@@ -50,7 +51,8 @@ public struct DLMSCipher: Sendable, CustomStringConvertible {
     ///   - invocationCounter: our transmit counter for the key in use (``InvocationCounter/next()``).
     /// - Throws: `DLMSSecurityError` `.invalidArgument` for an empty APDU or one with no
     ///   service-specific ciphered form (use a general kind), `.invalidKey` when a dedicated kind
-    ///   has no dedicated key, `.unsupportedMechanism` for suites other than 0.
+    ///   has no dedicated key or keys of the wrong length for the suite, `.unsupportedMechanism` for
+    ///   suites other than 0, 1 and 2.
     public func protect(_ apdu: [UInt8], kind: CipheringKind, invocationCounter: UInt32) throws -> CipheredAPDU {
         guard let plainTag = apdu.first else { throw DLMSSecurityError.invalidArgument("cannot protect an empty APDU") }
         guard let tag = kind.cipheredTag(forPlainTag: plainTag) else {

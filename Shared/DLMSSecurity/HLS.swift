@@ -55,22 +55,25 @@ public struct HLSExchange: Sendable {
     public var peerSystemTitle: SystemTitle?
     public var ownChallenge: [UInt8]
     public var peerChallenge: [UInt8]
+    /// Mechanism 5 only: the security suite in the reply's SC (0x10 | suite) and of the keys. Default: 0.
+    public var securitySuite: UInt8
 
     public init(mechanism: HLSMechanism, credentials: HLSCredentials, ownSystemTitle: SystemTitle? = nil, peerSystemTitle: SystemTitle? = nil,
-                ownChallenge: [UInt8], peerChallenge: [UInt8]) {
+                ownChallenge: [UInt8], peerChallenge: [UInt8], securitySuite: UInt8 = 0) {
         self.mechanism = mechanism
         self.credentials = credentials
         self.ownSystemTitle = ownSystemTitle
         self.peerSystemTitle = peerSystemTitle
         self.ownChallenge = ownChallenge
         self.peerChallenge = peerChallenge
+        self.securitySuite = securitySuite
     }
 
     /// HLS-GMAC with the association's titles and keys (EK, AK).
     public init(gmacWith cipher: DLMSCipher, ownChallenge: [UInt8], peerChallenge: [UInt8]) {
         self.init(mechanism: .gmac, credentials: .keys(blockCipherKey: cipher.blockCipherKey, authenticationKey: cipher.authenticationKey),
                   ownSystemTitle: cipher.systemTitle, peerSystemTitle: cipher.peerSystemTitle,
-                  ownChallenge: ownChallenge, peerChallenge: peerChallenge)
+                  ownChallenge: ownChallenge, peerChallenge: peerChallenge, securitySuite: cipher.securitySuite)
     }
 
     /// f(peer's challenge): what this party sends (pass 3 for the client, pass 4 for the server).
@@ -90,7 +93,7 @@ public struct HLSExchange: Sendable {
         default:
             let (own, _) = try titles()
             let (ek, ak) = try keys()
-            let sc = SecurityControl.authenticated
+            let sc = SecurityControl.authenticated.withSuite(securitySuite)
             let tag = try SecuritySuite0.gmac(peerChallenge, securityControl: sc, systemTitle: own, invocationCounter: invocationCounter,
                                               blockCipherKey: ek, authenticationKey: ak)
             var reply: [UInt8] = [sc.rawValue]
@@ -117,7 +120,10 @@ public struct HLSExchange: Sendable {
             let (_, peer) = try titles()
             let (ek, ak) = try keys()
             let counter = try HLS.invocationCounter(ofGMACResponse: peerResponse)
-            let sc = SecurityControl(rawValue: peerResponse[0])
+            let sc = SecurityControl.authenticated.withSuite(securitySuite)
+            guard peerResponse[0] == sc.rawValue else {
+                throw DLMSSecurityError.decodeFailure("the peer's HLS-GMAC reply has \(SecurityControl(rawValue: peerResponse[0])), expected \(sc)")
+            }
             let tag = try SecuritySuite0.gmac(ownChallenge, securityControl: sc, systemTitle: peer, invocationCounter: counter,
                                               blockCipherKey: ek, authenticationKey: ak)
             expected = [sc.rawValue] + peerResponse[1..<5] + tag
@@ -174,13 +180,14 @@ public enum HLS {
     }
 
     /// The invocation counter a GMAC reply (SC ‖ IC ‖ T) carries, e.g. to seed replay protection.
-    /// - Throws: `DLMSSecurityError` `.decodeFailure` unless the reply is 17 bytes with SC 0x10.
+    /// - Throws: `DLMSSecurityError` `.decodeFailure` unless the reply is 17 bytes with an SC of
+    ///   authentication only (0x10, 0x11 or 0x12).
     public static func invocationCounter(ofGMACResponse reply: [UInt8]) throws -> UInt32 {
         guard reply.count == 5 + SecuritySuite0.tagLength else {
             throw DLMSSecurityError.decodeFailure("an HLS-GMAC reply has 17 bytes, not \(reply.count)")
         }
-        guard reply[0] == SecurityControl.authenticated.rawValue else {
-            throw DLMSSecurityError.decodeFailure("an HLS-GMAC reply starts with SC 0x10, not 0x\(hexString([reply[0]]))")
+        guard reply[0] & 0xF0 == SecurityControl.authenticated.rawValue, reply[0] & 0x0F <= 2 else {
+            throw DLMSSecurityError.decodeFailure("an HLS-GMAC reply starts with SC 0x10–0x12, not 0x\(hexString([reply[0]]))")
         }
         return reply[1..<5].reduce(0) { $0 << 8 | UInt32($1) }
     }

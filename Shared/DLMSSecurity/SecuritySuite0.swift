@@ -14,11 +14,25 @@ import Foundation
 /// nonce yields the plaintext, which is then sealed again with the AAD so the first 12 bytes of
 /// its tag can be compared (constant time) with the received tag. The recovered plaintext is
 /// released only after the tag matched; on a mismatch it is zeroed and dropped.
+///
+/// Suites 1 (AES-GCM-128) and 2 (AES-GCM-256) cipher APDUs the same way (with 32-byte keys for
+/// suite 2), so these functions accept the suite id of the security control byte as given;
+/// the key agreement (ECDH) and signatures (ECDSA) of suites 1 and 2 are not implemented.
 public enum SecuritySuite0 {
     /// The suite id in the security control byte.
     public static let suiteID: UInt8 = 0
     /// Authentication tag length in bytes (Green Book 9.2.3.3.7.3).
     public static let tagLength = 12
+
+    /// The key length of a security suite's AES-GCM: 16 bytes for suites 0 and 1, 32 for suite 2;
+    /// `nil` for other suite ids.
+    public static func keyLength(suite: UInt8) -> Int? {
+        switch suite {
+        case 0, 1: 16
+        case 2: 32
+        default: nil
+        }
+    }
 
     /// IV = system title ‖ invocation counter (big-endian), 12 bytes.
     public static func initializationVector(systemTitle: SystemTitle, invocationCounter: UInt32) -> [UInt8] {
@@ -108,9 +122,13 @@ public enum SecuritySuite0 {
     // MARK: - Internals
 
     private static func check(_ sc: SecurityControl, _ ek: DLMSKey, _ ak: DLMSKey) throws {
-        guard sc.suite == suiteID else { throw DLMSSecurityError.unsupportedMechanism("security suite \(sc.suite) (only suite 0 is implemented)") }
+        guard let keyLength = keyLength(suite: sc.suite) else {
+            throw DLMSSecurityError.unsupportedMechanism("security suite \(sc.suite) (suites 0, 1 and 2 are defined)")
+        }
         guard !sc.isCompressed else { throw DLMSSecurityError.unsupportedMechanism("compressed APDUs (\(sc))") }
-        guard ek.count == 16, ak.count == 16 else { throw DLMSSecurityError.invalidKey("security suite 0 uses 16-byte keys") }
+        guard ek.count == keyLength, ak.count == keyLength else {
+            throw DLMSSecurityError.invalidKey("security suite \(sc.suite) uses \(keyLength)-byte keys")
+        }
     }
 
     private static func nonce(_ systemTitle: SystemTitle, _ invocationCounter: UInt32) throws -> AES.GCM.Nonce {

@@ -103,6 +103,61 @@ struct InteropVectorTests {
         }
     }
 
+    @Test("suites 1 and 2 (AES-GCM-128 and -256): Gurux APDUs and HLS-GMAC replies, dlms-cosem payloads",
+          arguments: securitySuiteVectors.map(\.name))
+    func otherSuites(name: String) throws {
+        let v = try #require(securitySuiteVectors.first { $0.name == name })
+        let ek = try DLMSKey(hex: v.blockCipherKey)
+        let ak = try DLMSKey(hex: v.authenticationKey)
+        #expect(ek.count == (v.suite == 2 ? 32 : 16))
+        let sender = try SystemTitle(hex: v.systemTitle)
+        let receiverTitle = sender == GreenBook.clientSystemTitle ? GreenBook.serverSystemTitle : GreenBook.clientSystemTitle
+        let sc = SecurityControl(rawValue: v.securityControl)
+        #expect(sc.suite == v.suite)
+        switch v.kind {
+        case "payload":
+            #expect(hex(try SecuritySuite0.protect(bytes(v.plain), securityControl: sc, systemTitle: sender, invocationCounter: v.invocationCounter,
+                                                   blockCipherKey: ek, authenticationKey: ak)) == v.ciphered)
+            #expect(try SecuritySuite0.unprotect(bytes(v.ciphered), securityControl: sc, systemTitle: sender, invocationCounter: v.invocationCounter,
+                                                 blockCipherKey: ek, authenticationKey: ak) == bytes(v.plain))
+        case "hlsGMAC":
+            let own = HLSExchange(mechanism: .gmac, credentials: .keys(blockCipherKey: ek, authenticationKey: ak), ownSystemTitle: sender,
+                                  peerSystemTitle: receiverTitle, ownChallenge: [], peerChallenge: bytes(v.plain), securitySuite: v.suite)
+            #expect(hex(try own.response(invocationCounter: v.invocationCounter)) == v.ciphered)
+            let peer = HLSExchange(mechanism: .gmac, credentials: .keys(blockCipherKey: ek, authenticationKey: ak), ownSystemTitle: receiverTitle,
+                                   peerSystemTitle: sender, ownChallenge: bytes(v.plain), peerChallenge: [], securitySuite: v.suite)
+            try peer.verify(bytes(v.ciphered))
+            var suite0 = peer
+            suite0.securitySuite = 0
+            #expect(throws: DLMSSecurityError.self) { try suite0.verify(bytes(v.ciphered)) }
+        default:
+            let policy = SecurityPolicy(requiresAuthentication: sc.isAuthenticated, requiresEncryption: sc.isEncrypted)
+            let receiver = DLMSCipher(systemTitle: receiverTitle, peerSystemTitle: sender, blockCipherKey: ek, authenticationKey: ak,
+                                      policy: policy, securitySuite: v.suite)
+            #expect(try receiver.unprotect(bytes: bytes(v.ciphered)) == bytes(v.plain))
+            let senderCipher = DLMSCipher(systemTitle: sender, blockCipherKey: ek, authenticationKey: ak, policy: policy, securitySuite: v.suite)
+            #expect(hex(encoded(try senderCipher.protect(bytes(v.plain), kind: Self.kind(v.kind), invocationCounter: v.invocationCounter))) == v.ciphered)
+            // A receiver on another suite refuses it.
+            var suite0 = receiver
+            suite0.securitySuite = 0
+            #expect(throws: DLMSSecurityError.unsupportedMechanism("")) { try suite0.unprotect(bytes: bytes(v.ciphered)) }
+        }
+    }
+
+    @Test("suite 2 needs 32-byte keys, suites 0 and 1 16-byte keys")
+    func suiteKeyLengths() throws {
+        let key32 = try DLMSKey(bytes: [UInt8](repeating: 9, count: 32))
+        let cipher2 = DLMSCipher(systemTitle: GreenBook.clientSystemTitle, blockCipherKey: GreenBook.blockCipherKey,
+                                 authenticationKey: GreenBook.authenticationKey, securitySuite: 2)
+        #expect(throws: DLMSSecurityError.invalidKey("")) { try cipher2.protect(GreenBook.getRequest, kind: .global, invocationCounter: 1) }
+        let cipher0 = DLMSCipher(systemTitle: GreenBook.clientSystemTitle, blockCipherKey: key32, authenticationKey: key32)
+        #expect(throws: DLMSSecurityError.invalidKey("")) { try cipher0.protect(GreenBook.getRequest, kind: .global, invocationCounter: 1) }
+        let cipher3 = DLMSCipher(systemTitle: GreenBook.clientSystemTitle, blockCipherKey: GreenBook.blockCipherKey,
+                                 authenticationKey: GreenBook.authenticationKey, securitySuite: 3)
+        #expect(throws: DLMSSecurityError.unsupportedMechanism("")) { try cipher3.protect(GreenBook.getRequest, kind: .global, invocationCounter: 1) }
+        #expect(SecuritySuite0.keyLength(suite: 0) == 16 && SecuritySuite0.keyLength(suite: 1) == 16 && SecuritySuite0.keyLength(suite: 2) == 32)
+    }
+
     @Test("a Gurux client's HLS-GMAC AARQ carries a glo-initiate-request we decipher; its glo-get-request too")
     func guruxSession() throws {
         let vectors = Dictionary(uniqueKeysWithValues: securitySessionVectors.map { ($0.name, $0.hex) })

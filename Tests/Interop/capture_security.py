@@ -10,6 +10,8 @@
   mechanisms 3 (MD5), 4 (SHA-1), 5 (GMAC) and 6 (SHA-256); the server's f(CtoS) is the same
   client code with the roles swapped (own/peer titles and challenges exchanged). dlms-cosem's
   HighLevelSecurityGmacAuthentication computes the GMAC reply too.
+- Suites 1 and 2 (their AES-GCM ciphering; suite 2 with 32-byte keys): Gurux APDUs, dlms-cosem
+  payloads and Gurux HLS-GMAC replies.
 - A Gurux client's ciphered association: the AARQ with an HLS-GMAC challenge and a
   glo-initiate-request, and a glo-get-request for the clock.
 
@@ -114,12 +116,13 @@ def dlms_cosem_vectors():
     return rows
 
 
-def gurux_hls_reply(mechanism, password, own_title, peer_title, own_challenge, peer_challenge, ic):
+def gurux_hls_reply(mechanism, password, own_title, peer_title, own_challenge, peer_challenge, ic, ek=EK, ak=AK, suite=0):
     """f(peer_challenge) as Gurux's client computes it in getApplicationAssociationRequest."""
     client = GXDLMSSecureClient(True, 16, 1, mechanism, password, InterfaceType.WRAPPER)
     client.settings.cipher.systemTitle = own_title
-    client.settings.cipher.blockCipherKey = EK
-    client.settings.cipher.authenticationKey = AK
+    client.settings.cipher.blockCipherKey = ek
+    client.settings.cipher.authenticationKey = ak
+    client.settings.cipher.securitySuite = suite
     client.settings.cipher.invocationCounter = ic
     client.settings.sourceSystemTitle = peer_title
     client.settings.ctoSChallenge = own_challenge
@@ -154,6 +157,42 @@ def hls_vectors():
     tag2 = dc_security.gmac(security_control=sc, system_title=SERVER_TITLE, invocation_counter=0x01234567, key=EK, auth_key=AK, challenge=ctos)
     rows.append(("dlms_cosem.gmac", "gmac", b"", ctos, stoc, 1, 0x01234567,
                  sc.to_bytes() + (1).to_bytes(4, "big") + tag, sc.to_bytes() + (0x01234567).to_bytes(4, "big") + tag2))
+    return rows
+
+
+# Suites 1 and 2 cipher like suite 0 (suite 2 with AES-256 and 32-byte keys).
+SUITE_KEYS = {1: (EK, AK), 2: (bytes(range(0x00, 0x20)), bytes(range(0xD0, 0xF0)))}
+
+
+def suite_vectors():
+    """Gurux (whole APDUs) and dlms-cosem (payloads, SC 0x3n) for suites 1 and 2."""
+    rows = []
+    apdus = dict(gurux_plain_apdus())
+    counter = 0x00300000
+    for suite, (ek, ak) in SUITE_KEYS.items():
+        for name in ("get.clock.request", "get.profile.response"):
+            plain = apdus[name]
+            title = CLIENT_TITLE if name.endswith("request") else SERVER_TITLE
+            for kind in ("global", "generalGlobal"):
+                for sc, security in SECURITIES:
+                    counter += 0x0101
+                    p = AesGcmParameter(gurux_tag(kind, plain[0]), title, ek, ak)
+                    p.security = security
+                    p.securitySuite = suite
+                    p.invocationCounter = counter
+                    p.type_ = CountType.PACKET
+                    ciphered = bytes(GXDLMSChippering.encryptAesGcm(p, plain))
+                    rows.append((f"gurux.suite{suite}.{kind}.{sc | suite:02X}.{name}", suite, kind, sc | suite, counter, title, ek, ak, plain, ciphered))
+            counter += 0x0101
+            control = SecurityControlField(security_suite=suite, authenticated=True, encrypted=True)
+            payload = dc_security.encrypt(security_control=control, system_title=title, invocation_counter=counter,
+                                          key=ek, plain_text=plain, auth_key=ak)
+            rows.append((f"dlms_cosem.suite{suite}.payload.{0x30 | suite:02X}.{name}", suite, "payload", 0x30 | suite, counter, title, ek, ak, plain, bytes(payload)))
+        # HLS-GMAC replies of the suite (SC 0x1n), both directions, Green Book challenges.
+        f_stoc = gurux_hls_reply(Authentication.HIGH_GMAC, None, CLIENT_TITLE, SERVER_TITLE, b"K56iVagY", b"P6wRJ21F", 1, ek, ak, suite)
+        f_ctos = gurux_hls_reply(Authentication.HIGH_GMAC, None, SERVER_TITLE, CLIENT_TITLE, b"P6wRJ21F", b"K56iVagY", 0x01234567, ek, ak, suite)
+        rows.append((f"gurux.suite{suite}.hls_gmac.fStoC", suite, "hlsGMAC", 0x10 | suite, 1, CLIENT_TITLE, ek, ak, b"P6wRJ21F", f_stoc))
+        rows.append((f"gurux.suite{suite}.hls_gmac.fCtoS", suite, "hlsGMAC", 0x10 | suite, 0x01234567, SERVER_TITLE, ek, ak, b"K56iVagY", f_ctos))
     return rows
 
 
@@ -193,6 +232,13 @@ def main():
     out.append("let securityHLSVectors: [(name: String, mechanism: String, secret: String, ctos: String, stoc: String, clientCounter: UInt32, serverCounter: UInt32, fStoC: String, fCtoS: String)] = [")
     for name, mech, secret, c, s, cic, sic, f_stoc, f_ctos in hls_vectors():
         out.append(f'    ("{name}", "{mech}", {swift_bytes(secret)}, {swift_bytes(c)}, {swift_bytes(s)}, 0x{cic:08X}, 0x{sic:08X}, {swift_bytes(f_stoc)}, {swift_bytes(f_ctos)}),')
+    out.append("]")
+    out.append("")
+    out.append("/// Suites 1 and 2 (the AES-GCM part): keys per row; kind \"payload\" = dlms-cosem's payload after SC ‖ IC,")
+    out.append("/// \"hlsGMAC\" = Gurux's HLS-GMAC reply of the sender (plain = the challenge it answers).")
+    out.append("let securitySuiteVectors: [(name: String, suite: UInt8, kind: String, securityControl: UInt8, invocationCounter: UInt32, systemTitle: String, blockCipherKey: String, authenticationKey: String, plain: String, ciphered: String)] = [")
+    for name, suite, kind, sc, ic, title, ek, ak, plain, ciphered in suite_vectors():
+        out.append(f'    ("{name}", {suite}, "{kind}", 0x{sc:02X}, 0x{ic:08X}, {swift_bytes(title)}, {swift_bytes(ek)}, {swift_bytes(ak)}, {swift_bytes(plain)}, {swift_bytes(ciphered)}),')
     out.append("]")
     out.append("")
     out.append("/// A Gurux client's HLS-GMAC association with authenticated encryption (wrapper header removed).")
