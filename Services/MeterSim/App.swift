@@ -37,7 +37,7 @@ struct App: AsyncParsableCommand {
         select ACK 0 Z 0 → readout, ACK 0 Z 1 → programming mode (P1 password =
         --password, R1 1.8.0(), B0), ACK 2 Z 2 → mode E (HDLC, physical 16+n).
         Families (--quirk): standard, four-byte-address, disc-only, wrapper-only,
-        emh (IEC 62056-21, R5 P.01 load profile); read them with
+        gurux (short RLRE), emh (IEC 62056-21, R5 P.01 load profile); read them with
         `hesctl read --meter-profile <same name>` where a profile is needed.
         Examples:
           meter-sim --meters 1 --framing wrapper --port 4061

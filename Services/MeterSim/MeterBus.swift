@@ -144,7 +144,7 @@ struct MeterBus {
                 if stations[index].session == nil || stations[index].session?.clientSAP != clientSAP || stations[index].session?.isReleased == true {
                     stations[index].session = COSEMServerSession(meter: stations[index].entry.meter, clientSAP: clientSAP)
                 }
-                if let response = stations[index].session!.handle(request, now: Date()),
+                if let response = stations[index].session!.handle(request, now: Date()).map(stations[index].entry.quirk.adjust),
                    let actions = try? stations[index].link.respond(response) {
                     pending.insert(contentsOf: actions, at: 0)
                 } else {

@@ -155,7 +155,7 @@ final class MeterConnectionHandler: ChannelInboundHandler {
             session = COSEMServerSession(meter: entry.meter, clientSAP: clientSAP)
             metrics.sessions.increment()
         }
-        return session!.handle(request, now: Date())
+        return session!.handle(request, now: Date()).map(entry.quirk.adjust)
     }
 
     /// Writes `frames` after the configured latency, applying drop, garbage and reset faults.

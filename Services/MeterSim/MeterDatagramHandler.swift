@@ -46,7 +46,7 @@ final class WrapperDatagramHandler: ChannelInboundHandler {
             metrics.sessions.increment()
             return COSEMServerSession(meter: entry.meter, clientSAP: frame.source)
         }()
-        let response = session.handle(frame.apdu, now: Date())
+        let response = session.handle(frame.apdu, now: Date()).map(entry.quirk.adjust)
         if !session.isReleased {
             sessions.append((envelope.remoteAddress, session))
             if sessions.count > Self.maximumPeers { sessions.removeFirst() }

@@ -1,5 +1,6 @@
 import DLMSLink
 import MeterSimulation
+import NIOCore
 
 /// A simulated meter family: how it deviates from the standard, modelled on real meters. The
 /// names match `hesctl read --meter-profile` (DLMSClient's `ManufacturerProfile.builtIn`) where
@@ -15,6 +16,9 @@ enum MeterQuirk: String, Sendable, CaseIterable, Codable {
     /// Speaks the wrapper over TCP whatever the fleet's framing, and closes the connection after
     /// the RLRE (IP-only meters without an HDLC stack).
     case wrapperOnly = "wrapper-only"
+    /// Gurux's server stack as our interop tests meet it: the RLRE is one byte shorter than its
+    /// length says (read with `--meter-profile gurux`, which ends with DISC only).
+    case gurux
     /// IEC 62056-21 meter with EMH's manufacturer extension: identifies as `EMH`, and answers
     /// `R5 P.01(from;to)` with its load profile.
     case emh
@@ -36,6 +40,14 @@ enum MeterQuirk: String, Sendable, CaseIterable, Codable {
     /// Applies the family's association quirks to a meter configuration.
     func apply(to meter: inout SimulatedMeter.Configuration) {
         if self == .discOnly { meter.answersReleaseRequest = false }
+    }
+
+    /// The family's deviations in an encoded response APDU.
+    func adjust(_ response: ByteBuffer) -> ByteBuffer {
+        guard self == .gurux, response.getInteger(at: response.readerIndex, as: UInt8.self) == 0x63, response.readableBytes > 2 else {
+            return response
+        }
+        return response.getSlice(at: response.readerIndex, length: response.readableBytes - 1)!
     }
 
     /// The IEC 62056-21 identification of a meter of this family.

@@ -478,11 +478,23 @@ struct MeterSimTransportTests {
         (["--framing", "hdlc", "--quirk", "disc-only"], ["--framing", "hdlc", "--physical", "16", "--meter-profile", "disc-only"]),
         (["--framing", "wrapper", "--quirk", "disc-only"], ["--meter-profile", "disc-only"]),
         (["--framing", "hdlc", "--quirk", "wrapper-only"], ["--framing", "wrapper"]),
+        (["--framing", "wrapper", "--quirk", "gurux"], ["--meter-profile", "gurux"]),
+        (["--framing", "hdlc", "--quirk", "gurux"], ["--framing", "hdlc", "--physical", "16", "--meter-profile", "gurux"]),
     ])
     func families(sim simArguments: [String], client: [String]) async throws {
         let port = try freeLoopbackPort()
         let sim = try await Self.startSim(["--meters", "1", "--port", String(port)] + simArguments)
         try await Self.readAndCheck(["--tcp", "127.0.0.1:\(port)"] + client, meter: 0)
+        await Self.stop(sim)
+    }
+
+    @Test("the gurux family's short RLRE fails the standard profile's release (which --meter-profile gurux skips)")
+    func guruxReleaseNeedsItsProfile() async throws {
+        let port = try freeLoopbackPort()
+        let sim = try await Self.startSim(["--meters", "1", "--port", String(port), "--quirk", "gurux"])
+        let result = try await ChildProcess.run(product: "hesctl", arguments: [
+            "read", "--tcp", "127.0.0.1:\(port)", "--client", "17", "--password", "12345678", "--verbose"])
+        #expect(result.stderr.contains("RLRE") && result.stderr.contains("release failed"), "\(result.stderr)")
         await Self.stop(sim)
     }
 
