@@ -84,7 +84,7 @@ let package = Package(
         .executableTarget(name: "Scheduler", dependencies: serviceBase + ["Persistence", "Messaging", "Contracts"], path: "Services/Scheduler", swiftSettings: swiftSettings),
         .executableTarget(name: "Collector", dependencies: serviceBase + ["Messaging", "Contracts", "DLMSCodec"], path: "Services/Collector", swiftSettings: swiftSettings),
         .executableTarget(name: "Uploader", dependencies: serviceBase + ["Persistence", "Messaging", "Contracts"], path: "Services/Uploader", swiftSettings: swiftSettings),
-        .executableTarget(name: "MeterSim", dependencies: serviceBase + ["MeterSimulation", "DLMSLink", "DLMSCodec", "COSEM", nioCore, nioPosix], path: "Services/MeterSim", swiftSettings: swiftSettings),
+        .executableTarget(name: "MeterSim", dependencies: serviceBase + ["MeterSimulation", "DLMSLink", "DLMSCodec", "DLMSSecurity", "COSEM", nioCore, nioPosix], path: "Services/MeterSim", swiftSettings: swiftSettings),
         .executableTarget(name: "IMSSim", dependencies: serviceBase + ["Contracts"], path: "Services/IMSSim", swiftSettings: swiftSettings),
         .executableTarget(name: "KafkaDev", dependencies: serviceBase + ["Messaging", "Contracts"], path: "Services/KafkaDev", swiftSettings: swiftSettings),
         .executableTarget(name: "KafkaProbe", dependencies: ["Messaging", lifecycle, logging, argumentParser], path: "Tests/KafkaProbe", swiftSettings: swiftSettings),

@@ -1,3 +1,4 @@
+import DLMSSecurity
 import Foundation
 import Logging
 import MeterSimulation
@@ -136,6 +137,9 @@ struct MeterSimConfiguration: Sendable {
     var pacesSerialLines = true
     /// HDLC: a link idle this long is dropped (TCP: the connection closes). Default: zero, never.
     var hdlcInactivityTimeout: Duration = .zero
+    /// Keys and HLS secret of the whole fleet; each meter has its own system title. Default:
+    /// `nil`, no ciphered or HLS associations.
+    var security: MeterSecurity?
 
     var meterCount: Int { groups.reduce(0) { $0 + $1.count } }
 
@@ -146,6 +150,8 @@ struct MeterSimConfiguration: Sendable {
         if maximumPDUSize > 0 { meter.maximumServerPDUSize = UInt16(maximumPDUSize) }
         if group.faults.applies(.drift, toMeter: index, seed: seed) { meter.clockOffset = group.faults.clockDrift }
         meter.refusesAssociation = group.faults.applies(.refuse, toMeter: index, seed: seed)
+        meter.security = security
+        meter.reportsStaleInvocationCounter = group.faults.applies(.staleCounter, toMeter: index, seed: seed)
         group.quirk.apply(to: &meter)
         return meter
     }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import COSEM
+import DLMSSecurity
 import Foundation
 import MeterSimulation
 import ServiceRuntime
@@ -94,6 +95,16 @@ struct Serve: AsyncParsableCommand {
     var seed: Int?
     @Option(help: ArgumentHelp("LLS and IEC 62056-21 programming password (HES_SIM_PASSWORD). Default: 12345678", valueName: "text"))
     var password: String?
+    @Option(help: ArgumentHelp("Security suite 0 keys of the fleet: EK in hex, or @FILE holding it (HES_SIM_BLOCK_CIPHER_KEY). With --auth-key it enables ciphered and HLS associations. Default: none", valueName: "hex"))
+    var blockCipherKey: String?
+    @Option(help: ArgumentHelp("AK in hex, or @FILE (HES_SIM_AUTH_KEY). Default: none", valueName: "hex"))
+    var authKey: String?
+    @Option(help: ArgumentHelp("The HLS secret of hls-md5, -sha1 and -sha256 (HES_SIM_HLS_SECRET). Default: Gurux", valueName: "text"))
+    var hlsSecret: String?
+    @Flag(help: "Use the Green Book example keys (EK 000102…0F, AK D0D1…DF) and HLS secret Gurux: for development and interop tests only.")
+    var exampleKeys = false
+    @Option(help: ArgumentHelp("Fraction of meters whose invocation counter object reports a stale value (HES_SIM_FAULT_STALE_COUNTER_FRACTION). Default: 0", valueName: "0…1"))
+    var faultStaleCounterFraction: Double?
     @Option(help: ArgumentHelp("Largest server APDU (HES_SIM_MAX_PDU). Default: the simulator's", valueName: "bytes"))
     var maxPdu: Int?
     @Option(help: ArgumentHelp("Delay before every response, e.g. 200ms (HES_SIM_FAULT_LATENCY). Default: 0", valueName: "duration"))
@@ -153,12 +164,43 @@ struct Serve: AsyncParsableCommand {
                 configuration.hdlcInactivityTimeout = try Self.duration(timeout, flag: "hdlc-inactivity-timeout")
             }
             if !pace { configuration.pacesSerialLines = false }
+            configuration.security = try security(settings)
+            if let text = settings.optionalString(faultStaleCounterFraction.map { "\($0)" }, flagName: "fault-stale-counter-fraction", env: "HES_SIM_FAULT_STALE_COUNTER_FRACTION") {
+                guard let fraction = Double(text), (0...1).contains(fraction) else { throw ValidationError("--fault-stale-counter-fraction: '\(text)' is not within 0…1") }
+                for index in configuration.groups.indices { configuration.groups[index].faults.staleCounterFraction = fraction }
+            }
             for group in configuration.groups { try group.validate() }
             guard (1...100_000).contains(configuration.meterCount) else { throw ValidationError("the fleet must have 1…100,000 meters") }
         } catch let error as MeterSimError {
             throw ValidationError(error.description)
         }
         try await App.serviceGroup(for: configuration).run()
+    }
+
+    /// The fleet's keys: the flags (hex or @FILE), the environment, or the example keys.
+    func security(_ settings: SettingsResolver) throws -> MeterSecurity? {
+        func key(_ flag: String?, _ name: String, _ env: String) throws -> DLMSKey? {
+            guard var text = settings.optionalString(flag, flagName: name, env: env) else { return nil }
+            if text.hasPrefix("@") {
+                guard let data = FileManager.default.contents(atPath: String(text.dropFirst())) else { throw ValidationError("--\(name): cannot read \(text.dropFirst())") }
+                text = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+            }
+            do { return try DLMSKey(hex: text) } catch { throw ValidationError("--\(name): \(error)") }
+        }
+        let ek = try key(blockCipherKey, "block-cipher-key", "HES_SIM_BLOCK_CIPHER_KEY")
+        let ak = try key(authKey, "auth-key", "HES_SIM_AUTH_KEY")
+        var security: MeterSecurity
+        switch (ek, ak, exampleKeys) {
+        case (nil, nil, false): return nil
+        case (nil, nil, true): security = .examples
+        case (let ek?, let ak?, false): security = MeterSecurity(blockCipherKey: ek, authenticationKey: ak, hlsSecret: MeterSecurity.examples.hlsSecret)
+        case (_, _, true): throw ValidationError("--example-keys or --block-cipher-key/--auth-key, not both")
+        default: throw ValidationError("--block-cipher-key and --auth-key go together")
+        }
+        if let secret = settings.optionalString(hlsSecret, flagName: "hls-secret", env: "HES_SIM_HLS_SECRET") {
+            do { security.hlsSecret = try DLMSSecret(text: secret) } catch { throw ValidationError("--hls-secret: \(error)") }
+        }
+        return security
     }
 
     /// The one group the flags describe.

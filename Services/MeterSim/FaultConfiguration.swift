@@ -2,7 +2,7 @@
 /// seed and meter index), so the same flags fault the same meters on every run.
 struct FaultConfiguration: Sendable {
     enum Kind: UInt64, Sendable, CaseIterable {
-        case silent = 1, garbage, drop, reset, refuse, drift, slowBaud
+        case silent = 1, garbage, drop, reset, refuse, drift, slowBaud, staleCounter
     }
 
     /// Delay before every response. Default: 0.
@@ -28,6 +28,8 @@ struct FaultConfiguration: Sendable {
     var slowBaudRate: Int?
     /// Serial meters with the slow rate. Default: 1 (all, when a rate is given).
     var slowBaudFraction = 1.0
+    /// Meters whose invocation counter object reports a stale (lower) value. Default: 0.
+    var staleCounterFraction = 0.0
 
     func fraction(_ kind: Kind) -> Double {
         switch kind {
@@ -38,6 +40,7 @@ struct FaultConfiguration: Sendable {
         case .refuse: refuseFraction
         case .drift: clockDrift == .zero ? 0 : clockDriftFraction
         case .slowBaud: slowBaudRate == nil ? 0 : slowBaudFraction
+        case .staleCounter: staleCounterFraction
         }
     }
 

@@ -66,8 +66,34 @@ public final class DLMSClient {
         logger: Logger = Logger(label: "hes.dlms-client"),
         _ body: (DLMSClient) async throws -> Result
     ) async throws -> Result {
+        var connection = connection
+        if let security = connection.security, security.ciphers, case .readFromMeter(let object, let clientSAP) = security.invocationCounter {
+            // Its own connection: many meters hang up after an association ends (HDLC DISC over TCP).
+            let counter = try await withAssociation(to: counterReader(connection, clientSAP: clientSAP), on: group, logger: logger) { client in
+                try await client.readInvocationCounter(object)
+            }
+            connection.security?.invocationCounter = .startingAt(counter &+ 1)
+        }
         let transport = try await connection.endpoint.open(on: group, timeout: connection.timeouts.connect)
         return try await withAssociation(to: connection, over: transport, logger: logger, closesTransport: true, body)
+    }
+
+    /// The plain association that reads the invocation counter before a ciphered one.
+    private static func counterReader(_ connection: MeterConnection, clientSAP: UInt8) -> MeterConnection {
+        var reader = connection
+        reader.clientSAP = clientSAP
+        reader.authentication = .none
+        reader.security = nil
+        return reader
+    }
+
+    /// Reads an invocation counter object (class 1 attribute 2, double-long-unsigned).
+    private func readInvocationCounter(_ object: OBISCode) async throws -> UInt32 {
+        let value = try await get(CosemAttributeDescriptor(classID: .data, instance: object, attribute: 2))
+        guard let counter = value.integerValue, counter >= 0, counter < Int(UInt32.max) else {
+            throw DLMSClientError(code: .unexpectedResponse, step: .associate, reason: "the invocation counter \(object) holds \(value), not a counter")
+        }
+        return UInt32(counter)
     }
 
     /// Like `withAssociation(to:…)` over a transport that is already open (a multi-drop line
@@ -143,17 +169,11 @@ public final class DLMSClient {
         case .startingAt(let value):
             first = value
         case .readFromMeter(let object, let clientSAP):
-            var reader = connection
-            reader.clientSAP = clientSAP
-            reader.authentication = .none
-            reader.security = nil
-            let value = try await withAssociation(to: reader, over: transport, logger: logger, closesTransport: false) { client in
-                try await client.get(CosemAttributeDescriptor(classID: .data, instance: object, attribute: 2))
-            }
-            guard let counter = value.integerValue, counter >= 0, counter < Int(UInt32.max) else {
-                throw DLMSClientError(code: .unexpectedResponse, step: .associate, reason: "the invocation counter \(object) holds \(value), not a counter")
-            }
-            first = UInt32(counter) + 1
+            // A shared line (the transport stays open): the same port, one association after the other.
+            first = try await withAssociation(to: counterReader(connection, clientSAP: clientSAP), over: transport, logger: logger,
+                                              closesTransport: false) { client in
+                try await client.readInvocationCounter(object)
+            } &+ 1
         }
         if let store = security.counterStore {
             let key = security.counterKey ?? connection.description
