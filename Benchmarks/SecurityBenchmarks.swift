@@ -1,6 +1,8 @@
 import COSEM
+import DLMSClient
 import DLMSCodec
 import DLMSSecurity
+import Foundation
 import NIOCore
 
 /// Ciphering cost per GET exchange: `security.gcm_get_roundtrip` (GET-Request for a register and
@@ -16,7 +18,53 @@ enum SecurityBenchmarks {
     static let all: [Benchmark] = [
         Benchmark(name: "security.gcm_get_roundtrip") { try roundTrip(name: "security.gcm_get_roundtrip", response: registerResponse()) },
         Benchmark(name: "security.gcm_lp96_roundtrip") { try roundTrip(name: "security.gcm_lp96_roundtrip", response: CodecBenchmarks.lp96Bytes()) },
+        Benchmark(name: "security.session_get_roundtrip") { try await sessionRoundTrips() },
     ]
+
+    /// GET round trips over one open association with meter-sim in its own process (wrapper/TCP,
+    /// loopback): a register read again and again, in the clear (client 17, LLS) and ciphered
+    /// (client 1, HLS-GMAC, authenticated and encrypted). Round trips per second of wall time
+    /// and per second of the client's CPU; `.overhead_percent` compares the wall rates, which is
+    /// what a collector reading meters sees.
+    static func sessionRoundTrips() async throws -> [BenchmarkResult] {
+        let port = 20_000
+        let simulators = try await ConcurrentSessionBenchmark.startSimulators([(port, 1)], latency: nil, arguments: ["--example-keys"])
+        defer { ConcurrentSessionBenchmark.stopSimulators(simulators) }
+        let endpoint = TransportEndpoint.tcp(host: "127.0.0.1", port: port)
+        let clear = MeterConnection(endpoint: endpoint, clientSAP: 17, authentication: .low(password: Array("12345678".utf8)))
+        let ciphered = MeterConnection(
+            endpoint: endpoint, clientSAP: 1, authentication: .high(.gmac, secret: nil),
+            security: MeterConnection.Security(systemTitle: try SystemTitle(hex: "4853455300000001"),
+                                               blockCipherKey: try DLMSKey(hex: "000102030405060708090A0B0C0D0E0F"),
+                                               authenticationKey: try DLMSKey(hex: "D0D1D2D3D4D5D6D7D8D9DADBDCDDDEDF")))
+        let register = CosemAttributeDescriptor(classID: .register, instance: OBISCode(1, 0, 1, 8, 0, 255), attribute: 2)
+        func measure(_ connection: MeterConnection) async throws -> (wall: Double, cpu: Double) {
+            try await DLMSClient.withAssociation(to: connection) { client in
+                for _ in 0..<200 { _ = try await client.get(register) }   // warm-up
+                var best = (wall: 0.0, cpu: 0.0)
+                for _ in 0..<3 {
+                    let count = 3_000
+                    let cpuStart = SessionBenchmarks.processCPUSeconds()
+                    let start = ContinuousClock.now
+                    for _ in 0..<count { _ = try await client.get(register) }
+                    let wall = ContinuousClock.now - start
+                    let cpu = SessionBenchmarks.processCPUSeconds() - cpuStart
+                    let seconds = Double(wall.components.seconds) + Double(wall.components.attoseconds) / 1e18
+                    best = (max(best.wall, Double(count) / seconds), max(best.cpu, Double(count) / cpu))
+                }
+                return best
+            }
+        }
+        let plain = try await measure(clear)
+        let secured = try await measure(ciphered)
+        return [
+            BenchmarkResult(name: "security.session_get_roundtrip.clear", value: plain.wall, unit: "round-trips/s"),
+            BenchmarkResult(name: "security.session_get_roundtrip.ciphered", value: secured.wall, unit: "round-trips/s"),
+            BenchmarkResult(name: "security.session_get_roundtrip.overhead_percent", value: (plain.wall / secured.wall - 1) * 100, unit: "%"),
+            BenchmarkResult(name: "security.session_get_roundtrip.clear_client_cpu", value: plain.cpu, unit: "round-trips/cpu-s"),
+            BenchmarkResult(name: "security.session_get_roundtrip.ciphered_client_cpu", value: secured.cpu, unit: "round-trips/cpu-s"),
+        ]
+    }
 
     static func registerResponse() -> ByteBuffer {
         DLMSAPDU.getResponse(.normal(invokeID: InvokeIDAndPriority(rawValue: 0xC1), result: .data(.uint32(12_345_678)))).encoded

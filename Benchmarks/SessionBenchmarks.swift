@@ -178,7 +178,7 @@ enum ConcurrentSessionBenchmark {
 
     /// Starts `meter-sim` processes (the build next to this one, else the debug build), one per
     /// (first port, meter count), and waits until each one's last port accepts connections.
-    static func startSimulators(_ fleets: [(firstPort: Int, count: Int)], latency: String?) async throws -> [Process] {
+    static func startSimulators(_ fleets: [(firstPort: Int, count: Int)], latency: String?, arguments: [String] = []) async throws -> [Process] {
         let binDirectory = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent()
         var simulator = binDirectory.appendingPathComponent("meter-sim").path
         if !FileManager.default.isExecutableFile(atPath: simulator) {
@@ -189,7 +189,7 @@ enum ConcurrentSessionBenchmark {
             let process = Process()
             process.executableURL = URL(fileURLWithPath: simulator)
             process.arguments = ["--meters", String(fleet.count), "--framing", "wrapper", "--port", String(fleet.firstPort),
-                                 "--admin-port", "0", "--log-level", "warning"] + (latency.map { ["--fault-latency", $0] } ?? [])
+                                 "--admin-port", "0", "--log-level", "warning"] + (latency.map { ["--fault-latency", $0] } ?? []) + arguments
             process.standardError = FileHandle.nullDevice
             process.standardOutput = FileHandle.nullDevice
             try process.run()
