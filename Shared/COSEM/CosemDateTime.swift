@@ -156,8 +156,10 @@ public struct CosemDateTime: Hashable, Sendable, Codable, CustomStringConvertibl
                   deviation: Int16(clamping: -utcOffsetMinutes), clockStatus: clockStatus)
     }
 
-    // Howard Hinnant's civil-date algorithms.
-    static func daysFromCivil(year: Int, month: Int, day: Int) -> Int {
+    // Howard Hinnant's civil-date algorithms (proleptic Gregorian calendar).
+
+    /// Days since 1970-01-01 of a calendar date.
+    public static func daysFromCivil(year: Int, month: Int, day: Int) -> Int {
         let y = month <= 2 ? year - 1 : year
         let era = (y >= 0 ? y : y - 399) / 400
         let yoe = y - era * 400
@@ -167,7 +169,8 @@ public struct CosemDateTime: Hashable, Sendable, Codable, CustomStringConvertibl
         return era * 146_097 + doe - 719_468
     }
 
-    static func civilFromDays(_ z0: Int) -> (Int, Int, Int) {
+    /// The calendar date (year, month, day) `z0` days after 1970-01-01.
+    public static func civilFromDays(_ z0: Int) -> (Int, Int, Int) {
         let z = z0 + 719_468
         let era = (z >= 0 ? z : z - 146_096) / 146_097
         let doe = z - era * 146_097

@@ -1,3 +1,4 @@
+import COSEM
 import NIOCore
 
 /// A device time in IEC 62056-21 load-profile messages: `YYMMDDhhmm[ss]`, optionally prefixed
@@ -36,7 +37,7 @@ public struct IEC21Timestamp: Hashable, Sendable, Comparable, CustomStringConver
     public init(secondsSince1970 seconds: Int64, season: UInt8? = nil) {
         let days = seconds >= 0 ? seconds / 86_400 : (seconds - 86_399) / 86_400
         let rest = Int(seconds - days * 86_400)
-        let (y, m, d) = Self.civil(fromDays: days)
+        let (y, m, d) = CosemDateTime.civilFromDays(Int(days))
         self.init(season: season, year: y, month: m, day: d, hour: rest / 3600, minute: rest / 60 % 60, second: rest % 60)
     }
 
@@ -55,7 +56,7 @@ public struct IEC21Timestamp: Hashable, Sendable, Comparable, CustomStringConver
 
     /// The fields read as UTC, in seconds since 1970-01-01.
     public var secondsSince1970: Int64 {
-        Self.days(year: year, month: month, day: day) * 86_400 + Int64(hour * 3600 + minute * 60 + second)
+        Int64(CosemDateTime.daysFromCivil(year: year, month: month, day: day)) * 86_400 + Int64(hour * 3600 + minute * 60 + second)
     }
 
     public func formatted(_ format: Format) -> String {
@@ -70,29 +71,6 @@ public struct IEC21Timestamp: Hashable, Sendable, Comparable, CustomStringConver
     public var description: String { formatted(.seasonPrefixed) }
 
     public static func < (lhs: IEC21Timestamp, rhs: IEC21Timestamp) -> Bool { lhs.secondsSince1970 < rhs.secondsSince1970 }
-
-    // Howard Hinnant's days-from-civil and its inverse (proleptic Gregorian calendar).
-    static func days(year: Int, month: Int, day: Int) -> Int64 {
-        let y = Int64(month <= 2 ? year - 1 : year)
-        let era = (y >= 0 ? y : y - 399) / 400
-        let yoe = y - era * 400
-        let mp = Int64((month + 9) % 12)
-        let doy = (153 * mp + 2) / 5 + Int64(day) - 1
-        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
-        return era * 146_097 + doe - 719_468
-    }
-
-    static func civil(fromDays days: Int64) -> (Int, Int, Int) {
-        let z = days + 719_468
-        let era = (z >= 0 ? z : z - 146_096) / 146_097
-        let doe = z - era * 146_097
-        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
-        let mp = (5 * doy + 2) / 153
-        let d = Int(doy - (153 * mp + 2) / 5 + 1)
-        let m = Int(mp < 10 ? mp + 3 : mp - 9)
-        return (Int(yoe + era * 400) + (m <= 2 ? 1 : 0), m, d)
-    }
 }
 
 /// A load profile read in IEC 62056-21 programming mode, in the `P.01` form that EMH,
