@@ -253,9 +253,8 @@ public final class DLMSClient {
             throw DLMSClientError(code: .unexpectedResponse, step: .associate, reason: "expected an AARE, got \(response.name)")
         }
         guard aare.isAccepted else {
-            var reason = aare.resultDescription
-            if case .confirmedServiceError(let error)? = aare.userInformation { reason += "; \(error)" }
-            throw DLMSClientError(code: .associationRejected, step: .associate, reason: reason)
+            // resultDescription already names a ConfirmedServiceError in the user-information.
+            throw DLMSClientError(code: .associationRejected, step: .associate, reason: aare.resultDescription)
         }
         if let title = aare.respondingAPTitle {
             association.serverSystemTitle = try Self.securityStep(.associate) { try SystemTitle(title) }

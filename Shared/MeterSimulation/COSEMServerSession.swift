@@ -150,8 +150,13 @@ public struct COSEMServerSession: Sendable {
         case .success(let result): secured = result
         case .failure(.diagnostic(let diagnostic)): return reject(diagnostic)
         case .failure(.deciphering):
-            return AARE(applicationContextName: aarq.applicationContextName, result: .rejectedPermanent,
-                        resultSourceDiagnostic: AssociateSourceDiagnostic(source: .serviceProvider, value: ACSEDiagnostic.decipheringError))
+            // A ciphered InitiateRequest that does not decipher: rejected-permanent, acse-service-user
+            // no-reason-given, and in the clear the ConfirmedServiceError initiateError /
+            // application-reference / deciphering-error (0E 01 00 06) of the Green Book. The
+            // acse-service-provider diagnostic has only the values 0-2: the 6 sent here before made
+            // Gurux's client print "Invalid error code" and dlms-cosem's raise ValueError.
+            return reject(ACSEDiagnostic.noReasonGiven, .confirmedServiceError(
+                ConfirmedServiceError(service: 1, errorKind: 0, errorValue: ApplicationReferenceError.decipheringError)))
         }
         let initiate: InitiateRequest
         if let deciphered = secured.initiate {
@@ -346,8 +351,12 @@ enum ACSEDiagnostic {
     static let authenticationFailure = 13
     static let authenticationRequired = 14
     static let callingAPTitleNotRecognised = 3
-    /// acse-service-provider: deciphering-error (the ciphered InitiateRequest did not verify).
-    static let decipheringError = 6
+}
+
+/// ServiceError application-reference values (Green Book, `ConfirmedServiceError`).
+enum ApplicationReferenceError {
+    /// The ciphered xDLMS InitiateRequest did not verify (wrong key, system title or tampering).
+    static let decipheringError: UInt8 = 6
 }
 
 /// A long GET in progress: the last block number sent and what remains to send.

@@ -139,6 +139,12 @@ struct SecureAssociationTests {
             }
         }
         #expect(error?.code == .associationRejected)
+        // The Green Book's refusal: acse-service-user no-reason-given with the clear
+        // ConfirmedServiceError initiateError / application-reference / deciphering-error. Before,
+        // the meter sent acse-service-provider 6: Gurux's client called it "Invalid error code",
+        // dlms-cosem's raised ValueError (no such AcseServiceProviderDiagnostics).
+        #expect(error?.reason.contains("rejected-permanent (acse-service-user: no-reason-given)") == true, "\(String(describing: error))")
+        #expect(error?.reason.contains("initiateError: application-reference: deciphering-error") == true, "\(String(describing: error))")
         _ = try await DLMSClient.withAssociation(to: secure.connection(.high(.gmac, secret: nil))) { try await $0.readClock() }
     }
 
