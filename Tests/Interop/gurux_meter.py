@@ -7,6 +7,7 @@ with the server defects listed in README.md patched below).
     python gurux_meter.py --port 4061 [--framing wrapper|hdlc] [--password 12345678]
                           [--max-pdu 1024] [--max-info 128] [--logical 1] [--physical 1]
                           [--now 2026-11-26T12:00:00Z] [--days 2]
+    python gurux_meter.py --secure [--block-cipher-key HEX] [--auth-key HEX] [--system-title HEX] ...
     python gurux_meter.py --expect-profile --from ISO --to ISO [--now ISO] [--days 2]
 
 Serving: prints "READY <port>" on stdout once listening (use --port 0 for an ephemeral port), one
@@ -14,6 +15,12 @@ client at a time, any number of reconnects; SIGTERM/SIGINT exit cleanly (status 
 
 Associations: client SAP 16 = public, no authentication; client SAP 17 = low-level security with
 --password (default 12345678). Anything else is rejected (AARE permanent-rejected).
+--secure (GXDLMSSecureServer): client SAP 1 = HLS-GMAC (mechanism 5) with suite 0 ciphering of the
+InitiateRequest and of every APDU, global keys --block-cipher-key / --auth-key (default the
+examples' EK 000102...0F and AK D0D1...DF), server system title --system-title (default "GRX" and
+the physical address in 5 bytes, 4752580000000001 for physical 1); client SAP 16 stays public and
+unciphered and can read the invocation counter 0.0.43.1.0.255 (the last counter accepted from
+client 1; a client sends counter + 1). Client 17 (LLS) still works.
 Server address: logical device --logical (default 1); with HDLC the physical address --physical
 (default 1) and the address is accepted in 1-, 2- or 4-byte form.
 
@@ -140,7 +147,119 @@ def encode_rows(epochs, cols):
 
 # ---------------------------------------------------------------- Gurux server (patched)
 
-def build_server_classes():
+def patch_secure_server():
+    """Gurux 1.0.203's server-side security defects (README.md), patched in place."""
+    from gurux_dlms.GXByteBuffer import GXByteBuffer
+    from gurux_dlms._GXAPDU import _GXAPDU
+    from gurux_dlms.enums import Authentication, AssociationResult, Security
+
+    def generate_aare(cls, settings, data, result, diagnostic, cipher, errorData, encryptedData):
+        # Defect: _GXAPDU.generateAARE writes the responding-AP-title as A4 <len> 04 and then
+        # calls setUInt8() without a value (TypeError: every HLS-GMAC or ciphered AARQ dies), and
+        # the responding-authentication-value as AA <len> 80 <len> (outer length short by 2).
+        # The same AARE with the right lengths:
+        body = GXByteBuffer()
+        cls.generateApplicationContextName(settings, body, cipher)
+        body.set(bytes([0xA2, 0x03, 0x02, 0x01, int(result)]))
+        body.set(bytes([0xA3, 0x05, 0xA1, 0x03, 0x02, 0x01, int(diagnostic)]))
+        if cipher and (settings.authentication == Authentication.HIGH_GMAC or cipher.isCiphered()):
+            title = bytes(cipher.systemTitle)
+            body.set(bytes([0xA4, 2 + len(title), 0x04, len(title)]) + title)
+        if settings.authentication > Authentication.LOW:
+            challenge = bytes(settings.stoCChallenge)
+            body.set(bytes([0x88, 0x02, 0x07, 0x80, 0x89, 0x07, 0x60, 0x85, 0x74, 0x05, 0x08, 0x02,
+                            int(settings.authentication)]))
+            body.set(bytes([0xAA, 2 + len(challenge), 0x80, len(challenge)]) + challenge)
+        if result == AssociationResult.ACCEPTED or not cipher or cipher.security == Security.NONE:
+            if errorData:
+                info = bytes(errorData.array() if hasattr(errorData, "array") else errorData)
+            else:
+                info = bytes(cls.getUserInformation(settings, cipher))
+                if cipher and cipher.isCiphered():
+                    # Defect: the glo-initiate-response is ciphered with the server's invocation
+                    # counter but the counter is not advanced: the next APDU reused it (same IV).
+                    cipher.invocationCounter += 1
+            body.set(bytes([0xBE, 2 + len(info), 0x04, len(info)]) + info)
+        raw = bytes(body.array())
+        data.set(bytes([0x61, len(raw)]) + raw)
+    _GXAPDU.generateAARE = classmethod(generate_aare)
+
+    from gurux_dlms.GXDLMS import GXDLMS
+    from gurux_dlms.GXDLMSSettings import GXDLMSSettings as GXDLMSSettings_
+    from gurux_dlms.AesGcmParameter import AesGcmParameter
+    from gurux_dlms.GXCiphering import GXCiphering
+    from gurux_dlms.ConnectionState import ConnectionState
+    from gurux_dlms.enums import Command, RequestTypes
+
+    def handle_glo_ded_request(cls, settings, data):
+        # Defect: GXDLMS.handleGloDedRequest builds AesGcmParameter(systemTitle, key, ak) without
+        # the leading tag argument (title as tag, key as title, AK as key, no AK): every glo-/ded-
+        # request fails to decipher, and the failure inside getData() is answered with an HDLC FRMR
+        # frame even over the wrapper. Also, nothing checks the client's invocation counter.
+        # Here: the right parameters, the counter must grow (Green Book replay protection), and a
+        # failure is remembered so Meter.handleCommand answers an exception-response.
+        if settings.cipher is None:
+            raise ValueError("Secure connection is not supported.")
+        if (data.moreData & RequestTypes.FRAME) != 0:
+            data.data.position = data.data.position - 1
+            return
+        data.data.position = data.data.position - 1
+        cipher = settings.cipher
+        dedicated = cipher.dedicatedKey and (settings.connected & ConnectionState.DLMS) != 0
+        key = cipher.dedicatedKey if dedicated else cipher.blockCipherKey
+        p = AesGcmParameter(0, settings.sourceSystemTitle, key, cipher.authenticationKey)
+        guard = settings.rx_guard
+        try:
+            tmp = GXCiphering.decrypt(settings, p, data.data)
+        except Exception as ex:  # noqa: BLE001  wrong key, title or tag
+            guard["failure"] = ("deciphering", repr(ex))
+            data.data.clear()
+            data.command = Command.EXCEPTION_RESPONSE
+            return
+        if p.invocationCounter <= guard["last"]:
+            guard["failure"] = ("counter", "invocation counter %d <= last accepted %d" % (p.invocationCounter, guard["last"]))
+            data.data.clear()
+            data.command = Command.EXCEPTION_RESPONSE
+            return
+        guard["last"] = p.invocationCounter
+        if data.isComplete and (data.moreData & RequestTypes.FRAME) == 0:
+            settings._onPduEventHandler(data.moreData == 0, tmp)  # pylint: disable=W0212
+        data.data.clear()
+        data.data.set(tmp)
+        data.command = Command(data.data.getUInt8())
+    GXDLMS.handleGloDedRequest = classmethod(handle_glo_ded_request)
+
+    if not hasattr(GXDLMSSettings_, "setConnected"):
+        GXDLMSSettings_.setConnected = lambda self, value: setattr(self, "connected", value)
+
+    # Defect: decryptAesGcm runs GXDLMSChipperingStream with encrypt=True, and flushFinalBlock()
+    # compares tags only when decrypting: an authenticated-and-encrypted APDU is deciphered
+    # without checking its tag (a wrong AK, or a tampered APDU, is accepted). Check it here.
+    from gurux_dlms.GXDLMSChippering import GXDLMSChippering
+    from gurux_dlms.CountType import CountType
+    decrypt = GXDLMSChippering.decryptAesGcm.__func__
+
+    def decrypt_checked(cls, settings, p, data):
+        received = bytes(data._data[len(data) - 12:len(data)])  # pylint: disable=W0212
+        plain = decrypt(cls, settings, p, data)
+        if p.security == Security.AUTHENTICATION_ENCRYPTION:
+            q = AesGcmParameter(p.tag, p.systemTitle, p.blockCipherKey, p.authenticationKey)
+            q.security, q.securitySuite, q.invocationCounter = p.security, p.securitySuite, p.invocationCounter
+            q.type_ = CountType.TAG
+            cls.encryptAesGcm(q, bytes(plain))
+            if bytes(q.countTag) != received:
+                raise ValueError("Decrypt failed. Invalid tag.")
+        return plain
+    GXDLMSChippering.decryptAesGcm = classmethod(decrypt_checked)
+
+    # Defect: handleMethodRequest calls server.onPreAction(list(e)) on one ValueEventArgs, which
+    # is not iterable: every ACTION (reply_to_HLS_authentication included) raised TypeError.
+    from gurux_dlms.ValueEventArgs import ValueEventArgs
+    if not hasattr(ValueEventArgs, "__iter__"):
+        ValueEventArgs.__iter__ = lambda self: iter([self])
+
+
+def build_server_classes(secure=False):
     from gurux_dlms import GXDLMSServer, GXServerReply, GXDateTime, GXDLMSSettings
     from gurux_dlms.GXByteBuffer import GXByteBuffer
     from gurux_dlms.GXDLMS import GXDLMS
@@ -195,6 +314,38 @@ def build_server_classes():
             return self.maxPduSize
 
     class Association(GXDLMSAssociationLogicalName):
+        def invoke(self, settings, e):
+            # Defect: reply_to_HLS_authentication (method 1) with HLS-GMAC does int(e.parameters) on
+            # the octet string (ValueError: every GMAC pass 3 fails); a wrong f(StoC) is answered
+            # "success" without data instead of a refusal; and f(CtoS) carries the server's current
+            # invocation counter, which the ciphered ACTION-Response carrying it then uses again
+            # (the same GCM IV twice). Checked and answered here.
+            if e.index != 1 or settings.authentication != Authentication.HIGH_GMAC:
+                return super().invoke(settings, e)
+            from gurux_dlms.GXSecure import GXSecure
+            from gurux_dlms.objects.enums import AssociationStatus
+            reply = bytes(e.parameters or b"")
+            ic = int.from_bytes(reply[1:5], "big") if len(reply) == 17 else 0
+            expected = bytes(GXSecure.secure(settings, settings.cipher, ic, settings.stoCChallenge,
+                                             settings.sourceSystemTitle)) if len(reply) == 17 else None
+            if reply != expected:
+                log("HLS-GMAC: wrong f(StoC) from the client")
+                self.associationStatus = AssociationStatus.NON_ASSOCIATED
+                e.error = ErrorCode.READ_WRITE_DENIED
+                return None
+            ic = settings.cipher.invocationCounter
+            settings.cipher.invocationCounter = ic + 1
+            self.associationStatus = AssociationStatus.ASSOCIATED
+            e.byteArray = True
+            answer = bytes(GXSecure.secure(settings, settings.cipher, ic, settings.getCtoSChallenge(),
+                                           settings.cipher.systemTitle))
+            return bytes([0x09, len(answer)]) + answer
+
+        # Defect: handleMethodRequest then calls obj.getAssociationStatus(),
+        # server.notifyConnected() and settings.setConnected(), none of which exist.
+        def getAssociationStatus(self):
+            return self.associationStatus
+
         def getValue(self, settings, e):
             # Defect: getObjects() reads e.isSkipMaxPduSize (ValueEventArgs has skipMaxPduSize) and
             # encodes the list piecewise per PDU, re-reading through transaction.targets on GET-next,
@@ -296,7 +447,13 @@ def build_server_classes():
                     return i
             raise ValueError("no column %s/%s" % (ln, c[2]))
 
-    class Meter(GXDLMSServer):
+    if secure:
+        from gurux_dlms.secure import GXDLMSSecureServer as Base
+        patch_secure_server()
+    else:
+        Base = GXDLMSServer
+
+    class Meter(Base):
         def __init__(self, args):
             framing = InterfaceType.HDLC if args.framing == "hdlc" else InterfaceType.WRAPPER
             super().__init__(True, framing)
@@ -322,7 +479,12 @@ def build_server_classes():
             self.ldn.setDataType(2, DataType.OCTET_STRING)
             self.disconnect = GXDLMSDisconnectControl("0.0.96.3.10.255")
             self.profile = Profile(self, [self.clock, self.r1, self.r2, self.status])
-            for o in (self.assoc, self.clock, self.ldn, self.r1, self.r2, self.status, self.disconnect, self.profile):
+            objects = [self.assoc, self.clock, self.ldn, self.r1, self.r2, self.status, self.disconnect, self.profile]
+            self.secure = secure
+            if secure:
+                self._init_security(args)
+                objects.append(self.counter)
+            for o in objects:
                 self.items.append(o)
             # Defect: initialize() appends the whole collection to an empty association object
             # list as ONE element; fill the list first so it is left alone.
@@ -333,9 +495,30 @@ def build_server_classes():
         def now(self):
             return self.fixed_now or datetime.datetime.now(UTC)
 
+        # --- security (--secure)
+        def _init_security(self, args):
+            from gurux_dlms.GXCiphering import GXCiphering
+            title = bytes.fromhex(args.system_title) if args.system_title else b"GRX" + args.physical.to_bytes(5, "big")
+            cipher = GXCiphering(bytearray(title))
+            cipher.blockCipherKey = bytearray.fromhex(args.block_cipher_key)
+            cipher.authenticationKey = bytearray.fromhex(args.auth_key)
+            # Defect: GXDLMSSecureServer.__init__ stores its GXCiphering as settings.ciphering, but
+            # everything else reads settings.cipher (None): nothing would be ciphered or deciphered.
+            self.settings.cipher = cipher
+            self.settings.rx_guard = {"last": 0, "failure": None}
+            meter = self
+
+            class InvocationCounter(GXDLMSData):
+                def getValue(self, settings, e):
+                    if e.index == 2:
+                        return meter.settings.rx_guard["last"]
+                    return super().getValue(settings, e)
+            self.counter = InvocationCounter("0.0.43.1.0.255")
+            self.counter.setDataType(2, DataType.UINT32)
+
         # --- addressing / authentication
         def isTarget(self, serverAddress, clientAddress):
-            ok_client = clientAddress in (16, 17)
+            ok_client = clientAddress in ((1, 16, 17) if self.secure else (16, 17))
             if self.settings.interfaceType == InterfaceType.WRAPPER:
                 ok_server = serverAddress == self.args.logical
             else:
@@ -352,6 +535,10 @@ def build_server_classes():
             if client == 17 and authentication == Authentication.LOW and bytes(password or b"") == self.password:
                 return SourceDiagnostic.NONE
             if client == 17 and authentication == Authentication.NONE:
+                return SourceDiagnostic.AUTHENTICATION_MECHANISM_NAME_REQUIRED
+            if client == 1 and self.secure and authentication == Authentication.HIGH_GMAC:
+                return SourceDiagnostic.NONE   # pass 3/4 (reply_to_HLS_authentication) follows
+            if client == 1 and authentication == Authentication.NONE:
                 return SourceDiagnostic.AUTHENTICATION_MECHANISM_NAME_REQUIRED
             log("association refused: client %s authentication %s" % (client, authentication))
             return SourceDiagnostic.AUTHENTICATION_FAILURE
@@ -401,6 +588,8 @@ def build_server_classes():
 
         def handleCommand(self, cmd, data, sr):
             from gurux_dlms.enums import Command
+            if self.secure and self.settings.rx_guard["failure"]:
+                return self._security_failure()
             if cmd == Command.SNRM:
                 # replyData may still hold segments of an abandoned answer; the frame type would
                 # then become an I-frame instead of UA.
@@ -416,6 +605,25 @@ def build_server_classes():
                     import traceback
                     traceback.print_exc()
                 return self._error_reply(cmd, raw)
+
+        def _security_failure(self):
+            # exception-response (Green Book): service-not-allowed with deciphering-error, or
+            # invocation-counter-error and the counter the meter expects to be exceeded.
+            kind, reason = self.settings.rx_guard["failure"]
+            self.settings.rx_guard["failure"] = None
+            log("refused a ciphered request: %s" % reason)
+            self.transaction = None
+            self.replyData.clear()
+            if kind == "counter":
+                apdu = bytes([0xD8, 0x01, 0x06]) + self.settings.rx_guard["last"].to_bytes(4, "big")
+            else:
+                apdu = bytes([0xD8, 0x01, 0x05])
+            if self.settings.interfaceType == InterfaceType.HDLC:
+                self.replyData.set(_GXCommon.LLC_REPLY_BYTES)
+            self.replyData.set(apdu)
+            if self.settings.interfaceType == InterfaceType.WRAPPER:
+                return GXDLMS.getWrapperFrame(self.settings, 0xD8, self.replyData)
+            return GXDLMS.getHdlcFrame(self.settings, 0, self.replyData)   # 0: next N(S), and N(R) acknowledges the request
 
         def _error_reply(self, cmd, raw):
             from gurux_dlms.enums import Command
@@ -433,7 +641,7 @@ def build_server_classes():
             self.replyData.set(apdu)
             if self.settings.interfaceType == InterfaceType.WRAPPER:
                 return GXDLMS.getWrapperFrame(self.settings, cmd, self.replyData)
-            return GXDLMS.getHdlcFrame(self.settings, self.settings.getNextSend(False), self.replyData)
+            return GXDLMS.getHdlcFrame(self.settings, 0, self.replyData)   # 0: next N(S), and N(R) acknowledges the request
 
         # --- hooks the abstract base requires (and notifyRead, which it calls but lacks)
         def notifyRead(self, *args): pass
@@ -445,6 +653,7 @@ def build_server_classes():
         def onPreWrite(self, args): pass
         def onPostWrite(self, args): pass
         def onConnected(self, connectionInfo): log("associated (client %s)" % self.settings.clientAddress)
+        def notifyConnected(self, connectionInfo): self.onConnected(connectionInfo)
         def onInvalidConnection(self, connectionInfo): log("invalid connection")
         def onDisconnected(self, connectionInfo): log("released")
         def onGetAttributeAccess(self, arg):
@@ -452,6 +661,16 @@ def build_server_classes():
         def onGetMethodAccess(self, arg): return MethodAccessMode.ACCESS
         def onPreAction(self, args): pass
         def onPostAction(self, args): pass
+
+        def reset(self, connected=False):
+            # Defect: reset() (every AARQ over the wrapper, every new connection) calls
+            # cipher.reset(), which sets the server's own invocation counter back to 0: the
+            # meter then reused GCM IVs association after association. Keep the counter.
+            cipher = self.settings.cipher if getattr(self, "secure", False) else None
+            counter = cipher.invocationCounter if cipher else 0
+            super().reset(connected)
+            if cipher:
+                cipher.invocationCounter = counter
 
         def new_connection(self):
             self.reset()
@@ -476,7 +695,7 @@ def log(msg):
 
 
 def serve(args):
-    Meter, GXServerReply = build_server_classes()
+    Meter, GXServerReply = build_server_classes(args.secure)
     meter = Meter(args)
     lsock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -497,6 +716,7 @@ def serve(args):
     signal.signal(signal.SIGINT, on_signal)
 
     print("READY %d" % lsock.getsockname()[1], flush=True)
+    sys.stdout = sys.stderr   # Gurux print()s "Encryption is applied." etc. on every deciphered APDU
     while not stop.is_set():
         try:
             conn, peer = lsock.accept()
@@ -552,6 +772,10 @@ def main(argv=None):
     ap.add_argument("--days", type=int, default=2, help="days of load profile in the buffer")
     ap.add_argument("--idle-timeout", type=float, default=120.0, help="drop a silent client after N s")
     ap.add_argument("--verbose", "-v", action="store_true", help="log frames to stderr")
+    ap.add_argument("--secure", action="store_true", help="GXDLMSSecureServer: client 1 = HLS-GMAC, ciphered (suite 0)")
+    ap.add_argument("--block-cipher-key", default="000102030405060708090A0B0C0D0E0F", help="EK (hex) with --secure")
+    ap.add_argument("--auth-key", default="D0D1D2D3D4D5D6D7D8D9DADBDCDDDEDF", help="AK (hex) with --secure")
+    ap.add_argument("--system-title", help="server system title (hex, 8 bytes); default GRX + physical address")
     ap.add_argument("--expect-profile", action="store_true", help="print expected rows as JSON and exit")
     ap.add_argument("--from", dest="from_", help="range start (ISO 8601) for --expect-profile")
     ap.add_argument("--to", help="range end (ISO 8601) for --expect-profile")

@@ -7,6 +7,10 @@ JSON document on stdout.
                          [--max-info 128] [--max-pdu 1024] [--timeout 10]
                          [--register 1.0.1.8.0.255 --register 1.0.2.8.0.255]
                          [--profile 1.0.99.1.0.255 --from ISO --to ISO] [-v]
+                         [--auth none|lls|hls|hls-md5|hls-sha1|hls-gmac|hls-sha256]
+                         [--security none|authenticated|encrypted|both] [--system-title HEX]
+                         [--block-cipher-key HEX --auth-key HEX] [--invocation-counter N |
+                          --invocation-counter-from-meter] [--counter-client 16]
 
 Output (numbers raw, i.e. unscaled; times ISO 8601 UTC):
     {"objects":["0.0.40.0.0.255","0.0.1.0.0.255",...],
@@ -19,6 +23,14 @@ Output (numbers raw, i.e. unscaled; times ISO 8601 UTC):
 "<obis>/<attribute>", then the buffer (attribute 2) with selective access by range (selector 1,
 restricting object 0.0.1.0.0.255/2, all columns) when --from/--to are given, the whole buffer
 otherwise. A 12-byte octet-string cell is printed as an ISO time; other octet strings as hex.
+
+Security (GXDLMSSecureClient): --auth hls-* runs the 4-pass HLS exchange (AARQ/AARE, then
+reply_to_HLS_authentication on 0.0.40.0.0.255); --security ciphers the AARQ (glo-initiate-request)
+and every request with suite 0 and the global keys. --invocation-counter-from-meter first opens a
+separate, unciphered association as the public client (--counter-client, 16) on its own
+connection, reads the invocation counter data object 0.0.43.1.0.255/2 (--counter-object) and then
+uses counter + 1 (as Gurux's own sample reader does). The JSON then also holds
+"invocationCounter" (the value read) and "serverSystemTitle" (hex, from the AARE).
 
 Exit status: 0 ok; 2 association refused; 3 timeout / connection error; 4 a read failed;
 1 anything else. The reason is printed on stderr as "gurux_read: <step>: <message>".
@@ -34,9 +46,16 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from gurux_meter import decode_cosem_datetime, iso, parse_iso  # noqa: E402  (pure helpers, no Gurux)
 
 from gurux_dlms import GXDLMSClient, GXReplyData, GXByteBuffer, GXDateTime, GXDLMSException  # noqa: E402
-from gurux_dlms.enums import InterfaceType, Authentication, ErrorCode  # noqa: E402
+from gurux_dlms.enums import InterfaceType, Authentication, ErrorCode, Security  # noqa: E402
 from gurux_dlms.objects import (GXDLMSClock, GXDLMSRegister, GXDLMSProfileGeneric,  # noqa: E402
-                                GXDLMSAssociationLogicalName)
+                                GXDLMSAssociationLogicalName, GXDLMSData)
+from gurux_dlms.secure import GXDLMSSecureClient  # noqa: E402
+
+AUTH = {"none": Authentication.NONE, "lls": Authentication.LOW, "hls": Authentication.HIGH,
+        "hls-md5": Authentication.HIGH_MD5, "hls-sha1": Authentication.HIGH_SHA1,
+        "hls-gmac": Authentication.HIGH_GMAC, "hls-sha256": Authentication.HIGH_SHA256}
+SECURITY = {"none": Security.NONE, "authenticated": Security.AUTHENTICATION,
+            "encrypted": Security.ENCRYPTION, "both": Security.AUTHENTICATION_ENCRYPTION}
 
 
 class Failure(Exception):
@@ -46,13 +65,28 @@ class Failure(Exception):
 
 
 class Reader:
-    def __init__(self, args):
+    def __init__(self, args, client=None, auth=None, secure=None):
         self.args = args
         hdlc = args.framing == "hdlc"
         server = GXDLMSClient.getServerAddress(args.server, args.physical) if hdlc else args.server
-        auth = Authentication.LOW if args.client == 17 or (args.password and args.client != 16) else Authentication.NONE
-        self.client = GXDLMSClient(True, args.client, server, auth, args.password if auth else None,
-                                   InterfaceType.HDLC if hdlc else InterfaceType.WRAPPER)
+        client = args.client if client is None else client
+        if auth is None:
+            auth = AUTH[args.auth] if args.auth else (
+                Authentication.LOW if client == 17 or (args.password and client != 16) else Authentication.NONE)
+        secure = args.security != "none" or auth == Authentication.HIGH_GMAC if secure is None else secure
+        password = args.password.encode() if args.password and auth != Authentication.NONE else None
+        framing = InterfaceType.HDLC if hdlc else InterfaceType.WRAPPER
+        if secure:
+            self.client = GXDLMSSecureClient(True, client, server, auth, password, framing)
+            c = self.client.ciphering
+            c.security = SECURITY[args.security]
+            c.systemTitle = bytearray.fromhex(args.system_title)
+            c.blockCipherKey = bytearray.fromhex(args.block_cipher_key)
+            c.authenticationKey = bytearray.fromhex(args.auth_key)
+            c.invocationCounter = args.invocation_counter
+        else:
+            self.client = GXDLMSClient(True, client, server, auth, password, framing)
+        self.auth = auth
         self.client.setMaxReceivePDUSize(args.max_pdu)
         if hdlc:
             self.client.hdlcSettings.maxInfoTX = args.max_info
@@ -127,6 +161,18 @@ class Reader:
             if ex.code == 4:
                 raise Failure(2, self.step, "association refused: %s" % ex.message)
             raise
+        if self.auth > Authentication.LOW:
+            # HLS pass 3/4: f(StoC) via reply_to_HLS_authentication, the meter's f(CtoS) checked.
+            self.step = "HLS pass 3/4 (reply_to_HLS_authentication)"
+            try:
+                r = self.exchange(self.client.getApplicationAssociationRequest())
+                self.client.parseApplicationAssociationResponse(r.data)
+            except GXDLMSException as ex:
+                raise Failure(2, self.step, "association refused: %s" % ex)
+            except Failure as ex:
+                if ex.code == 4:
+                    raise Failure(2, self.step, "association refused: %s" % ex.message)
+                raise
 
     def close(self):
         try:
@@ -144,11 +190,26 @@ class Reader:
         self.step = step
         return self.exchange(self.client.read(obj, attribute)).value
 
+    def read_counter(self):
+        """The public client's view of the invocation counter data object (unciphered)."""
+        self.open()
+        try:
+            return int(self.get(GXDLMSData(self.args.counter_object), 2, "GET %s/2 (invocation counter)" % self.args.counter_object))
+        finally:
+            self.close()
+
     # ---- readout
     def run(self):
         a = self.args
         out = {}
+        if a.invocation_counter_from_meter:
+            public = Reader(a, client=a.counter_client, auth=Authentication.NONE, secure=False)
+            counter = public.read_counter()
+            out["invocationCounter"] = counter
+            self.client.ciphering.invocationCounter = counter + 1
         self.open()
+        if isinstance(self.client, GXDLMSSecureClient) and self.client.settings.sourceSystemTitle:
+            out["serverSystemTitle"] = bytes(self.client.settings.sourceSystemTitle).hex().upper()
         try:
             lst = self.get(GXDLMSAssociationLogicalName(), 2, "GET 0.0.40.0.0.255/2 (object list)")
             out["objects"] = [obis(it[2]) for it in lst]
@@ -235,9 +296,23 @@ def main(argv=None):
     ap.add_argument("--from", dest="from_", help="profile range start, ISO 8601")
     ap.add_argument("--to", help="profile range end, ISO 8601")
     ap.add_argument("--verbose", "-v", action="store_true", help="log frames in hex to stderr")
+    ap.add_argument("--auth", choices=sorted(AUTH), help="authentication (default: LLS for client 17, else none)")
+    ap.add_argument("--security", choices=sorted(SECURITY), default="none", help="ciphering of the APDUs (suite 0)")
+    ap.add_argument("--system-title", default="4D4D4D0000BC614E", help="client system title, 8 bytes hex")
+    ap.add_argument("--block-cipher-key", default="000102030405060708090A0B0C0D0E0F", help="global unicast key, hex")
+    ap.add_argument("--auth-key", default="D0D1D2D3D4D5D6D7D8D9DADBDCDDDEDF", help="authentication key, hex")
+    ap.add_argument("--invocation-counter", type=int, default=1, help="first invocation counter to send")
+    ap.add_argument("--invocation-counter-from-meter", action="store_true",
+                    help="read --counter-object with --counter-client first, then send its value + 1")
+    ap.add_argument("--counter-client", type=int, default=16, help="client SAP that reads the counter (public)")
+    ap.add_argument("--counter-object", default="0.0.43.1.0.255", help="invocation counter data object")
     args = ap.parse_args(argv)
-    if args.client == 17 and not args.password:
+    if args.client == 17 and not args.password and args.auth in (None, "lls"):
         ap.error("--client 17 needs --password")
+    if args.auth in ("hls", "hls-md5", "hls-sha1", "hls-sha256", "lls") and not args.password:
+        ap.error("--auth %s needs --password" % args.auth)
+    # Gurux's decipher path print()s "Encryption is applied." etc. on stdout: keep stdout for the JSON.
+    stdout, sys.stdout = sys.stdout, sys.stderr
     reader = Reader(args)
     try:
         out = reader.run()
@@ -247,6 +322,8 @@ def main(argv=None):
     except Exception as ex:  # Gurux parse errors etc.
         sys.stderr.write("gurux_read: %s: %s: %s\n" % (reader.step, type(ex).__name__, ex))
         return 1
+    finally:
+        sys.stdout = stdout
     json.dump(out, sys.stdout, separators=(",", ":"))
     sys.stdout.write("\n")
     return 0

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Checks gurux_read.py against gurux_meter.py (both Gurux) over loopback TCP: wrapper and HDLC
 # (128-byte information fields), public and LLS associations, server PDU 1024 and 256 (GET blocks),
-# a rejected password, and compares the profile range with --expect-profile.
+# a rejected password, and compares the profile range with --expect-profile; then the secure pair
+# (gurux_meter.py --secure, gurux_read.py --client 1 --auth hls-gmac --security both, counter read
+# first) and a wrong authentication key.
 # Usage: Tests/Interop/selftest.sh          (exit 0 when every case passes)
 set -uo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
@@ -49,5 +51,21 @@ PYEOF
     else echo "FAIL $framing pdu=$pdu wrong password: rc=$rc $(cat "$TMP/read.err")"; fail=1; fi
     stop_meter || { echo "FAIL meter exit status"; fail=1; }
   done
+done
+
+for framing in wrapper hdlc; do
+  start_meter --framing "$framing" --max-pdu 256 --secure
+  secure=(--port "$PORT" --framing "$framing" --client 1 --auth hls-gmac --security both --invocation-counter-from-meter)
+  if "$PY" "$HERE/gurux_read.py" "${secure[@]}" --max-info 128 --profile 1.0.99.1.0.255 --from "$FROM" --to "$TO" \
+        >"$TMP/read.json" 2>"$TMP/read.err" &&
+     "$PY" -c 'import json,sys; r,e=json.load(open(sys.argv[1])),json.load(open(sys.argv[2])); assert r["profile"]==e and r["serverSystemTitle"]=="4752580000000001", r' \
+        "$TMP/read.json" "$TMP/expect.json" 2>>"$TMP/read.err"
+  then echo "ok   $framing secure hls-gmac (counter $(python3 -c "import json,sys;print(json.load(open(sys.argv[1]))['invocationCounter'])" "$TMP/read.json"))"
+  else echo "FAIL $framing secure hls-gmac: $(tail -3 "$TMP/read.err")"; fail=1; fi
+  "$PY" "$HERE/gurux_read.py" "${secure[@]}" --auth-key D0D1D2D3D4D5D6D7D8D9DADBDCDDDE00 >/dev/null 2>"$TMP/read.err"
+  rc=$?
+  if [ $rc = 2 ]; then echo "ok   $framing secure wrong key refused: $(tail -1 "$TMP/read.err")"
+  else echo "FAIL $framing secure wrong key: rc=$rc $(tail -1 "$TMP/read.err")"; fail=1; fi
+  stop_meter || { echo "FAIL meter exit status"; fail=1; }
 done
 exit $fail
