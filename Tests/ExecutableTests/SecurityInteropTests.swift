@@ -1,0 +1,205 @@
+import Foundation
+import Testing
+import TestSupport
+
+/// DLMS security against independent implementations, whole processes over real sockets
+/// (issue 6): HLS-GMAC (mechanism 5), authenticated-and-encrypted (suite 0) associations with
+/// the examples' keys (EK 000102…0F, AK D0D1…DF).
+/// - Gurux's client (`gurux_read.py`, GXDLMSSecureClient, glo-ciphering) and dlms-cosem's client
+///   (`dlms_cosem_read.py`, general-glo-ciphering) read `meter-sim --example-keys` as client 1
+///   over wrapper/TCP and HDLC/TCP, each first reading the invocation counter 0.0.43.1.0.255 as
+///   the public client and then sending counter + 1.
+/// - `hesctl read` reads Gurux's GXDLMSSecureServer (`gurux_meter.py --secure`, patched around
+///   its defects, Tests/Interop/README.md).
+/// - A wrong authentication key is refused in each direction, and the next association works.
+@Suite(.serialized, .timeLimit(.minutes(10)))
+struct SecurityInteropTests {
+    static let blockCipherKey = "000102030405060708090A0B0C0D0E0F"
+    static let authenticationKey = "D0D1D2D3D4D5D6D7D8D9DADBDCDDDEDF"
+    static let wrongAuthenticationKey = "D0D1D2D3D4D5D6D7D8D9DADBDCDDDE00"
+    /// The Python clients' system title ("MMM" 12345678, Gurux's examples).
+    static let clientSystemTitle = "4D4D4D0000BC614E"
+
+    static func script(_ name: String) -> String { InteropTests.interop.appendingPathComponent(name).path }
+
+    /// `meter-sim --example-keys` with one meter (HDLC physical address 16).
+    static func startSecureMeterSim(framing: String) async throws -> (ChildProcess, port: Int) {
+        let port = try freeLoopbackPort()
+        let sim = try await MeterSimTransportTests.startSim(["--meters", "1", "--framing", framing, "--port", String(port), "--example-keys"])
+        return (sim, port)
+    }
+
+    /// Runs one of the Python readers (`gurux_read.py`, `dlms_cosem_read.py`) against 127.0.0.1:`port`.
+    static func pythonRead(_ python: String, _ script: String, port: Int, framing: String, authenticationKey: String = authenticationKey,
+                           _ extra: [String] = []) async throws -> (status: Int32, stdout: String, stderr: String) {
+        var arguments = [Self.script(script), "--host", "127.0.0.1", "--port", String(port), "--framing", framing,
+                         "--system-title", clientSystemTitle, "--block-cipher-key", blockCipherKey, "--auth-key", authenticationKey,
+                         "--invocation-counter-from-meter"] + extra
+        if framing == "hdlc" { arguments += ["--physical", "16"] }
+        return try await ChildProcess.run(executable: python, name: script, arguments: arguments, timeout: .seconds(90))
+    }
+
+    /// What every reader must have read from meter-sim: its system title, the clock, a register
+    /// and the profile rows meter-sim says it holds.
+    static func checkMeterSimReading(_ output: [String: Any], from: String, to: String, rows expectedCount: Int,
+                                     sourceLocation: SourceLocation = #_sourceLocation) async throws {
+        #expect((output["serverSystemTitle"] as? String)?.hasPrefix("535748") == true, "\(output)", sourceLocation: sourceLocation)   // "SWH"
+        #expect(output["invocationCounter"] is Int, sourceLocation: sourceLocation)
+        #expect((output["clock"] as? String)?.hasSuffix("Z") == true, "\(output)", sourceLocation: sourceLocation)
+        let register = (output["registers"] as? [String: Any])?["1.0.1.8.0.255"] as? [String: Any]
+        #expect(register?["raw"] is Int, "\(String(describing: register))", sourceLocation: sourceLocation)
+        #expect(register?["unit"] as? Int == 30, sourceLocation: sourceLocation)   // Wh
+        let profile = output["profile"] as? [String: Any]
+        #expect(profile?["columns"] as? [String] == ["0.0.1.0.0.255/2", "1.0.1.8.0.255/2", "1.0.2.8.0.255/2", "0.0.96.10.1.255/2"],
+                sourceLocation: sourceLocation)
+        let rows = InteropTests.rows(profile?["rows"])
+        #expect(rows.count == expectedCount, sourceLocation: sourceLocation)
+        #expect(rows == (try await InteropTests.expectedSimRows(from: from, to: to)), sourceLocation: sourceLocation)
+    }
+
+    // MARK: - Independent clients against meter-sim
+
+    @Test("Gurux's client: HLS-GMAC, authenticated and encrypted, reads clock, registers and a profile range from meter-sim",
+          arguments: ["wrapper", "hdlc"])
+    func guruxClientReadsMeterSim(framing: String) async throws {
+        let python = try await InteropTests.python()
+        let (sim, port) = try await Self.startSecureMeterSim(framing: framing)
+        let range = InteropTests.window(hours: 4)
+        let arguments = ["--client", "1", "--auth", "hls-gmac", "--security", "both", "--max-info", "128",
+                         "--register", "1.0.1.8.0.255", "--register", "1.0.2.8.0.255",
+                         "--profile", "1.0.99.1.0.255", "--from", range.from, "--to", range.to]
+        let first = try await Self.pythonRead(python, "gurux_read.py", port: port, framing: framing, arguments)
+        #expect(first.status == 0, "stderr: \(first.stderr)")
+        let output = try InteropTests.json(first.stdout)
+        try await Self.checkMeterSimReading(output, from: range.from, to: range.to, rows: 17)
+        #expect((output["objects"] as? [String])?.contains("0.0.43.1.0.255") == true)
+
+        // The meter remembers what it accepted: the next reader is told a higher counter.
+        let second = try await Self.pythonRead(python, "gurux_read.py", port: port, framing: framing,
+                                               ["--client", "1", "--auth", "hls-gmac", "--security", "both", "--register", "1.0.1.8.0.255"])
+        #expect(second.status == 0, "stderr: \(second.stderr)")
+        let before = output["invocationCounter"] as? Int ?? .max
+        let after = (try? InteropTests.json(second.stdout))?["invocationCounter"] as? Int ?? .min
+        #expect(after > before, "counter before \(before), after \(after)")
+        await MeterSimTransportTests.stop(sim)
+    }
+
+    @Test("dlms-cosem's client: HLS-GMAC with general-glo-ciphering reads clock, registers and a profile range from meter-sim",
+          arguments: ["wrapper", "hdlc"])
+    func dlmsCosemClientReadsMeterSim(framing: String) async throws {
+        let python = try await InteropTests.python()
+        let (sim, port) = try await Self.startSecureMeterSim(framing: framing)
+        let range = InteropTests.window(hours: 6)
+        let read = try await Self.pythonRead(python, "dlms_cosem_read.py", port: port, framing: framing,
+                                             ["--client", "1", "--register", "1.0.1.8.0.255", "--register", "1.0.2.8.0.255",
+                                              "--profile", "1.0.99.1.0.255", "--from", range.from, "--to", range.to])
+        #expect(read.status == 0, "stderr: \(read.stderr)")
+        try await Self.checkMeterSimReading(try InteropTests.json(read.stdout), from: range.from, to: range.to, rows: 25)
+        await MeterSimTransportTests.stop(sim)
+    }
+
+    @Test("a wrong authentication key: meter-sim refuses Gurux's and dlms-cosem's AARQ (deciphering-error), then serves both")
+    func meterSimRefusesWrongKey() async throws {
+        let python = try await InteropTests.python()
+        let (sim, port) = try await Self.startSecureMeterSim(framing: "wrapper")
+        let gurux = ["--client", "1", "--auth", "hls-gmac", "--security", "both", "--register", "1.0.1.8.0.255"]
+        let guruxRefused = try await Self.pythonRead(python, "gurux_read.py", port: port, framing: "wrapper",
+                                                     authenticationKey: Self.wrongAuthenticationKey, gurux)
+        #expect(guruxRefused.status == 2, "stderr: \(guruxRefused.stderr)")
+        #expect(guruxRefused.stderr.contains("AARQ/AARE: association refused"), "\(guruxRefused.stderr)")
+        #expect(guruxRefused.stdout.isEmpty)
+
+        let cosemRefused = try await Self.pythonRead(python, "dlms_cosem_read.py", port: port, framing: "wrapper",
+                                                     authenticationKey: Self.wrongAuthenticationKey, ["--register", "1.0.1.8.0.255"])
+        #expect(cosemRefused.status == 2, "stderr: \(cosemRefused.stderr)")
+        // rejected-permanent, acse-service-user no-reason-given, ConfirmedServiceError … deciphering-error (6)
+        #expect(cosemRefused.stderr.contains("REJECTED_PERMANENT"), "\(cosemRefused.stderr)")
+        #expect(cosemRefused.stderr.contains("NO_REASON_GIVEN"), "\(cosemRefused.stderr)")
+
+        // Nothing was accepted from the refused attempts, and the meter serves the right key.
+        let gurux2 = try await Self.pythonRead(python, "gurux_read.py", port: port, framing: "wrapper", gurux)
+        #expect(gurux2.status == 0, "stderr: \(gurux2.stderr)")
+        #expect((try? InteropTests.json(gurux2.stdout))?["invocationCounter"] as? Int == 0)
+        let cosem2 = try await Self.pythonRead(python, "dlms_cosem_read.py", port: port, framing: "wrapper", ["--register", "1.0.1.8.0.255"])
+        #expect(cosem2.status == 0, "stderr: \(cosem2.stderr)")
+        await MeterSimTransportTests.stop(sim)
+    }
+
+    // MARK: - Our client against Gurux's secure server
+
+    static let hesctlSecurity = ["--client", "1", "--auth", "hls-gmac", "--security", "both", "--block-cipher-key", blockCipherKey]
+
+    /// `gurux_meter.py --secure` (GXDLMSSecureServer, patched) on an ephemeral port.
+    static func startSecureGurux(_ python: String, framing: String, now: String) async throws -> (ChildProcess, port: Int) {
+        let meter = try ChildProcess(executable: python, name: "gurux_meter.py", arguments: [
+            script("gurux_meter.py"), "--port", "0", "--framing", framing, "--secure", "--max-pdu", "256", "--max-info", "128",
+            "--physical", "17", "--now", now, "--days", "2",
+        ])
+        try await meter.waitForOutput(containing: "READY", timeout: .seconds(60))
+        let ready = try String(contentsOfFile: meter.stdoutPath, encoding: .utf8)
+        guard let port = ready.split(separator: "\n").first(where: { $0.hasPrefix("READY") })?.split(separator: " ").last.flatMap({ Int($0) }) else {
+            meter.signal(SIGTERM)
+            throw ChildProcessError(reason: "gurux_meter.py printed no port: \(ready)")
+        }
+        return (meter, port)
+    }
+
+    static func endpoint(port: Int, framing: String) -> [String] {
+        ["--tcp", "127.0.0.1:\(port)", "--framing", framing] + (framing == "hdlc" ? ["--physical", "17", "--max-info", "128"] : [])
+    }
+
+    @Test("hesctl read: HLS-GMAC, authenticated and encrypted, reads Gurux's GXDLMSSecureServer (256-byte PDUs: ciphered blocks)",
+          arguments: ["wrapper", "hdlc"])
+    func hesctlReadsSecureGurux(framing: String) async throws {
+        let python = try await InteropTests.python()
+        let range = InteropTests.window(hours: 12)
+        let (meter, port) = try await Self.startSecureGurux(python, framing: framing, now: range.now)
+        defer { meter.signal(SIGTERM) }
+        let read = try await ChildProcess.run(product: "hesctl", arguments: ["read"] + Self.endpoint(port: port, framing: framing) + Self.hesctlSecurity
+            + ["--auth-key", Self.authenticationKey, "--clock", "--obis", "1.0.2.8.0.255", "--profile", "1.0.99.1.0.255", "--from", range.from, "--to", range.to],
+            timeout: .seconds(90))
+        #expect(read.status == 0, "stderr: \(read.stderr)")
+        let output = try InteropTests.json(read.stdout)
+        #expect((output["association"] as? [String: Any])?["serverSystemTitle"] as? String == "4752580000000011")   // "GRX" + 17
+        #expect(((output["meter"] as? [String: Any])?["security"] as? String)?.contains("authenticated and encrypted") == true)
+        #expect((output["clock"] as? [String: Any])?["time"] as? String == range.now)
+        let register = (output["registers"] as? [[String: Any]])?.first
+        #expect(register?["scaler"] as? Int == -3)
+        #expect(register?["unit"] as? String == "Wh")
+
+        let expect = try await ChildProcess.run(executable: python, name: "gurux_meter.py", arguments: [
+            Self.script("gurux_meter.py"), "--expect-profile", "--now", range.now, "--days", "2", "--from", range.from, "--to", range.to,
+        ])
+        #expect(expect.status == 0, "stderr: \(expect.stderr)")
+        let rows = InteropTests.rows((output["profile"] as? [String: Any])?["rows"])
+        #expect(rows.count == 49)
+        #expect(rows == InteropTests.rows(try InteropTests.json(expect.stdout)["rows"]))
+    }
+
+    @Test("Gurux's secure server refuses a wrong authentication key and a stale invocation counter; the next association works")
+    func secureGuruxRefusesWrongKeyAndStaleCounter() async throws {
+        let python = try await InteropTests.python()
+        let range = InteropTests.window(hours: 1)
+        let (meter, port) = try await Self.startSecureGurux(python, framing: "hdlc", now: range.now)
+        defer { meter.signal(SIGTERM) }
+        let base = ["read"] + Self.endpoint(port: port, framing: "hdlc") + Self.hesctlSecurity
+
+        let wrongKey = try await ChildProcess.run(product: "hesctl", arguments: base + ["--auth-key", Self.wrongAuthenticationKey, "--clock"], timeout: .seconds(90))
+        #expect(wrongKey.status == 1, "stderr: \(wrongKey.stderr)")
+        #expect(wrongKey.stderr.contains("associationRejected"), "\(wrongKey.stderr)")
+        #expect(wrongKey.stdout.isEmpty)
+        #expect(!wrongKey.stderr.contains("D0D1D2D3"), "a key leaked into the message: \(wrongKey.stderr)")
+
+        let good = try await ChildProcess.run(product: "hesctl", arguments: base + ["--auth-key", Self.authenticationKey, "--clock"], timeout: .seconds(90))
+        #expect(good.status == 0, "stderr: \(good.stderr)")
+
+        // A counter the meter has already accepted: exception-response invocation-counter-error.
+        let stale = try await ChildProcess.run(product: "hesctl", arguments: base + ["--auth-key", Self.authenticationKey, "--clock", "--invocation-counter", "1"],
+                                               timeout: .seconds(90))
+        #expect(stale.status == 1, "stderr: \(stale.stderr)")
+        #expect(stale.stderr.contains("invocation-counter-error"), "\(stale.stderr)")
+
+        let again = try await ChildProcess.run(product: "hesctl", arguments: base + ["--auth-key", Self.authenticationKey, "--clock"], timeout: .seconds(90))
+        #expect(again.status == 0, "stderr: \(again.stderr)")
+    }
+}
