@@ -407,6 +407,21 @@ struct MeterSimTransportTests {
         await Self.stop(sim)
     }
 
+    @Test("IEC 62056-21 on a multi-drop line: each meter answers its own device address; a sign-on without address collides")
+    func iec21MultiDrop() async throws {
+        let path = Self.linePath()
+        let sim = try await Self.startSim(["--meters", "2", "--transport", "serial", "--framing", "iec21", "--meters-per-line", "2",
+                                           "--line-path", path])
+        for meter in [1, 0] {
+            let output = try await Self.hesctl(["--serial", path, "--framing", "iec21", "--device-address", Self.serial(meter)])
+            #expect(output?["identification"] as? String == Self.serial(meter))
+        }
+        let collided = try await ChildProcess.run(product: "hesctl", arguments: ["read", "--serial", path, "--framing", "iec21", "--timeout", "3"])
+        #expect(collided.status != 0, "\(collided.stdout)")
+        #expect(sim.standardError.contains("bus contention on line line-0: meters SIM00000001, SIM00000002 answered the same frame"))
+        await Self.stop(sim)
+    }
+
     @Test("IEC 62056-21 mode E: sign-on at 300 Bd, ACK 2 Z 2, then an HDLC association on the same line")
     func iec21ModeE() async throws {
         let path = Self.linePath()
