@@ -11,7 +11,10 @@ import TestSupport
 ///   the public client and then sending counter + 1.
 /// - `hesctl read` reads Gurux's GXDLMSSecureServer (`gurux_meter.py --secure`, patched around
 ///   its defects, Tests/Interop/README.md).
-/// - A wrong authentication key is refused in each direction, and the next association works.
+/// - Gurux's client with HLS mechanisms 3, 4 and 6; `hesctl` with authenticated-only and
+///   encrypted-only associations.
+/// - A wrong authentication key is refused in each direction, and the next association works; so
+///   are a stale invocation counter and an unexpected server system title (our side).
 @Suite(.serialized, .timeLimit(.minutes(10)))
 struct SecurityInteropTests {
     static let blockCipherKey = "000102030405060708090A0B0C0D0E0F"
@@ -81,6 +84,26 @@ struct SecurityInteropTests {
         let before = output["invocationCounter"] as? Int ?? .max
         let after = (try? InteropTests.json(second.stdout))?["invocationCounter"] as? Int ?? .min
         #expect(after > before, "counter before \(before), after \(after)")
+        await MeterSimTransportTests.stop(sim)
+    }
+
+    @Test("Gurux's client: HLS mechanisms 3, 4 and 6 (secret Gurux) with ciphering, as clients 1 and 17, read meter-sim",
+          arguments: ["hls-md5", "hls-sha1", "hls-sha256"])
+    func guruxClientOtherMechanisms(auth: String) async throws {
+        let python = try await InteropTests.python()
+        let (sim, port) = try await Self.startSecureMeterSim(framing: "wrapper")
+        for client in ["1", "17"] {
+            let read = try await Self.pythonRead(python, "gurux_read.py", port: port, framing: "wrapper",
+                                                 ["--client", client, "--auth", auth, "--password", "Gurux", "--security", "both", "--register", "1.0.1.8.0.255"])
+            #expect(read.status == 0, "client \(client): \(read.stderr)")
+            let output = try? InteropTests.json(read.stdout)
+            #expect((output?["serverSystemTitle"] as? String)?.hasPrefix("535748") == true)
+            #expect(((output?["registers"] as? [String: Any])?["1.0.1.8.0.255"] as? [String: Any])?["raw"] is Int)
+        }
+        let wrong = try await Self.pythonRead(python, "gurux_read.py", port: port, framing: "wrapper",
+                                              ["--client", "1", "--auth", auth, "--password", "nope", "--security", "both"])
+        #expect(wrong.status == 2, "stderr: \(wrong.stderr)")
+        #expect(wrong.stderr.contains("HLS pass 3/4"), "\(wrong.stderr)")
         await MeterSimTransportTests.stop(sim)
     }
 
@@ -176,6 +199,23 @@ struct SecurityInteropTests {
         #expect(rows == InteropTests.rows(try InteropTests.json(expect.stdout)["rows"]))
     }
 
+    @Test("hesctl read: authenticated-only and encrypted-only associations with Gurux's secure server")
+    func hesctlSecurityLevelsAgainstGurux() async throws {
+        let python = try await InteropTests.python()
+        let range = InteropTests.window(hours: 1)
+        let (meter, port) = try await Self.startSecureGurux(python, framing: "wrapper", now: range.now)
+        defer { meter.signal(SIGTERM) }
+        for (level, words) in [("authenticated", "authenticated as"), ("encrypted", "encrypted as")] {
+            let read = try await ChildProcess.run(product: "hesctl", arguments: ["read"] + Self.endpoint(port: port, framing: "wrapper")
+                + ["--client", "1", "--auth", "hls-gmac", "--security", level, "--block-cipher-key", Self.blockCipherKey, "--auth-key", Self.authenticationKey,
+                   "--clock", "--obis", "1.0.1.8.0.255"], timeout: .seconds(90))
+            #expect(read.status == 0, "\(level): \(read.stderr)")
+            let output = try? InteropTests.json(read.stdout)
+            #expect(((output?["meter"] as? [String: Any])?["security"] as? String)?.hasPrefix(words) == true, "\(String(describing: output))")
+            #expect((output?["clock"] as? [String: Any])?["time"] as? String == range.now)
+        }
+    }
+
     @Test("Gurux's secure server refuses a wrong authentication key and a stale invocation counter; the next association works")
     func secureGuruxRefusesWrongKeyAndStaleCounter() async throws {
         let python = try await InteropTests.python()
@@ -190,7 +230,15 @@ struct SecurityInteropTests {
         #expect(wrongKey.stdout.isEmpty)
         #expect(!wrongKey.stderr.contains("D0D1D2D3"), "a key leaked into the message: \(wrongKey.stderr)")
 
-        let good = try await ChildProcess.run(product: "hesctl", arguments: base + ["--auth-key", Self.authenticationKey, "--clock"], timeout: .seconds(90))
+        // Our side: a meter that is not the one expected is left before anything is read.
+        let impostor = try await ChildProcess.run(product: "hesctl", arguments: base + ["--auth-key", Self.authenticationKey, "--clock",
+                                                                                        "--server-system-title", "4752580000000099"], timeout: .seconds(90))
+        #expect(impostor.status == 1, "stderr: \(impostor.stderr)")
+        #expect(impostor.stderr.contains("securityFailed"), "\(impostor.stderr)")
+        #expect(impostor.stdout.isEmpty)
+
+        let good = try await ChildProcess.run(product: "hesctl", arguments: base + ["--auth-key", Self.authenticationKey, "--clock",
+                                                                                    "--server-system-title", "4752580000000011"], timeout: .seconds(90))
         #expect(good.status == 0, "stderr: \(good.stderr)")
 
         // A counter the meter has already accepted: exception-response invocation-counter-error.

@@ -73,7 +73,8 @@ class Reader:
         if auth is None:
             auth = AUTH[args.auth] if args.auth else (
                 Authentication.LOW if client == 17 or (args.password and client != 16) else Authentication.NONE)
-        secure = args.security != "none" or auth == Authentication.HIGH_GMAC if secure is None else secure
+        if secure is None:   # Gurux's HLS code reads the cipher's system title and counter even without ciphering
+            secure = args.security != "none" or auth > Authentication.LOW
         password = args.password.encode() if args.password and auth != Authentication.NONE else None
         framing = InterfaceType.HDLC if hdlc else InterfaceType.WRAPPER
         if secure:
