@@ -1,6 +1,7 @@
 import ArgumentParser
 import COSEM
 import DLMSCodec
+import DLMSSecurity
 import Foundation
 import NIOCore
 
@@ -19,6 +20,9 @@ struct DLMSCommand: ParsableCommand {
         var apdu: DLMSAPDU?
         /// A bare A-XDR value, with `--data`.
         var data: DLMSData?
+        /// The plain APDU inside a ciphered one (or inside an AARQ/AARE's ciphered
+        /// user-information), when `decode` was given the keys. `encode` ignores it.
+        var deciphered: DLMSAPDU?
     }
 
     struct WrapperHeader: Codable {
@@ -35,13 +39,79 @@ struct DLMSCommand: ParsableCommand {
         @Flag(help: "Decode a bare A-XDR value instead of an APDU.")
         var data = false
 
+        @Option(name: .customLong("block-cipher-key"), help: "EK in hex (or @FILE, or $HES_DLMS_BLOCK_CIPHER_KEY): decipher a ciphered APDU too.")
+        var blockCipherKey: String?
+        @Option(name: .customLong("auth-key"), help: "AK in hex (or @FILE, or $HES_DLMS_AUTH_KEY).")
+        var authKey: String?
+        @Option(name: .customLong("dedicated-key"), help: "The dedicated key, for ded- ciphered APDUs (hex or @FILE).")
+        var dedicatedKey: String?
+        @Option(name: .customLong("system-title"), help: "The sender's system title in hex (glo-/ded- APDUs carry none; AARQ/AARE and general ciphering do).")
+        var systemTitle: String?
+
         func run() throws {
             let text = hex == "-" ? String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self) : hex
-            let document = try DLMSCommand.decode(try ByteBuffer(dlmsHex: text), asData: data)
+            var document = try DLMSCommand.decode(try ByteBuffer(dlmsHex: text), asData: data)
+            if let keys = try keys() {
+                document.deciphered = try DLMSCommand.decipher(document.apdu, keys: keys, senderTitle: try systemTitle.map { try SystemTitle(hex: $0) })
+            }
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
             print(String(decoding: try encoder.encode(document), as: UTF8.self))
         }
+
+        func keys() throws -> Keys? {
+            let environment = ProcessInfo.processInfo.environment
+            func key(_ flag: String?, _ name: String, _ variable: String?) throws -> DLMSKey? {
+                guard var text = flag ?? variable.flatMap({ environment[$0] }) else { return nil }
+                if text.hasPrefix("@") {
+                    guard let data = FileManager.default.contents(atPath: String(text.dropFirst())) else { throw ValidationError("--\(name): cannot read \(text.dropFirst())") }
+                    text = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+                }
+                do { return try DLMSKey(hex: text) } catch { throw ValidationError("--\(name): \(error)") }
+            }
+            let ek = try key(blockCipherKey, "block-cipher-key", "HES_DLMS_BLOCK_CIPHER_KEY")
+            let ak = try key(authKey, "auth-key", "HES_DLMS_AUTH_KEY")
+            guard let ek, let ak else {
+                if blockCipherKey != nil || authKey != nil { throw ValidationError("--block-cipher-key and --auth-key go together") }
+                return nil
+            }
+            return Keys(blockCipherKey: ek, authenticationKey: ak, dedicatedKey: try key(dedicatedKey, "dedicated-key", nil))
+        }
+    }
+
+    /// The plain APDU inside `apdu`: a ciphered service APDU (the sender's title from the flag or
+    /// the APDU itself), or the ciphered InitiateRequest/Response of an AARQ/AARE (the title from
+    /// its calling/responding AP title). The protection is verified; any policy is accepted.
+    static func decipher(_ apdu: DLMSAPDU?, keys: Keys, senderTitle: SystemTitle?) throws -> DLMSAPDU? {
+        let ciphered: CipheredAPDU
+        var title = senderTitle
+        switch apdu {
+        case .ciphered(let c)?:
+            ciphered = c
+        case .aarq(let aarq)?:
+            guard case .ciphered(let c)? = aarq.userInformation else { return nil }
+            ciphered = c
+            title = title ?? aarq.callingAPTitle.flatMap { try? SystemTitle($0) }
+        case .aare(let aare)?:
+            guard case .ciphered(let c)? = aare.userInformation else { return nil }
+            ciphered = c
+            title = title ?? aare.respondingAPTitle.flatMap { try? SystemTitle($0) }
+        default:
+            return nil
+        }
+        if let own = ciphered.systemTitle { title = try SystemTitle(own) }
+        guard let title else { throw ValidationError("a glo-/ded- ciphered APDU names no sender: give --system-title") }
+        // The receiver's side of the cipher: its own title does not matter for deciphering.
+        let cipher = DLMSCipher(systemTitle: title, peerSystemTitle: title, blockCipherKey: keys.blockCipherKey,
+                                authenticationKey: keys.authenticationKey, dedicatedKey: keys.dedicatedKey,
+                                policy: SecurityPolicy(requiresAuthentication: false, requiresEncryption: false))
+        return try DLMSAPDU(exactly: ByteBuffer(bytes: try cipher.unprotect(ciphered, expectedSystemTitle: title)))
+    }
+
+    struct Keys {
+        var blockCipherKey: DLMSKey
+        var authenticationKey: DLMSKey
+        var dedicatedKey: DLMSKey?
     }
 
     struct Encode: ParsableCommand {
