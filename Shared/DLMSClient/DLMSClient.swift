@@ -286,10 +286,14 @@ public final class DLMSClient {
         association.conformance = granted.negotiatedConformance
         association.serverMaxReceivePDUSize = granted.serverMaxReceivePDUSize
         association.dlmsVersion = granted.negotiatedDLMSVersion
-        if ciphering?.cipher.dedicatedKey != nil { ciphering?.kind = .dedicated }
         if case .high(let mechanism, let secret) = connection.authentication {
             try await completeHLS(mechanism, secret: secret, ownChallenge: ownChallenge, aare: aare)
         }
+        // The dedicated key serves the association once it is up, i.e. after HLS pass 3/4: the
+        // reply_to_HLS_authentication ACTION stays glo-ciphered. Gurux's client does the same and
+        // its server deciphers a ded- APDU only in an authenticated association (a ded- pass 3 is
+        // refused with deciphering-error); meter-sim takes either.
+        if ciphering?.cipher.dedicatedKey != nil { ciphering?.kind = .dedicated }
         logger.debug("associated", metadata: ["dlms.conformance": "\(granted.negotiatedConformance)", "dlms.max_pdu": "\(granted.serverMaxReceivePDUSize)",
                                               "dlms.security": "\(security.map { "\($0)" } ?? "none")"])
     }

@@ -58,13 +58,14 @@ struct SecureAssociationTests {
 
         func connection(_ authentication: MeterConnection.Authentication, policy: SecurityPolicy = .authenticatedAndEncrypted,
                         blockCipherKey: DLMSKey = SecureAssociationTests.ek, authenticationKey: DLMSKey = SecureAssociationTests.ak,
-                        counter: MeterConnection.Security.InvocationCounterSource = .standard, store: (any InvocationCounterStore)? = nil) -> MeterConnection {
+                        counter: MeterConnection.Security.InvocationCounterSource = .standard, store: (any InvocationCounterStore)? = nil,
+                        dedicatedKey: DLMSKey? = nil) -> MeterConnection {
             var timeouts = MeterConnection.Timeouts()
             timeouts.step = .seconds(3)
             return MeterConnection(
                 endpoint: .tcp(host: "127.0.0.1", port: server.port), clientSAP: 1, authentication: authentication, timeouts: timeouts,
                 security: MeterConnection.Security(systemTitle: SecureAssociationTests.clientTitle, blockCipherKey: blockCipherKey,
-                                                   authenticationKey: authenticationKey, policy: policy, invocationCounter: counter,
+                                                   authenticationKey: authenticationKey, policy: policy, dedicatedKey: dedicatedKey, invocationCounter: counter,
                                                    counterStore: store))
         }
     }
@@ -98,6 +99,25 @@ struct SecureAssociationTests {
         guard case .ciphered(let initiate)? = aarq.userInformation else { Issue.record("plain InitiateRequest"); return }
         #expect(initiate.tag == 0x21)
         #expect(initiate.securityControl == 0x30)
+    }
+
+    @Test("a dedicated key: the HLS reply stays glo-ciphered, the association's services are ded-ciphered and answered in kind")
+    func dedicatedKeyAfterHLS() async throws {
+        let secure = try await SecureMeter.start()
+        defer { Task { await secure.server.stop() } }
+        let dedicated = try DLMSKey(hex: "00112233445566778899AABBCCDDEEFF")
+        let register = try await DLMSClient.withAssociation(to: secure.connection(.high(.gmac, secret: nil), dedicatedKey: dedicated)) { client in
+            try await client.readRegister(OBISCode(1, 0, 1, 8, 0, 255))
+        }
+        #expect(register.raw.integerValue != nil)
+        // After the ciphered AARQ: glo-action-request (0xCB, reply_to_HLS_authentication: the
+        // association is not up before pass 4; Gurux's server refuses a ded- one), then
+        // ded-get-requests (0xD0).
+        let tags = secure.requests.withLockedValue { $0.map { $0.getInteger(at: $0.readerIndex, as: UInt8.self)! } }
+        let secondAARQ = tags.indices.filter { tags[$0] == AARQ.tag }.dropFirst().first!
+        let services = tags[(secondAARQ + 1)...].filter { $0 != 0x62 }
+        #expect(services.first == 0xCB, "\(tags)")
+        #expect(services.dropFirst().allSatisfy { $0 == 0xD0 } && services.count > 1, "\(tags)")
     }
 
     @Test("HLS with MD5, SHA-1 and SHA-256 secrets, APDUs in the clear", arguments: [HLSMechanism.md5, .sha1, .sha256])

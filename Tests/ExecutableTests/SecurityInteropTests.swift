@@ -199,20 +199,23 @@ struct SecurityInteropTests {
         #expect(rows == InteropTests.rows(try InteropTests.json(expect.stdout)["rows"]))
     }
 
-    @Test("hesctl read: authenticated-only and encrypted-only associations with Gurux's secure server")
+    @Test("hesctl read: authenticated-only, encrypted-only and dedicated-key associations with Gurux's secure server")
     func hesctlSecurityLevelsAgainstGurux() async throws {
         let python = try await InteropTests.python()
         let range = InteropTests.window(hours: 1)
         let (meter, port) = try await Self.startSecureGurux(python, framing: "wrapper", now: range.now)
         defer { meter.signal(SIGTERM) }
-        for (level, words) in [("authenticated", "authenticated as"), ("encrypted", "encrypted as")] {
+        let dedicated = ["--dedicated-key", "00112233445566778899AABBCCDDEEFF"]
+        for (level, words, extra) in [("authenticated", "authenticated as", [String]()), ("encrypted", "encrypted as", []),
+                                      ("both", "authenticated and encrypted", dedicated)] {
             let read = try await ChildProcess.run(product: "hesctl", arguments: ["read"] + Self.endpoint(port: port, framing: "wrapper")
                 + ["--client", "1", "--auth", "hls-gmac", "--security", level, "--block-cipher-key", Self.blockCipherKey, "--auth-key", Self.authenticationKey,
-                   "--clock", "--obis", "1.0.1.8.0.255"], timeout: .seconds(90))
+                   "--clock", "--obis", "1.0.1.8.0.255", "--profile", "1.0.99.1.0.255", "--from", range.from, "--to", range.to] + extra, timeout: .seconds(90))
             #expect(read.status == 0, "\(level): \(read.stderr)")
             let output = try? InteropTests.json(read.stdout)
             #expect(((output?["meter"] as? [String: Any])?["security"] as? String)?.hasPrefix(words) == true, "\(String(describing: output))")
             #expect((output?["clock"] as? [String: Any])?["time"] as? String == range.now)
+            #expect(InteropTests.rows((output?["profile"] as? [String: Any])?["rows"]).count == 5, "\(level) \(extra)")
         }
     }
 
