@@ -12,6 +12,7 @@ struct App: AsyncParsableCommand {
             ContractCommand.self,
             DLMSCommand.self,
             ReadCommand.self,
+            KeyCommand.self,
         ])
 }
 

@@ -60,14 +60,8 @@ struct DLMSCommand: ParsableCommand {
         }
 
         func keys() throws -> Keys? {
-            let environment = ProcessInfo.processInfo.environment
             func key(_ flag: String?, _ name: String, _ variable: String?) throws -> DLMSKey? {
-                guard var text = flag ?? variable.flatMap({ environment[$0] }) else { return nil }
-                if text.hasPrefix("@") {
-                    guard let data = FileManager.default.contents(atPath: String(text.dropFirst())) else { throw ValidationError("--\(name): cannot read \(text.dropFirst())") }
-                    text = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-                }
-                do { return try DLMSKey(hex: text) } catch { throw ValidationError("--\(name): \(error)") }
+                try KeyMaterial.key(flag, name: name, environment: variable)
             }
             let ek = try key(blockCipherKey, "block-cipher-key", "HES_DLMS_BLOCK_CIPHER_KEY")
             let ak = try key(authKey, "auth-key", "HES_DLMS_AUTH_KEY")

@@ -61,9 +61,9 @@ struct ReadCommand: AsyncParsableCommand {
     var systemTitle: String?
     @Option(name: .customLong("server-system-title"), help: "Refuse a meter whose system title differs (hex).")
     var serverSystemTitle: String?
-    @Option(name: .customLong("block-cipher-key"), help: "EK, 16 bytes in hex, or @FILE holding the hex. Default: $HES_DLMS_BLOCK_CIPHER_KEY.")
+    @Option(name: .customLong("block-cipher-key"), help: "EK: 16 bytes in hex, @FILE holding the hex, or wrapped:HEX (unwrapped with $HES_MASTER_KEY_FILE). Default: $HES_DLMS_BLOCK_CIPHER_KEY.")
     var blockCipherKey: String?
-    @Option(name: .customLong("auth-key"), help: "AK, 16 bytes in hex, or @FILE holding the hex. Default: $HES_DLMS_AUTH_KEY.")
+    @Option(name: .customLong("auth-key"), help: "AK: hex, @FILE or wrapped:HEX. Default: $HES_DLMS_AUTH_KEY.")
     var authKey: String?
     @Option(name: .customLong("dedicated-key"), help: "A dedicated key for this association (hex or @FILE).")
     var dedicatedKey: String?
@@ -287,16 +287,8 @@ struct ReadCommand: AsyncParsableCommand {
 
     /// The ciphering settings; keys from the flags, `@FILE`s or the environment.
     func securitySettings() throws -> MeterConnection.Security? {
-        let environment = ProcessInfo.processInfo.environment
         func key(_ flag: String?, _ name: String, _ variable: String) throws -> DLMSKey? {
-            guard var text = flag ?? environment[variable] else { return nil }
-            if text.hasPrefix("@") {
-                guard let data = FileManager.default.contents(atPath: String(text.dropFirst())) else {
-                    throw ValidationError("--\(name): cannot read \(text.dropFirst())")
-                }
-                text = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-            }
-            do { return try DLMSKey(hex: text) } catch { throw ValidationError("--\(name): \(error)") }
+            try KeyMaterial.key(flag, name: name, environment: variable)
         }
         let ek = try key(blockCipherKey, "block-cipher-key", "HES_DLMS_BLOCK_CIPHER_KEY")
         let ak = try key(authKey, "auth-key", "HES_DLMS_AUTH_KEY")

@@ -66,6 +66,38 @@ struct SecureReadTests {
         await MeterSimTransportTests.stop(sim)
     }
 
+    @Test("keys wrapped with the master key (hesctl key wrap) read the meter; the wrong master key is refused")
+    func wrappedKeys() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("hes-master-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let masterFile = directory.appendingPathComponent("master.hex").path
+        try "00112233445566778899AABBCCDDEEFF\n".write(toFile: masterFile, atomically: true, encoding: .utf8)
+        let environment = ["HES_MASTER_KEY_FILE": masterFile]
+        func wrap(_ key: String) async throws -> String {
+            let result = try await ChildProcess.run(product: "hesctl", arguments: ["key", "wrap", "--key", key], environment: environment, timeout: .seconds(30))
+            #expect(result.status == 0, "\(result.stderr)")
+            #expect(!result.stdout.contains(key))
+            return result.stdout.split(separator: "\n").last.map(String.init) ?? ""
+        }
+        let ek = try await wrap(Self.keys[1])
+        let ak = try await wrap(Self.keys[3])
+        #expect(ek.hasPrefix("wrapped:") && ak.hasPrefix("wrapped:"))
+
+        let port = try freeLoopbackPort()
+        let sim = try await MeterSimTransportTests.startSim(["--meters", "1", "--port", String(port), "--example-keys"])
+        let arguments = ["read", "--tcp", "127.0.0.1:\(port)", "--client", "1", "--auth", "hls-gmac", "--clock", "--block-cipher-key", ek, "--auth-key", ak]
+        let read = try await ChildProcess.run(product: "hesctl", arguments: arguments, environment: environment, timeout: .seconds(60))
+        #expect(read.status == 0, "\(read.stderr)")
+        #expect(read.stdout.contains("\"clock\""))
+
+        try "0F0E0D0C0B0A09080706050403020100\n".write(toFile: masterFile, atomically: true, encoding: .utf8)
+        let refused = try await ChildProcess.run(product: "hesctl", arguments: arguments, environment: environment, timeout: .seconds(60))
+        #expect(refused.status == 64, "\(refused.stderr)")
+        #expect(refused.stderr.contains("does not unwrap"), "\(refused.stderr)")
+        await MeterSimTransportTests.stop(sim)
+    }
+
     @Test("hesctl read --framing iec21 --password: programming mode R1 registers and the EMH load profile from meter-sim")
     func iec21ProgrammingMode() async throws {
         let path = MeterSimTransportTests.linePath()

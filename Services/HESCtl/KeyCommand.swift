@@ -1,0 +1,82 @@
+import ArgumentParser
+import DLMSSecurity
+import Foundation
+
+/// Where `hesctl` takes DLMS keys from: hex on the command line (tests), `@FILE` holding the hex,
+/// `wrapped:HEX` (RFC 3394, unwrapped with the master key of `HES_MASTER_KEY_FILE`), or the
+/// environment variable named for the flag.
+enum KeyMaterial {
+    /// - Returns: `nil` when neither the flag nor the environment variable is set.
+    /// - Throws: `ValidationError` naming the flag; never quoting key material.
+    static func key(_ flag: String?, name: String, environment variable: String?) throws -> DLMSKey? {
+        let environment = ProcessInfo.processInfo.environment
+        guard var text = flag ?? variable.flatMap({ environment[$0] }) else { return nil }
+        if text.hasPrefix("@") {
+            guard let data = FileManager.default.contents(atPath: String(text.dropFirst())) else {
+                throw ValidationError("--\(name): cannot read \(text.dropFirst())")
+            }
+            text = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        do {
+            if text.hasPrefix("wrapped:") {
+                let wrapped = WrappedDLMSKey(masterKeyID: try masterKey().id, wrapped: Array(try hexBytes(text.dropFirst(8))))
+                return try wrapped.unwrap(with: try masterKey())
+            }
+            return try DLMSKey(hex: text)
+        } catch let error as ValidationError {
+            throw ValidationError("--\(name): \(error.message)")
+        } catch {
+            throw ValidationError("--\(name): \(error)")
+        }
+    }
+
+    /// The master key: `HES_MASTER_KEY_FILE` holds its hex; `HES_MASTER_KEY_ID` names it (default `default`).
+    static func masterKey(file: String? = nil) throws -> MasterKey {
+        let environment = ProcessInfo.processInfo.environment
+        guard let path = file ?? environment["HES_MASTER_KEY_FILE"] else {
+            throw ValidationError("a wrapped key needs the master key: set HES_MASTER_KEY_FILE (or --master-key-file)")
+        }
+        guard let data = FileManager.default.contents(atPath: path) else { throw ValidationError("cannot read the master key file \(path)") }
+        return try MasterKey(id: environment["HES_MASTER_KEY_ID"] ?? "default",
+                             hex: String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines))
+    }
+
+    static func hexBytes(_ text: Substring) throws -> [UInt8] {
+        var bytes: [UInt8] = []
+        var digits = text.filter { !$0.isWhitespace }.makeIterator()
+        while let high = digits.next() {
+            guard let low = digits.next(), let value = UInt8(String([high, low]), radix: 16) else {
+                throw ValidationError("not hexadecimal")
+            }
+            bytes.append(value)
+        }
+        return bytes
+    }
+}
+
+/// `hesctl key wrap`: wraps a DLMS key with the master key for configurations and tasks, so the
+/// key itself is never stored or sent in the clear.
+struct KeyCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "key", abstract: "Wrap DLMS keys with the master key (RFC 3394).", subcommands: [Wrap.self])
+
+    struct Wrap: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Print a key wrapped with the master key, as JSON and as the 'wrapped:HEX' form other commands accept.")
+
+        @Option(help: "The key: hex, or @FILE holding the hex. Default: standard input.")
+        var key: String?
+        @Option(name: .customLong("master-key-file"), help: "The master key's hex. Default: $HES_MASTER_KEY_FILE.")
+        var masterKeyFile: String?
+
+        func run() throws {
+            let text = key ?? String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+            guard let plain = try KeyMaterial.key(text, name: "key", environment: nil) else { throw ValidationError("no key given") }
+            let wrapped = try WrappedDLMSKey(wrapping: plain, with: try KeyMaterial.masterKey(file: masterKeyFile))
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys]
+            print(String(decoding: try encoder.encode(wrapped), as: UTF8.self))
+            print("wrapped:" + wrapped.wrapped.map { String(format: "%02X", $0) }.joined())
+        }
+    }
+}

@@ -1,0 +1,89 @@
+import Crypto
+import Foundation
+
+/// A DLMS key (or HLS secret's key material) wrapped with a master key (AES key wrap, IETF
+/// RFC 3394; the same algorithm as the Green Book's key_transfer), so it can travel in a
+/// collection task on Kafka or sit in a configuration without ever being in the clear
+/// (../shared/DESIGN.md: keys reach the collector wrapped). Only a holder of the master key
+/// named `masterKeyID` unwraps it.
+///
+/// Codable as `{"masterKeyID": "…", "wrapped": "<hex>"}`; the hex is ciphertext, safe to log.
+public struct WrappedDLMSKey: Hashable, Sendable, Codable, CustomStringConvertible {
+    /// Names the master key that wrapped this one (key rotation keeps several).
+    public var masterKeyID: String
+    /// The RFC 3394 output: 8 bytes more than the key.
+    public var wrapped: [UInt8]
+
+    public init(masterKeyID: String, wrapped: [UInt8]) {
+        self.masterKeyID = masterKeyID
+        self.wrapped = wrapped
+    }
+
+    /// Wraps `key` with `master`.
+    /// - Throws: `DLMSSecurityError` `.invalidKey` when the wrapping fails.
+    public init(wrapping key: DLMSKey, with master: MasterKey) throws {
+        do {
+            self.init(masterKeyID: master.id, wrapped: Array(try AES.KeyWrap.wrap(key.symmetricKey, using: master.key)))
+        } catch {
+            throw DLMSSecurityError.invalidKey("the key could not be wrapped with master key \(master.id)")
+        }
+    }
+
+    /// The key, when `master` is the one that wrapped it and the wrapping is intact.
+    /// - Throws: `DLMSSecurityError` `.invalidKey` for another master key (by id), and
+    ///   `.authenticationFailed` when the RFC 3394 integrity check fails (wrong master key
+    ///   material or altered bytes). Nothing of the key is revealed.
+    public func unwrap(with master: MasterKey) throws -> DLMSKey {
+        guard master.id == masterKeyID else {
+            throw DLMSSecurityError.invalidKey("the key is wrapped with master key \(masterKeyID), not \(master.id)")
+        }
+        let key: SymmetricKey
+        do {
+            key = try AES.KeyWrap.unwrap(wrapped, using: master.key)
+        } catch {
+            throw DLMSSecurityError.authenticationFailed("the wrapped key does not unwrap with master key \(master.id) (wrong key or altered)")
+        }
+        return try key.withUnsafeBytes { try DLMSKey(bytes: $0) }
+    }
+
+    public var description: String { "WrappedDLMSKey(master \(masterKeyID), \(wrapped.count) bytes)" }
+
+    private enum CodingKeys: String, CodingKey { case masterKeyID, wrapped }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        masterKeyID = try c.decode(String.self, forKey: .masterKeyID)
+        let hex = try c.decode(String.self, forKey: .wrapped)
+        guard let bytes = parseHex(hex), bytes.count >= 24, bytes.count % 8 == 0 else {
+            throw DecodingError.dataCorruptedError(forKey: .wrapped, in: c, debugDescription: "a wrapped key is hex of 24 or more bytes, a multiple of 8")
+        }
+        wrapped = bytes
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(masterKeyID, forKey: .masterKeyID)
+        try c.encode(hexString(wrapped), forKey: .wrapped)
+    }
+}
+
+/// The key-encryption key of `WrappedDLMSKey` (AES-128 or AES-256), loaded from a file or the
+/// environment (`HES_MASTER_KEY_FILE`). Never prints its bytes.
+public struct MasterKey: Sendable, CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
+    public let id: String
+    let key: SymmetricKey
+
+    /// - Parameter hex: 32 or 64 hex digits.
+    /// - Throws: `DLMSSecurityError` `.invalidKey` (the input is never quoted).
+    public init(id: String, hex: String) throws {
+        guard let bytes = parseHex(hex), bytes.count == 16 || bytes.count == 32 else {
+            throw DLMSSecurityError.invalidKey("a master key is 16 or 32 bytes of hex (input not shown)")
+        }
+        self.id = id
+        self.key = SymmetricKey(data: bytes)
+    }
+
+    public var description: String { "MasterKey(\(id), redacted)" }
+    public var debugDescription: String { description }
+    public var customMirror: Mirror { Mirror(self, children: ["id": id, "key": "redacted"], displayStyle: .struct) }
+}
