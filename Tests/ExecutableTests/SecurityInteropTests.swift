@@ -11,8 +11,8 @@ import TestSupport
 ///   the public client and then sending counter + 1.
 /// - `hesctl read` reads Gurux's GXDLMSSecureServer (`gurux_meter.py --secure`, patched around
 ///   its defects, Tests/Interop/README.md).
-/// - Gurux's client with HLS mechanisms 3, 4 and 6; `hesctl` with authenticated-only and
-///   encrypted-only associations.
+/// - HLS mechanisms 3, 4 and 6 both ways; `hesctl` with authenticated-only, encrypted-only and
+///   dedicated-key associations.
 /// - A wrong authentication key is refused in each direction, and the next association works; so
 ///   are a stale invocation counter and an unexpected server system title (our side).
 @Suite(.serialized, .timeLimit(.minutes(10)))
@@ -77,9 +77,11 @@ struct SecurityInteropTests {
         try await Self.checkMeterSimReading(output, from: range.from, to: range.to, rows: 17)
         #expect((output["objects"] as? [String])?.contains("0.0.43.1.0.255") == true)
 
-        // The meter remembers what it accepted: the next reader is told a higher counter.
+        // The meter remembers what it accepted: the next reader is told a higher counter. This one
+        // sends a dedicated key: ded-get-requests after the glo- HLS reply, answered in kind.
         let second = try await Self.pythonRead(python, "gurux_read.py", port: port, framing: framing,
-                                               ["--client", "1", "--auth", "hls-gmac", "--security", "both", "--register", "1.0.1.8.0.255"])
+                                               ["--client", "1", "--auth", "hls-gmac", "--security", "both", "--register", "1.0.1.8.0.255",
+                                                "--dedicated-key", "00112233445566778899AABBCCDDEEFF"])
         #expect(second.status == 0, "stderr: \(second.stderr)")
         let before = output["invocationCounter"] as? Int ?? .max
         let after = (try? InteropTests.json(second.stdout))?["invocationCounter"] as? Int ?? .min
@@ -217,6 +219,23 @@ struct SecurityInteropTests {
             #expect((output?["clock"] as? [String: Any])?["time"] as? String == range.now)
             #expect(InteropTests.rows((output?["profile"] as? [String: Any])?["rows"]).count == 5, "\(level) \(extra)")
         }
+    }
+
+    @Test("hesctl read: HLS MD5, SHA-1 and SHA-256 (secret Gurux) with ciphering against Gurux's secure server; a wrong secret refused at pass 3",
+          arguments: ["hls-md5", "hls-sha1", "hls-sha256"])
+    func hesctlOtherMechanismsAgainstGurux(auth: String) async throws {
+        let python = try await InteropTests.python()
+        let range = InteropTests.window(hours: 1)
+        let (meter, port) = try await Self.startSecureGurux(python, framing: "hdlc", now: range.now)
+        defer { meter.signal(SIGTERM) }
+        let base = ["read"] + Self.endpoint(port: port, framing: "hdlc") + ["--client", "1", "--auth", auth, "--security", "both",
+                                                                           "--block-cipher-key", Self.blockCipherKey, "--auth-key", Self.authenticationKey]
+        let read = try await ChildProcess.run(product: "hesctl", arguments: base + ["--password", "Gurux", "--clock"], timeout: .seconds(90))
+        #expect(read.status == 0, "stderr: \(read.stderr)")
+        #expect(((try? InteropTests.json(read.stdout))?["clock"] as? [String: Any])?["time"] as? String == range.now)
+        let wrong = try await ChildProcess.run(product: "hesctl", arguments: base + ["--password", "nope", "--clock"], timeout: .seconds(90))
+        #expect(wrong.status == 1, "stderr: \(wrong.stderr)")
+        #expect(wrong.stderr.contains("associationRejected") && wrong.stderr.contains("read-write-denied"), "\(wrong.stderr)")
     }
 
     @Test("Gurux's secure server refuses a wrong authentication key and a stale invocation counter; the next association works")

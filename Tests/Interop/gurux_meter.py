@@ -15,7 +15,8 @@ client at a time, any number of reconnects; SIGTERM/SIGINT exit cleanly (status 
 
 Associations: client SAP 16 = public, no authentication; client SAP 17 = low-level security with
 --password (default 12345678). Anything else is rejected (AARE permanent-rejected).
---secure (GXDLMSSecureServer): client SAP 1 = HLS-GMAC (mechanism 5) with suite 0 ciphering of the
+--secure (GXDLMSSecureServer): client SAP 1 = HLS-GMAC (mechanism 5; also MD5, SHA-1, SHA-256 with
+--hls-secret, default "Gurux") with suite 0 ciphering (or none: --security is the client's choice) of the
 InitiateRequest and of every APDU, global keys --block-cipher-key / --auth-key (default the
 examples' EK 000102...0F and AK D0D1...DF), server system title --system-title (default "GRX" and
 the physical address in 5 bytes, 4752580000000001 for physical 1); client SAP 16 stays public and
@@ -50,6 +51,7 @@ selected-columns list; by entry (selector 2) is 1-based, inclusive.
 """
 import argparse
 import datetime
+import hashlib
 import json
 import math
 import os
@@ -162,7 +164,7 @@ def patch_secure_server():
         cls.generateApplicationContextName(settings, body, cipher)
         body.set(bytes([0xA2, 0x03, 0x02, 0x01, int(result)]))
         body.set(bytes([0xA3, 0x05, 0xA1, 0x03, 0x02, 0x01, int(diagnostic)]))
-        if cipher and (settings.authentication == Authentication.HIGH_GMAC or cipher.isCiphered()):
+        if cipher and (settings.authentication in (Authentication.HIGH_GMAC, Authentication.HIGH_SHA256) or cipher.isCiphered()):
             title = bytes(cipher.systemTitle)
             body.set(bytes([0xA4, 2 + len(title), 0x04, len(title)]) + title)
         if settings.authentication > Authentication.LOW:
@@ -313,32 +315,49 @@ def build_server_classes(secure=False):
         def getMaxPduSize(self):   # called by getRequestNextDataBlock, missing too
             return self.maxPduSize
 
+    HLS_MECHANISMS = (Authentication.HIGH_MD5, Authentication.HIGH_SHA1, Authentication.HIGH_GMAC, Authentication.HIGH_SHA256)
+
     class Association(GXDLMSAssociationLogicalName):
         def invoke(self, settings, e):
-            # Defect: reply_to_HLS_authentication (method 1) with HLS-GMAC does int(e.parameters) on
-            # the octet string (ValueError: every GMAC pass 3 fails); a wrong f(StoC) is answered
-            # "success" without data instead of a refusal; and f(CtoS) carries the server's current
+            # Defect: reply_to_HLS_authentication (method 1) does int(e.parameters) on the octet
+            # string (ValueError: every pass 3 fails); a wrong f(StoC) is answered "success" without
+            # data instead of a refusal; with HLS-GMAC f(CtoS) carries the server's current
             # invocation counter, which the ciphered ACTION-Response carrying it then uses again
-            # (the same GCM IV twice). Checked and answered here.
-            if e.index != 1 or settings.authentication != Authentication.HIGH_GMAC:
+            # (the same GCM IV twice); with HLS-SHA256 it hashes the bare secret instead of
+            # secret || system titles || challenges. Checked and answered here (mechanisms 3-6).
+            if e.index != 1 or settings.authentication not in HLS_MECHANISMS:
                 return super().invoke(settings, e)
             from gurux_dlms.GXSecure import GXSecure
             from gurux_dlms.objects.enums import AssociationStatus
-            reply = bytes(e.parameters or b"")
-            ic = int.from_bytes(reply[1:5], "big") if len(reply) == 17 else 0
-            expected = bytes(GXSecure.secure(settings, settings.cipher, ic, settings.stoCChallenge,
-                                             settings.sourceSystemTitle)) if len(reply) == 17 else None
-            if reply != expected:
-                log("HLS-GMAC: wrong f(StoC) from the client")
+            mechanism, reply = settings.authentication, bytes(e.parameters or b"")
+            stoc, ctos = bytes(settings.stoCChallenge), bytes(settings.getCtoSChallenge())
+            client_title = bytes(settings.sourceSystemTitle or b"")
+            server_title = bytes(settings.cipher.systemTitle) if settings.cipher else b""
+            secret = self.hls_secret
+
+            def f(challenge, other, own_title, peer_title, ic):
+                if mechanism == Authentication.HIGH_GMAC:
+                    return bytes(GXSecure.secure(settings, settings.cipher, ic, challenge, own_title))
+                if mechanism == Authentication.HIGH_SHA256:   # Green Book: secret || ST-own || ST-peer || challenges
+                    return hashlib.sha256(secret + own_title + peer_title + challenge + other).digest()
+                return bytes(GXSecure.secure(settings, settings.cipher, 0, challenge, secret))
+
+            if mechanism == Authentication.HIGH_GMAC:
+                ic = int.from_bytes(reply[1:5], "big") if len(reply) == 17 else 0
+            else:
+                ic = 0
+            if not reply or reply != f(stoc, ctos, client_title, server_title, ic):
+                log("HLS %s: wrong f(StoC) from the client" % mechanism)
                 self.associationStatus = AssociationStatus.NON_ASSOCIATED
                 e.error = ErrorCode.READ_WRITE_DENIED
                 return None
-            ic = settings.cipher.invocationCounter
-            settings.cipher.invocationCounter = ic + 1
+            ic = 0
+            if mechanism == Authentication.HIGH_GMAC:
+                ic = settings.cipher.invocationCounter
+                settings.cipher.invocationCounter = ic + 1
             self.associationStatus = AssociationStatus.ASSOCIATED
             e.byteArray = True
-            answer = bytes(GXSecure.secure(settings, settings.cipher, ic, settings.getCtoSChallenge(),
-                                           settings.cipher.systemTitle))
+            answer = f(ctos, stoc, server_title, client_title, ic)
             return bytes([0x09, len(answer)]) + answer
 
         # Defect: handleMethodRequest then calls obj.getAssociationStatus(),
@@ -468,6 +487,7 @@ def build_server_classes(secure=False):
             self.assoc = Association()
             self.assoc.authenticationMechanismName.mechanismId = Authentication.LOW
             self.assoc.secret = self.password
+            self.assoc.hls_secret = args.hls_secret.encode()
             self.clock = Clock(self)
             self.r1 = Register("1.0.1.8.0.255", self, 0, 0)
             self.r2 = Register("1.0.2.8.0.255", self, 1, -3)
@@ -536,7 +556,7 @@ def build_server_classes(secure=False):
                 return SourceDiagnostic.NONE
             if client == 17 and authentication == Authentication.NONE:
                 return SourceDiagnostic.AUTHENTICATION_MECHANISM_NAME_REQUIRED
-            if client == 1 and self.secure and authentication == Authentication.HIGH_GMAC:
+            if client == 1 and self.secure and authentication in HLS_MECHANISMS:
                 return SourceDiagnostic.NONE   # pass 3/4 (reply_to_HLS_authentication) follows
             if client == 1 and authentication == Authentication.NONE:
                 return SourceDiagnostic.AUTHENTICATION_MECHANISM_NAME_REQUIRED
@@ -776,6 +796,7 @@ def main(argv=None):
     ap.add_argument("--block-cipher-key", default="000102030405060708090A0B0C0D0E0F", help="EK (hex) with --secure")
     ap.add_argument("--auth-key", default="D0D1D2D3D4D5D6D7D8D9DADBDCDDDEDF", help="AK (hex) with --secure")
     ap.add_argument("--system-title", help="server system title (hex, 8 bytes); default GRX + physical address")
+    ap.add_argument("--hls-secret", default="Gurux", help="HLS MD5/SHA-1/SHA-256 secret of client 1 with --secure")
     ap.add_argument("--expect-profile", action="store_true", help="print expected rows as JSON and exit")
     ap.add_argument("--from", dest="from_", help="range start (ISO 8601) for --expect-profile")
     ap.add_argument("--to", help="range end (ISO 8601) for --expect-profile")

@@ -85,6 +85,8 @@ class Reader:
             c.blockCipherKey = bytearray.fromhex(args.block_cipher_key)
             c.authenticationKey = bytearray.fromhex(args.auth_key)
             c.invocationCounter = args.invocation_counter
+            if args.dedicated_key:
+                c.dedicatedKey = bytearray.fromhex(args.dedicated_key)
         else:
             self.client = GXDLMSClient(True, client, server, auth, password, framing)
         self.auth = auth
@@ -302,6 +304,7 @@ def main(argv=None):
     ap.add_argument("--system-title", default="4D4D4D0000BC614E", help="client system title, 8 bytes hex")
     ap.add_argument("--block-cipher-key", default="000102030405060708090A0B0C0D0E0F", help="global unicast key, hex")
     ap.add_argument("--auth-key", default="D0D1D2D3D4D5D6D7D8D9DADBDCDDDEDF", help="authentication key, hex")
+    ap.add_argument("--dedicated-key", help="dedicated key (hex) sent in the InitiateRequest")
     ap.add_argument("--invocation-counter", type=int, default=1, help="first invocation counter to send")
     ap.add_argument("--invocation-counter-from-meter", action="store_true",
                     help="read --counter-object with --counter-client first, then send its value + 1")
