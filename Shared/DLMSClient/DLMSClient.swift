@@ -526,7 +526,7 @@ public final class DLMSClient {
                 }
                 switch response {
                 case .exceptionResponse(let exception):
-                    throw DLMSClientError(code: .serviceError, step: step, reason: "exception-response: \(exception)")
+                    throw DLMSClientError(code: .serviceError, step: step, reason: "\(exception)")
                 case .confirmedServiceError(let error):
                     throw DLMSClientError(code: .serviceError, step: step, reason: "\(error)")
                 default:
