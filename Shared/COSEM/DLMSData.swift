@@ -221,13 +221,9 @@ extension DLMSData {
             guard count <= r.remaining else {
                 throw DLMSError.truncated("array/structure of \(count) element(s) in \(r.remaining) byte(s)")
             }
-            // Filled in place: no per-append capacity and uniqueness checks on the hot path.
-            let elements = try [DLMSData](unsafeUninitializedCapacity: count) { storage, initialized in
-                for index in 0..<count {
-                    (storage.baseAddress! + index).initialize(to: try decode(&r, depth: depth + 1, limits: limits))
-                    initialized = index + 1
-                }
-            }
+            var elements: [DLMSData] = []
+            elements.reserveCapacity(count)
+            for _ in 0..<count { elements.append(try decode(&r, depth: depth + 1, limits: limits)) }
             return tag == 1 ? .array(elements) : .structure(elements)
         case 3: return .boolean(try r.u8("boolean") != 0)
         case 4: return .bitString(try decodeBitString(&r, limits: limits))
