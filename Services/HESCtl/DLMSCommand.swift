@@ -39,44 +39,27 @@ struct DLMSCommand: ParsableCommand {
         @Flag(help: "Decode a bare A-XDR value instead of an APDU.")
         var data = false
 
-        @Option(name: .customLong("block-cipher-key"), help: "EK in hex (or @FILE, or $HES_DLMS_BLOCK_CIPHER_KEY): decipher a ciphered APDU too.")
-        var blockCipherKey: String?
-        @Option(name: .customLong("auth-key"), help: "AK in hex (or @FILE, or $HES_DLMS_AUTH_KEY).")
-        var authKey: String?
-        @Option(name: .customLong("dedicated-key"), help: "The dedicated key, for ded- ciphered APDUs (hex or @FILE).")
-        var dedicatedKey: String?
+        /// With keys, a ciphered APDU is deciphered too.
+        @OptionGroup var cipherKeys: CipherKeyOptions
         @Option(name: .customLong("system-title"), help: "The sender's system title in hex (glo-/ded- APDUs carry none; AARQ/AARE and general ciphering do).")
         var systemTitle: String?
 
         func run() throws {
             let text = hex == "-" ? String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self) : hex
             var document = try DLMSCommand.decode(try ByteBuffer(dlmsHex: text), asData: data)
-            if let keys = try keys() {
+            if let keys = try cipherKeys.keys() {
                 document.deciphered = try DLMSCommand.decipher(document.apdu, keys: keys, senderTitle: try systemTitle.map { try SystemTitle(hex: $0) })
             }
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
             print(String(decoding: try encoder.encode(document), as: UTF8.self))
         }
-
-        func keys() throws -> Keys? {
-            func key(_ flag: String?, _ name: String, _ variable: String?) throws -> DLMSKey? {
-                try KeyMaterial.key(flag, name: name, environment: variable)
-            }
-            let ek = try key(blockCipherKey, "block-cipher-key", "HES_DLMS_BLOCK_CIPHER_KEY")
-            let ak = try key(authKey, "auth-key", "HES_DLMS_AUTH_KEY")
-            guard let ek, let ak else {
-                if blockCipherKey != nil || authKey != nil { throw ValidationError("--block-cipher-key and --auth-key go together") }
-                return nil
-            }
-            return Keys(blockCipherKey: ek, authenticationKey: ak, dedicatedKey: try key(dedicatedKey, "dedicated-key", nil))
-        }
     }
 
     /// The plain APDU inside `apdu`: a ciphered service APDU (the sender's title from the flag or
     /// the APDU itself), or the ciphered InitiateRequest/Response of an AARQ/AARE (the title from
     /// its calling/responding AP title). The protection is verified; any policy is accepted.
-    static func decipher(_ apdu: DLMSAPDU?, keys: Keys, senderTitle: SystemTitle?) throws -> DLMSAPDU? {
+    static func decipher(_ apdu: DLMSAPDU?, keys: CipherKeyOptions.Keys, senderTitle: SystemTitle?) throws -> DLMSAPDU? {
         let ciphered: CipheredAPDU
         var title = senderTitle
         switch apdu {
@@ -100,12 +83,6 @@ struct DLMSCommand: ParsableCommand {
                                 authenticationKey: keys.authenticationKey, dedicatedKey: keys.dedicatedKey,
                                 policy: SecurityPolicy(requiresAuthentication: false, requiresEncryption: false))
         return try DLMSAPDU(exactly: ByteBuffer(bytes: try cipher.unprotect(ciphered, expectedSystemTitle: title)))
-    }
-
-    struct Keys {
-        var blockCipherKey: DLMSKey
-        var authenticationKey: DLMSKey
-        var dedicatedKey: DLMSKey?
     }
 
     struct Encode: ParsableCommand {

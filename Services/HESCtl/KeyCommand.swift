@@ -54,6 +54,35 @@ enum KeyMaterial {
     }
 }
 
+/// The key flags `hesctl read` and `hesctl dlms decode` share.
+struct CipherKeyOptions: ParsableArguments {
+    @Option(name: .customLong("block-cipher-key"), help: "EK: 16 bytes in hex, @FILE holding the hex, or wrapped:HEX (unwrapped with $HES_MASTER_KEY_FILE). Default: $HES_DLMS_BLOCK_CIPHER_KEY.")
+    var blockCipherKey: String?
+    @Option(name: .customLong("auth-key"), help: "AK: hex, @FILE or wrapped:HEX. Default: $HES_DLMS_AUTH_KEY.")
+    var authKey: String?
+    @Option(name: .customLong("dedicated-key"), help: "A dedicated key (ded- ciphering): hex, @FILE or wrapped:HEX. Default: $HES_DLMS_DEDICATED_KEY.")
+    var dedicatedKey: String?
+
+    struct Keys {
+        var blockCipherKey: DLMSKey
+        var authenticationKey: DLMSKey
+        var dedicatedKey: DLMSKey?
+    }
+
+    /// The keys, or `nil` when neither EK nor AK is given.
+    /// - Throws: `ValidationError` when only one of them is, or one does not load.
+    func keys() throws -> Keys? {
+        let ek = try KeyMaterial.key(blockCipherKey, name: "block-cipher-key", environment: "HES_DLMS_BLOCK_CIPHER_KEY")
+        let ak = try KeyMaterial.key(authKey, name: "auth-key", environment: "HES_DLMS_AUTH_KEY")
+        guard let ek, let ak else {
+            if ek != nil || ak != nil { throw ValidationError("--block-cipher-key and --auth-key go together") }
+            return nil
+        }
+        return Keys(blockCipherKey: ek, authenticationKey: ak,
+                    dedicatedKey: try KeyMaterial.key(dedicatedKey, name: "dedicated-key", environment: "HES_DLMS_DEDICATED_KEY"))
+    }
+}
+
 /// `hesctl key wrap`: wraps a DLMS key with the master key for configurations and tasks, so the
 /// key itself is never stored or sent in the clear.
 struct KeyCommand: ParsableCommand {

@@ -61,12 +61,7 @@ struct ReadCommand: AsyncParsableCommand {
     var systemTitle: String?
     @Option(name: .customLong("server-system-title"), help: "Refuse a meter whose system title differs (hex).")
     var serverSystemTitle: String?
-    @Option(name: .customLong("block-cipher-key"), help: "EK: 16 bytes in hex, @FILE holding the hex, or wrapped:HEX (unwrapped with $HES_MASTER_KEY_FILE). Default: $HES_DLMS_BLOCK_CIPHER_KEY.")
-    var blockCipherKey: String?
-    @Option(name: .customLong("auth-key"), help: "AK: hex, @FILE or wrapped:HEX. Default: $HES_DLMS_AUTH_KEY.")
-    var authKey: String?
-    @Option(name: .customLong("dedicated-key"), help: "A dedicated key for this association (hex or @FILE).")
-    var dedicatedKey: String?
+    @OptionGroup var cipherKeys: CipherKeyOptions
     @Option(name: .customLong("invocation-counter"), help: "The first transmit invocation counter. Default: read 0.0.43.1.0.255 with the public client first.")
     var invocationCounter: UInt32?
     @Option(name: .customLong("counter-file"), help: "A JSON file keeping each meter's last used invocation counter, so it never goes backwards.")
@@ -287,25 +282,20 @@ struct ReadCommand: AsyncParsableCommand {
 
     /// The ciphering settings; keys from the flags, `@FILE`s or the environment.
     func securitySettings() throws -> MeterConnection.Security? {
-        func key(_ flag: String?, _ name: String, _ variable: String) throws -> DLMSKey? {
-            try KeyMaterial.key(flag, name: name, environment: variable)
-        }
-        let ek = try key(blockCipherKey, "block-cipher-key", "HES_DLMS_BLOCK_CIPHER_KEY")
-        let ak = try key(authKey, "auth-key", "HES_DLMS_AUTH_KEY")
+        let keys = try cipherKeys.keys()
         let needsKeys = auth == "hls-gmac" || (security.map { $0 != "none" } ?? false)
         let wantsTitles = needsKeys || auth == "hls-sha256"
-        guard ek != nil || ak != nil || wantsTitles else { return nil }
-        guard let ek, let ak else {
-            if needsKeys { throw ValidationError("ciphering and hls-gmac need --block-cipher-key and --auth-key (or $HES_DLMS_BLOCK_CIPHER_KEY, $HES_DLMS_AUTH_KEY)") }
-            throw ValidationError("--block-cipher-key and --auth-key go together")
+        guard keys != nil || wantsTitles else { return nil }
+        guard let keys else {
+            throw ValidationError("ciphering, hls-gmac and hls-sha256 need --block-cipher-key and --auth-key (or $HES_DLMS_BLOCK_CIPHER_KEY, $HES_DLMS_AUTH_KEY)")
         }
         do {
             let title = try SystemTitle(hex: systemTitle ?? "4853455300000001")
             let expected = try serverSystemTitle.map { try SystemTitle(hex: $0) }
             let policy = Self.policies[security ?? "both"] ?? .authenticatedAndEncrypted
             return MeterConnection.Security(
-                systemTitle: title, blockCipherKey: ek, authenticationKey: ak, policy: policy,
-                dedicatedKey: try key(dedicatedKey, "dedicated-key", "HES_DLMS_DEDICATED_KEY"),
+                systemTitle: title, blockCipherKey: keys.blockCipherKey, authenticationKey: keys.authenticationKey, policy: policy,
+                dedicatedKey: keys.dedicatedKey,
                 invocationCounter: invocationCounter.map { .startingAt($0) } ?? .standard,
                 expectedServerSystemTitle: expected,
                 counterStore: counterFile.map { FileInvocationCounterStore(path: $0) })
