@@ -448,12 +448,70 @@ public final class DLMSClient {
     /// - Throws: `DLMSClientError` with `.dataAccessFailed` when the meter refuses.
     public func set(_ attribute: CosemAttributeDescriptor, to value: DLMSData, accessSelection: AccessSelection? = nil) async throws {
         let id = takeInvokeID()
-        let response = try await exchange(.setRequest(.normal(invokeID: id, attribute: attribute, accessSelection: accessSelection, value: value)), step: .set, invokeID: id.invokeID)
+        let request = DLMSAPDU.setRequest(.normal(invokeID: id, attribute: attribute, accessSelection: accessSelection, value: value))
+        if let limit = requestSizeLimit, request.encoded.readableBytes > limit, association.conformance.contains(.blockTransferWithSetOrWrite) {
+            try await setInBlocks(attribute, value: value, accessSelection: accessSelection, invokeID: id, limit: limit)
+            return
+        }
+        let response = try await exchange(request, step: .set, invokeID: id.invokeID)
         guard case .setResponse(.normal(_, let result)) = response else {
             throw DLMSClientError(code: .unexpectedResponse, step: .set, reason: "expected a SET-Response-Normal to \(attribute), got \(response.name)")
         }
         guard result == .success else {
             throw DLMSClientError(code: .dataAccessFailed, step: .set, reason: "\(attribute): \(result)", dataAccessResult: result)
+        }
+    }
+
+    /// The largest plain request the meter takes in one APDU (its max PDU size, less the
+    /// ciphering's header and tag), or `nil` before the association.
+    private var requestSizeLimit: Int? {
+        guard association.serverMaxReceivePDUSize > 0 else { return nil }
+        return Int(association.serverMaxReceivePDUSize) - (ciphering == nil ? 0 : Self.cipheringOverhead)
+    }
+
+    /// Tag, length (up to 3 bytes), security header (5) and authentication tag (12).
+    static let cipheringOverhead = 1 + 3 + 5 + 12
+
+    /// SET with block transfer (Green Book 9.3.7): the encoded value in blocks that fit the
+    /// meter's PDU size, each acknowledged, the last answered with the result.
+    private func setInBlocks(_ attribute: CosemAttributeDescriptor, value: DLMSData, accessSelection: AccessSelection?,
+                             invokeID id: InvokeIDAndPriority, limit: Int) async throws {
+        var encoded = ByteBuffer()
+        value.encode(into: &encoded)
+        let bytes = Array(encoded.readableBytesView)
+        // The first request's header (attribute, selection) is the larger one; its block length
+        // may take up to 2 more bytes once the block is filled.
+        let header = DLMSAPDU.setRequest(.withFirstDataBlock(invokeID: id, attribute: attribute, accessSelection: accessSelection,
+                                                             block: DataBlockSA(lastBlock: false, blockNumber: 1, rawData: []))).encoded.readableBytes + 2
+        let chunk = limit - header
+        guard chunk >= 1 else {
+            throw DLMSClientError(code: .invalidArgument, step: .set, reason: "the meter's PDU size \(association.serverMaxReceivePDUSize) leaves no room for SET blocks")
+        }
+        var offset = 0
+        var blockNumber: UInt32 = 1
+        while true {
+            let end = min(offset + chunk, bytes.count)
+            let last = end == bytes.count
+            let block = DataBlockSA(lastBlock: last, blockNumber: blockNumber, rawData: DLMSBytes(bytes[offset..<end]))
+            let request: SetRequest = blockNumber == 1
+                ? .withFirstDataBlock(invokeID: id, attribute: attribute, accessSelection: accessSelection, block: block)
+                : .withDataBlock(invokeID: id, block: block)
+            let response = try await exchange(.setRequest(request), step: .set, invokeID: id.invokeID)
+            switch response {
+            case .setResponse(.dataBlock(_, let acknowledged)) where !last && acknowledged == blockNumber:
+                offset = end
+                blockNumber += 1
+            case .setResponse(.lastDataBlock(_, let result, let acknowledged)) where last && acknowledged == blockNumber:
+                guard result == .success else {
+                    throw DLMSClientError(code: .dataAccessFailed, step: .set, reason: "\(attribute): \(result)", dataAccessResult: result)
+                }
+                return
+            case .setResponse(.normal(_, let result)) where result != .success,
+                 .setResponse(.lastDataBlock(_, let result, _)) where result != .success:
+                throw DLMSClientError(code: .dataAccessFailed, step: .set, reason: "\(attribute), block \(blockNumber): \(result)", dataAccessResult: result)
+            default:
+                throw DLMSClientError(code: .unexpectedResponse, step: .set, reason: "\(attribute): unexpected \(response.name) to SET block \(blockNumber)")
+            }
         }
     }
 

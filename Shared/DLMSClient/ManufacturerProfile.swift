@@ -27,7 +27,7 @@ public struct ManufacturerProfile: Hashable, Sendable {
     /// The client-max-receive-pdu-size proposed in the AARQ. Default: 65535.
     public var maximumReceivePDUSize: UInt16
     /// The conformance block proposed in the AARQ. Default: get, set, action, selective access,
-    /// block transfer with get/set/action, multiple references.
+    /// block transfer with get and with set, multiple references.
     public var proposedConformance: Conformance
     /// Accept bytes after a complete APDU in one frame (some server stacks append a second
     /// APDU, e.g. Gurux after a GET data block) instead of failing the response. Default: false.
@@ -60,7 +60,7 @@ public struct ManufacturerProfile: Hashable, Sendable {
 
     /// What this client implements.
     public static let clientConformance: Conformance = [
-        .get, .set, .action, .selectiveAccess, .blockTransferWithGetOrRead, .multipleReferences,
+        .get, .set, .action, .selectiveAccess, .blockTransferWithGetOrRead, .blockTransferWithSetOrWrite, .multipleReferences,
     ]
 
     /// Standard IEC 62056 behaviour.

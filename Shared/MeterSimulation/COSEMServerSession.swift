@@ -21,6 +21,8 @@ public struct COSEMServerSession: Sendable {
     public let clientSAP: UInt16
     var association: AssociationContext?
     var pending: PendingGet?
+    /// A SET with block transfer in progress (boxed: sessions stay small).
+    var pendingSet: PendingSet?
     /// Ciphering and HLS of the current association.
     var security = ServerSecurityContext()
     public private(set) var isReleased = false
@@ -58,7 +60,8 @@ public struct COSEMServerSession: Sendable {
 
     private mutating func dispatch(_ request: ByteBuffer, now: Date, deciphered: Bool) -> ByteBuffer? {
         guard let tag = request.getInteger(at: request.readerIndex, as: UInt8.self) else { return nil }
-        guard request.readableBytes <= Int(meter.configuration.maximumServerPDUSize) else {
+        // The PDU size bounds xDLMS APDUs; the AARQ that negotiates it (and RLRQ) is not bound by it.
+        guard request.readableBytes <= Int(meter.configuration.maximumServerPDUSize) || tag == AARQ.tag || tag == RLRQ.tag else {
             return Self.exception(.serviceNotAllowed, .pduTooLong)
         }
         let apdu: DLMSAPDU
@@ -168,7 +171,8 @@ public struct COSEMServerSession: Sendable {
         }
         guard initiate.proposedDLMSVersion >= 6 else { return initiateError(1) }                   // dlms-version-too-low
         guard initiate.clientMaxReceivePDUSize >= Self.minimumPDUSize else { return initiateError(3) }  // pdu-size-too-short
-        let conformance = initiate.proposedConformance.intersection(.simulatedMeter)
+        let offered: Conformance = meter.configuration.offersSetBlockTransfer ? Conformance.simulatedMeter.union(.blockTransferWithSetOrWrite) : .simulatedMeter
+        let conformance = initiate.proposedConformance.intersection(offered)
         guard !conformance.isEmpty else { return initiateError(2) }                             // incompatible-conformance
         let context = AssociationContext(role: role, clientSAP: clientSAP, conformance: conformance,
                                          pduSize: Int(min(initiate.clientMaxReceivePDUSize, max(meter.configuration.maximumServerPDUSize, Self.minimumPDUSize))),
@@ -289,9 +293,10 @@ public struct COSEMServerSession: Sendable {
 
     // MARK: - SET and ACTION
 
-    func set(_ request: SetRequest, association: AssociationContext, now: Date) -> ByteBuffer? {
+    mutating func set(_ request: SetRequest, association: AssociationContext, now: Date) -> ByteBuffer? {
         let response: SetResponse
         let id: InvokeIDAndPriority
+        if case .withFirstDataBlock = request {} else if case .withDataBlock = request {} else { pendingSet = nil }
         switch request {
         case .normal(let i, let attribute, let selection, let value):
             id = i
@@ -302,11 +307,53 @@ public struct COSEMServerSession: Sendable {
             response = .withList(invokeID: i, results: zip(attributes, values).map {
                 meter.write($0.attribute, selection: $0.accessSelection, value: $1, association: association, now: now)
             })
-        case .withFirstDataBlock, .withDataBlock, .withListAndFirstDataBlock:
-            // block-transfer-with-set is not offered in the conformance block.
-            return Self.exception(.serviceNotAllowed, .serviceNotSupported)
+        case .withFirstDataBlock(let i, let attribute, let selection, let block):
+            // Green Book 9.3.7: SET with block transfer; blocks numbered from 1.
+            id = i
+            guard association.conformance.contains(.blockTransferWithSetOrWrite) else { return Self.exception(.serviceNotAllowed, .serviceNotSupported) }
+            guard block.blockNumber == 1 else {
+                pendingSet = nil
+                response = .lastDataBlock(invokeID: i, result: .dataBlockNumberInvalid, blockNumber: block.blockNumber)
+                break
+            }
+            pendingSet = PendingSet(attribute: attribute, selection: selection)
+            response = receiveSetBlock(block, invokeID: i, association: association, now: now)
+        case .withDataBlock(let i, let block):
+            id = i
+            guard pendingSet != nil else {
+                response = .lastDataBlock(invokeID: i, result: .noLongSetInProgress, blockNumber: block.blockNumber)
+                break
+            }
+            response = receiveSetBlock(block, invokeID: i, association: association, now: now)
+        case .withListAndFirstDataBlock(let i, _, let block):
+            id = i
+            pendingSet = nil
+            // SET-with-list in blocks: not offered (the simulated objects take short values).
+            response = .lastDataBlock(invokeID: i, result: .otherReason, blockNumber: block.blockNumber)
         }
         return id.isConfirmed ? DLMSAPDU.setResponse(response).encoded : nil
+    }
+
+    /// Appends a SET block; the last one is decoded and written.
+    mutating func receiveSetBlock(_ block: DataBlockSA, invokeID: InvokeIDAndPriority, association: AssociationContext, now: Date) -> SetResponse {
+        guard let transfer = pendingSet, block.blockNumber == transfer.nextBlock else {
+            pendingSet = nil
+            return .lastDataBlock(invokeID: invokeID, result: .dataBlockNumberInvalid, blockNumber: block.blockNumber)
+        }
+        guard transfer.data.readableBytes + block.rawData.bytes.count <= PendingSet.maximumLength else {
+            pendingSet = nil
+            return .lastDataBlock(invokeID: invokeID, result: .otherReason, blockNumber: block.blockNumber)
+        }
+        transfer.data.writeBytes(block.rawData.bytes)
+        transfer.nextBlock += 1
+        guard block.lastBlock else { return .dataBlock(invokeID: invokeID, blockNumber: block.blockNumber) }
+        pendingSet = nil
+        var raw = transfer.data
+        guard let value = try? DLMSData.decode(from: &raw, limits: Self.decodingLimits), raw.readableBytes == 0 else {
+            return .lastDataBlock(invokeID: invokeID, result: .typeUnmatched, blockNumber: block.blockNumber)
+        }
+        let result = meter.write(transfer.attribute, selection: transfer.selection, value: value, association: association, now: now)
+        return .lastDataBlock(invokeID: invokeID, result: result, blockNumber: block.blockNumber)
     }
 
     func action(_ request: ActionRequest, association: AssociationContext, now: Date) -> ByteBuffer? {
@@ -360,6 +407,21 @@ enum ApplicationReferenceError {
 }
 
 /// A long GET in progress: the last block number sent and what remains to send.
+/// The blocks of a SET received so far (a reference: a session stays small while none is pending,
+/// and only the session that owns it touches it).
+final class PendingSet: @unchecked Sendable {
+    static let maximumLength = 65_535
+    let attribute: CosemAttributeDescriptor
+    let selection: AccessSelection?
+    var data = ByteBuffer()
+    var nextBlock: UInt32 = 1
+
+    init(attribute: CosemAttributeDescriptor, selection: AccessSelection?) {
+        self.attribute = attribute
+        self.selection = selection
+    }
+}
+
 struct PendingGet: Sendable {
     var invokeID: InvokeIDAndPriority
     var blockNumber: UInt32

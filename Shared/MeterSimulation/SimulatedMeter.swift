@@ -49,6 +49,9 @@ public final class SimulatedMeter: Sendable {
         /// Fault: the invocation counter object (0.0.43.1.0.255) reports half the last accepted
         /// counter, so a client starting above it is refused as a replay. Default: false.
         public var reportsStaleInvocationCounter: Bool
+        /// Whether block-transfer-with-set is offered in the conformance block (off by default,
+        /// as Gurux's server, whose AARE the simulator reproduces byte for byte). Default: false.
+        public var offersSetBlockTransfer: Bool
 
         public init(serialNumber: String, seed: UInt64 = 0) {
             self.serialNumber = serialNumber
@@ -62,6 +65,7 @@ public final class SimulatedMeter: Sendable {
             self.answersReleaseRequest = true
             self.security = nil
             self.reportsStaleInvocationCounter = false
+            self.offersSetBlockTransfer = false
         }
 
         /// Fleet member n (0-based): serialNumber "SIM%08d" of n+1, same seed. Used by meter-sim and `meter-sim expect`.
