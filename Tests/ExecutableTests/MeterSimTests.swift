@@ -193,34 +193,6 @@ private func dataBlock(_ text: String) -> [UInt8] {
     return [0x02] + body + [body.reduce(0, ^)]
 }
 
-/// A POST without body to the admin server.
-private func httpPost(port: Int, path: String) throws -> (status: Int, body: String) {
-    let socketDescriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    defer { close(socketDescriptor) }
-    var timeout = timeval(tv_sec: 5, tv_usec: 0)
-    setsockopt(socketDescriptor, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_port = UInt16(port).bigEndian
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    let connected = withUnsafePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(socketDescriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-    }
-    guard connected == 0 else { throw MeterSimTestError(reason: "connect to admin port \(port) failed") }
-    let request = Array("POST \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".utf8)
-    _ = request.withUnsafeBytes { send(socketDescriptor, $0.baseAddress, $0.count, 0) }
-    var response: [UInt8] = []
-    var chunk = [UInt8](repeating: 0, count: 4096)
-    while true {
-        let count = chunk.withUnsafeMutableBytes { recv(socketDescriptor, $0.baseAddress, $0.count, 0) }
-        if count <= 0 { break }
-        response += chunk[..<count]
-    }
-    let text = String(decoding: response, as: UTF8.self)
-    let status = Int(text.split(separator: " ").dropFirst().first ?? "") ?? 0
-    return (status, text.range(of: "\r\n\r\n").map { String(text[$0.upperBound...]) } ?? "")
-}
-
 /// meter-sim's transports, serial lines, IEC 62056-21, meter families and fleet files, read by
 /// the real `hesctl read` (and, for programming mode, a scripted client); values are checked
 /// against `meter-sim expect`.

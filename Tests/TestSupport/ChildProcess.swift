@@ -155,6 +155,15 @@ public func freeLoopbackPort() throws -> Int {
 /// A minimal HTTP GET over a plain socket, for probing admin endpoints without an HTTP client
 /// dependency. Returns the status code and body.
 public func httpGet(host: String = "127.0.0.1", port: Int, path: String) throws -> (status: Int, body: String) {
+    try httpRequest("GET \(path) HTTP/1.1\r\nHost: \(host)\r\nConnection: close\r\n\r\n", host: host, port: port, path: path)
+}
+
+/// A POST without a body (admin actions such as switching a simulated meter's faults).
+public func httpPost(host: String = "127.0.0.1", port: Int, path: String) throws -> (status: Int, body: String) {
+    try httpRequest("POST \(path) HTTP/1.1\r\nHost: \(host)\r\nContent-Length: 0\r\nConnection: close\r\n\r\n", host: host, port: port, path: path)
+}
+
+private func httpRequest(_ head: String, host: String, port: Int, path: String) throws -> (status: Int, body: String) {
     let socketDescriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     guard socketDescriptor >= 0 else { throw ChildProcessError(reason: "socket() failed") }
     defer { close(socketDescriptor) }
@@ -168,7 +177,7 @@ public func httpGet(host: String = "127.0.0.1", port: Int, path: String) throws 
         $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(socketDescriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
     }
     guard connected == 0 else { throw ChildProcessError(reason: "connect to \(host):\(port) failed: errno \(errno)") }
-    let request = Array("GET \(path) HTTP/1.1\r\nHost: \(host)\r\nConnection: close\r\n\r\n".utf8)
+    let request = Array(head.utf8)
     _ = request.withUnsafeBytes { send(socketDescriptor, $0.baseAddress, $0.count, 0) }
     var response: [UInt8] = []
     var chunk = [UInt8](repeating: 0, count: 4096)
