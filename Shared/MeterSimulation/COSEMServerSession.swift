@@ -296,13 +296,14 @@ public struct COSEMServerSession: Sendable {
     mutating func set(_ request: SetRequest, association: AssociationContext, now: Date) -> ByteBuffer? {
         let response: SetResponse
         let id: InvokeIDAndPriority
-        if case .withFirstDataBlock = request {} else if case .withDataBlock = request {} else { pendingSet = nil }
         switch request {
         case .normal(let i, let attribute, let selection, let value):
             id = i
+            pendingSet = nil
             response = .normal(invokeID: i, result: meter.write(attribute, selection: selection, value: value, association: association, now: now))
         case .withList(let i, let attributes, let values):
             id = i
+            pendingSet = nil
             guard attributes.count == values.count else { return Self.exception(.serviceNotAllowed, .otherReason) }
             response = .withList(invokeID: i, results: zip(attributes, values).map {
                 meter.write($0.attribute, selection: $0.accessSelection, value: $1, association: association, now: now)
