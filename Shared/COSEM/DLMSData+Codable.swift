@@ -66,8 +66,8 @@ extension DLMSData: Codable {
         switch type {
         case .nullData: self = .null
         case .dontCare: self = .dontCare
-        case .array: self = .array(try c.decode([DLMSData].self, forKey: key))
-        case .structure: self = .structure(try c.decode([DLMSData].self, forKey: key))
+        case .array: self = .array(try c.decode(DLMSDataList.self, forKey: key))
+        case .structure: self = .structure(try c.decode(DLMSDataList.self, forKey: key))
         case .boolean: self = .boolean(try c.decode(Bool.self, forKey: key))
         case .bitString:
             let text = try c.decode(String.self, forKey: key)

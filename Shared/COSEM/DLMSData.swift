@@ -6,8 +6,8 @@ import NIOCore
 /// large profile buffer does not copy them.
 public enum DLMSData: Hashable, Sendable {
     case null
-    case array([DLMSData])
-    case structure([DLMSData])
+    case array(DLMSDataList)
+    case structure(DLMSDataList)
     case boolean(Bool)
     case bitString(DLMSBitString)
     /// `double-long`
@@ -107,6 +107,7 @@ public struct DLMSCompactArray: Hashable, Sendable {
 }
 
 // MARK: - Decoding
+
 
 /// A bounds-checked cursor over the readable bytes of a buffer. Decoding through a raw pointer
 /// instead of `ByteBuffer`'s per-read bookkeeping makes large profile buffers about twice as
@@ -215,16 +216,8 @@ extension DLMSData {
         switch tag {
         case 0: return .null
         case 1, 2:
-            guard depth < limits.maxDepth else { throw DLMSError.nestingLimitExceeded("data nested deeper than \(limits.maxDepth)") }
-            let count = try r.length(limit: limits.maxElements, bytesPerUnit: 1, "array/structure element count")
-            // Every element takes at least its tag byte: a count beyond the input is refused before allocating.
-            guard count <= r.remaining else {
-                throw DLMSError.truncated("array/structure of \(count) element(s) in \(r.remaining) byte(s)")
-            }
-            var elements: [DLMSData] = []
-            elements.reserveCapacity(count)
-            for _ in 0..<count { elements.append(try decode(&r, depth: depth + 1, limits: limits)) }
-            return tag == 1 ? .array(elements) : .structure(elements)
+            r.position -= 1
+            return try decodeTree(&r, depth: depth, limits: limits)
         case 3: return .boolean(try r.u8("boolean") != 0)
         case 4: return .bitString(try decodeBitString(&r, limits: limits))
         case 5: return .int32(try r.integer(Int32.self, "double-long"))
@@ -252,6 +245,73 @@ extension DLMSData {
         case 255: return .dontCare
         default: throw DLMSError.unexpectedTag(tag, in: "data")
         }
+    }
+
+    /// Decodes an array or structure and everything in it into one `DecodedDLMSTree`: a node
+    /// table grown as elements are found, instead of an array per row.
+    static func decodeTree(_ r: inout AXDRReader, depth: Int, limits: DLMSDecodingLimits) throws -> DLMSData {
+        // A node takes at least one byte (its tag); most take four or more.
+        var builder = DLMSTreeBuilder(estimatedNodes: r.remaining / 4 + 8, owner: r.owner)
+        let root = builder.reserve(1)
+        do {
+            try decodeNode(&r, into: &builder, slot: root, depth: depth, limits: limits)
+        } catch {
+            builder.discard()
+            throw error
+        }
+        return builder.finish().value(at: root)
+    }
+
+    static func decodeNode(_ r: inout AXDRReader, into builder: inout DLMSTreeBuilder, slot: Int, depth: Int, limits: DLMSDecodingLimits) throws {
+        let tag = try r.u8("data type tag")
+        var small: UInt32 = 0
+        var large: UInt64 = 0
+        switch tag {
+        case 0, 255: break
+        case 1, 2:
+            guard depth < limits.maxDepth else { throw DLMSError.nestingLimitExceeded("data nested deeper than \(limits.maxDepth)") }
+            let count = try r.length(limit: limits.maxElements, bytesPerUnit: 1, "array/structure element count")
+            // Every element takes at least its tag byte: a count beyond the input is refused before allocating.
+            guard count <= r.remaining else {
+                throw DLMSError.truncated("array/structure of \(count) element(s) in \(r.remaining) byte(s)")
+            }
+            let first = builder.reserve(count)
+            builder.set(slot, DecodedDLMSTree.Node(tag: tag, small: UInt32(count), large: UInt64(first)))
+            for i in 0..<count { try decodeNode(&r, into: &builder, slot: first + i, depth: depth + 1, limits: limits) }
+            return
+        case 3: small = try r.u8("boolean") != 0 ? 1 : 0
+        case 4:
+            small = builder.box(.bitString(try decodeBitString(&r, limits: limits)))
+        case 5: large = UInt64(bitPattern: Int64(try r.integer(Int32.self, "double-long")))
+        case 6: large = UInt64(try r.integer(UInt32.self, "double-long-unsigned"))
+        case 9, 10, 12:
+            let length = try r.length(limit: limits.maxByteLength, bytesPerUnit: 1, "string length")
+            small = UInt32(length)
+            large = UInt64(r.position)
+            r.position += length
+        case 13: small = UInt32(try r.u8("bcd"))
+        case 15: small = UInt32(try r.u8("integer"))
+        case 16: small = UInt32(try r.integer(UInt16.self, "long"))
+        case 17: small = UInt32(try r.u8("unsigned"))
+        case 18: small = UInt32(try r.integer(UInt16.self, "long-unsigned"))
+        case 19:
+            guard depth < limits.maxDepth else { throw DLMSError.nestingLimitExceeded("data nested deeper than \(limits.maxDepth)") }
+            small = builder.box(.compactArray(try decodeCompactArray(&r, depth: depth + 1, limits: limits)))
+        case 20, 21: large = try r.integer(UInt64.self, tag == 20 ? "long64" : "long64-unsigned")
+        case 22: small = UInt32(try r.u8("enum"))
+        case 23: small = try r.integer(UInt32.self, "float32")
+        case 24: large = try r.integer(UInt64.self, "float64")
+        case 25:
+            guard r.remaining >= 12 else { throw DLMSError.truncated("date-time needs 12 bytes, have \(r.remaining)") }
+            large = try r.integer(UInt64.self, "date-time")
+            small = try r.integer(UInt32.self, "date-time")
+        case 26:
+            guard r.remaining >= 5 else { throw DLMSError.truncated("date needs 5 bytes, have \(r.remaining)") }
+            large = UInt64(try r.integer(UInt32.self, "date")) << 8 | UInt64(try r.u8("date"))
+        case 27: small = try r.integer(UInt32.self, "time")
+        default: throw DLMSError.unexpectedTag(tag, in: "data")
+        }
+        builder.set(slot, DecodedDLMSTree.Node(tag: tag, small: small, large: large))
     }
 
     static func decodeBitString(_ r: inout AXDRReader, limits: DLMSDecodingLimits) throws -> DLMSBitString {
@@ -324,12 +384,12 @@ extension DLMSData {
             var items: [DLMSData] = []
             items.reserveCapacity(Int(count))
             for _ in 0..<count { items.append(try decodeUntagged(element, &r, depth: depth + 1, limits: limits)) }
-            return .array(items)
+            return .array(DLMSDataList(items))
         case .structure(let members):
             var items: [DLMSData] = []
             items.reserveCapacity(members.count)
             for m in members { items.append(try decodeUntagged(m, &r, depth: depth + 1, limits: limits)) }
-            return .structure(items)
+            return .structure(DLMSDataList(items))
         }
     }
 }
@@ -349,12 +409,8 @@ extension DLMSData {
         switch self {
         case .null, .dontCare: break
         case .array(let elements), .structure(let elements):
-            if tagged {
-                buffer.writeAXDRLength(elements.count)
-                for e in elements { e.encode(into: &buffer) }
-            } else {
-                for e in elements { e.encodeUntagged(into: &buffer, tagged: false) }
-            }
+            if tagged { buffer.writeAXDRLength(elements.count) }
+            elements.encodeElements(into: &buffer, tagged: tagged)
         case .boolean(let v): buffer.writeInteger(UInt8(v ? 1 : 0))
         case .bitString(let bits):
             buffer.writeAXDRLength(bits.bitCount)
@@ -397,10 +453,10 @@ extension DLMSData {
     public static func octetString(obis: OBISCode) -> DLMSData { .octetString(bytes: obis.bytes) }
 
     /// The elements of an array, structure or compact array.
-    public var elements: [DLMSData]? {
+    public var elements: DLMSDataList? {
         switch self {
         case .array(let e), .structure(let e): e
-        case .compactArray(let c): c.elements
+        case .compactArray(let c): DLMSDataList(c.elements)
         default: nil
         }
     }

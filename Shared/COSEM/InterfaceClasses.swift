@@ -175,9 +175,9 @@ public enum ProfileGeneric: COSEMInterfaceClass {
 /// One row of a profile buffer.
 public struct ProfileRow: Hashable, Sendable {
     public var columns: [CaptureObjectDefinition]
-    public var values: [DLMSData]
+    public var values: DLMSDataList
 
-    public init(columns: [CaptureObjectDefinition], values: [DLMSData]) {
+    public init(columns: [CaptureObjectDefinition], values: DLMSDataList) {
         self.columns = columns
         self.values = values
     }
@@ -220,9 +220,9 @@ public struct EventLogEntry: Hashable, Sendable {
     public var time: CosemDateTime?
     public var code: Int64
     /// All captured values of the row.
-    public var values: [DLMSData]
+    public var values: DLMSDataList
 
-    public init(time: CosemDateTime?, code: Int64, values: [DLMSData]) {
+    public init(time: CosemDateTime?, code: Int64, values: DLMSDataList) {
         self.time = time
         self.code = code
         self.values = values

@@ -206,7 +206,7 @@ public struct RangeDescriptor: Hashable, Sendable, Codable {
     }
 
     public var data: DLMSData {
-        .structure([restrictingObject.data, from, to, .array(selectedValues.map(\.data))])
+        .structure([restrictingObject.data, from, to, .array(DLMSDataList(selectedValues.map(\.data)))])
     }
 
     public init(data: DLMSData) throws {

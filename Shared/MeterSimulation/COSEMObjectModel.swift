@@ -175,17 +175,17 @@ enum SimulatedObject: CaseIterable, Sendable {
     private static let managementObjectList = buildObjectList(.management)
 
     private static func buildObjectList(_ role: ClientRole) -> DLMSData {
-        .array(allCases.map { object in
-            let attributes: [DLMSData] = (1...object.attributeCount).map { a in
+        .array(DLMSDataList(allCases.map { object -> DLMSData in
+            let attributes = DLMSDataList((1...object.attributeCount).map { a -> DLMSData in
                 .structure([.int8(a), .enumerated(object.access(attribute: a, role: role).rawValue),
-                            object.accessSelectors(attribute: a).map { .array($0.map { .int8(Int8($0)) }) } ?? .null])
-            }
-            let methods: [DLMSData] = object.methodCount == 0 ? [] : (1...object.methodCount).map { m in
+                            object.accessSelectors(attribute: a).map { .array(DLMSDataList($0.map { .int8(Int8($0)) })) } ?? .null])
+            })
+            let methods: DLMSDataList = object.methodCount == 0 ? [] : DLMSDataList((1...object.methodCount).map { m -> DLMSData in
                 .structure([.int8(m), .enumerated(object.canInvoke(method: m, role: role) ? 1 : 0)])
-            }
+            })
             return .structure([.uint16(object.classID.rawValue), .uint8(object.version), .octetString(obis: object.obis),
                                .structure([.array(attributes), .array(methods)])])
-        })
+        }))
     }
 }
 

@@ -66,7 +66,7 @@ extension SimulatedMeter {
         }
         if let profile = object.profile {
             switch attribute {
-            case 3: return .array(profile.captureObjects.map(\.data))
+            case 3: return .array(DLMSDataList(profile.captureObjects.map(\.data)))
             case 4: return .uint32(UInt32(profile.capturePeriod))
             case 5: return .enumerated(1)                                                  // fifo
             case 6: return CaptureObjectDefinition(classID: COSEMClassID(0), logicalName: OBISCode(0, 0, 0, 0, 0, 0), attributeIndex: 0).data

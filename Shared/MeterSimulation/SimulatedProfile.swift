@@ -154,11 +154,11 @@ struct ProfileRows: Sendable {
 
     func row(_ index: Int) -> DLMSData {
         let all = profile.row(model: model, time: entries.time(at: index), code: entries.code(at: index))
-        return .structure(columns.count == all.count ? all : columns.map { all[$0] })
+        return .structure(DLMSDataList(columns.count == all.count ? all : columns.map { all[$0] }))
     }
 
     /// The whole selection as one value (used for small reads and GET-with-list).
-    var data: DLMSData { .array(rows.map(row)) }
+    var data: DLMSData { .array(DLMSDataList(rows.map(row))) }
 }
 
 extension Int64 {

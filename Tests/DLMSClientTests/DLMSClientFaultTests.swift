@@ -134,7 +134,7 @@ struct DLMSClientFaultTests {
     @Test("blocks are reassembled into one value")
     func blockTransfer() async throws {
         var value = ByteBuffer()
-        DLMSData.array((0..<40).map { DLMSData.uint32(UInt32($0)) }).encode(into: &value)
+        DLMSData.array(DLMSDataList((0..<40).map { DLMSData.uint32(UInt32($0)) })).encode(into: &value)
         let whole = DLMSBytes(value.readableBytesView)
         let server = try await ScriptedMeterServer.start(script: Self.meter { request, _ in
             let id = InvokeIDAndPriority(rawValue: request.getInteger(at: request.readerIndex + 2)!)
@@ -150,7 +150,7 @@ struct DLMSClientFaultTests {
         let data = try await DLMSClient.withAssociation(to: Self.connection(port: server.port)) { client in
             try await client.get(ProfileGeneric.descriptor(OBISCode(1, 0, 99, 1, 0, 255), .buffer))
         }
-        #expect(data == .array((0..<40).map { DLMSData.uint32(UInt32($0)) }))
+        #expect(data == .array(DLMSDataList((0..<40).map { DLMSData.uint32(UInt32($0)) })))
         #expect(server.requestCount == 5) // AARQ, GET, 2 × GET-next (202 bytes in 70-byte blocks), RLRQ
     }
 

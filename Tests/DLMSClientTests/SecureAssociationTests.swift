@@ -83,7 +83,7 @@ struct SecureAssociationTests {
             return (register, profile, client.association.serverSystemTitle)
         }
         #expect(title == secure.meter.systemTitle)
-        #expect(profile.rows.map(\.values) == secure.meter.expectedProfileRows(from: Self.day, to: Self.day.addingTimeInterval(4 * 3600)))
+        #expect(profile.rows.map(\.values.array) == secure.meter.expectedProfileRows(from: Self.day, to: Self.day.addingTimeInterval(4 * 3600)))
         #expect(register.raw.integerValue != nil)
 
         // On the wire: the public client's plain read of 0.0.43.1.0.255, then an AARQ with the

@@ -172,7 +172,7 @@ struct GuruxGoldenTests {
                 apdu = try DLMSAPDU(exactly: try #require(next))
             }
             if case .getResponse(.normal(_, .data(let data))) = apdu { data.encode(into: &pieces) }
-            return try DLMSData.decode(from: &pieces).elements?.map { $0.elements ?? [] } ?? []
+            return try DLMSData.decode(from: &pieces).elements?.map { $0.elements?.array ?? [] } ?? []
         }
         let start = Date(timeIntervalSince1970: 1_732_639_500)
         #expect(try rows(Self.byRangeRequest) == meter.expectedProfileRows(from: start, to: start.addingTimeInterval(3600)))

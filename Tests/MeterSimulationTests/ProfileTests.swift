@@ -13,7 +13,7 @@ struct ProfileTests {
 
     func date(_ unix: Int64) -> Date { Date(timeIntervalSince1970: TimeInterval(unix)) }
 
-    func rows(_ data: DLMSData) -> [[DLMSData]] { (data.elements ?? []).map { $0.elements ?? [] } }
+    func rows(_ data: DLMSData) -> [[DLMSData]] { (data.elements ?? []).map { $0.elements?.array ?? [] } }
 
     @Test func wholeLoadProfileIsSixtyDays() throws {
         var session = try associatedSession(meter)

@@ -25,6 +25,13 @@ public func fuzzData(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     } catch {
         fatalError("our own encoding \(first.dlmsHex) does not decode: \(error)")
     }
+    // Arrays and structures decode into a flat tree: the same values held in Swift arrays must
+    // compare equal, hash alike and encode to the same bytes.
+    let rebuilt = rebuiltFromArrays(value)
+    precondition(rebuilt == value && rebuilt.hashValue == value.hashValue, "decoded tree differs from its rebuilt copy")
+    var third = ByteBuffer()
+    rebuilt.encode(into: &third)
+    precondition(third == first, "rebuilt copy encodes differently: \(first.dlmsHex) vs \(third.dlmsHex)")
     // Typed views must not trap either.
     _ = value.dateTimeValue
     _ = value.obisValue
@@ -35,4 +42,13 @@ public func fuzzData(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     }
     _ = try? AssociationLN.objectList(from: value)
     return 0
+}
+
+/// `value` with every array and structure copied into a list built from a Swift array.
+func rebuiltFromArrays(_ value: DLMSData) -> DLMSData {
+    switch value {
+    case .array(let elements): .array(DLMSDataList(elements.map(rebuiltFromArrays)))
+    case .structure(let elements): .structure(DLMSDataList(elements.map(rebuiltFromArrays)))
+    default: value
+    }
 }

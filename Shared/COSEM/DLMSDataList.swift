@@ -1,0 +1,296 @@
+import NIOCore
+
+/// The elements of an array or a structure.
+///
+/// A list is either values held in a Swift array (what code builds) or a window into a decoded
+/// tree: decoding an array of structures (a profile buffer) keeps every value of every row in one
+/// flat node table, so a 96-row load profile costs one allocation rather than one per row. The two
+/// forms behave the same: equality, hashing, `Codable` and mutation look only at the elements
+/// (mutating a decoded list first copies its elements out).
+public struct DLMSDataList: RandomAccessCollection, RangeReplaceableCollection, MutableCollection, Hashable, Sendable,
+    ExpressibleByArrayLiteral
+{
+    @usableFromInline
+    enum Storage: Sendable {
+        case values([DLMSData])
+        case decoded(DecodedDLMSTree, first: Int, count: Int)
+    }
+
+    @usableFromInline
+    var storage: Storage
+
+    public init() { storage = .values([]) }
+    public init(_ values: [DLMSData]) { storage = .values(values) }
+    public init<S: Sequence>(_ values: S) where S.Element == DLMSData { storage = .values(Array(values)) }
+    public init(arrayLiteral elements: DLMSData...) { storage = .values(elements) }
+
+    init(tree: DecodedDLMSTree, first: Int, count: Int) { storage = .decoded(tree, first: first, count: count) }
+
+    public var startIndex: Int { 0 }
+
+    public var endIndex: Int {
+        switch storage {
+        case .values(let values): values.count
+        case .decoded(_, _, let count): count
+        }
+    }
+
+    public subscript(position: Int) -> DLMSData {
+        get {
+            switch storage {
+            case .values(let values):
+                return values[position]
+            case .decoded(let tree, let first, let count):
+                precondition(position >= 0 && position < count, "DLMSDataList index out of range")
+                return tree.value(at: first + position)
+            }
+        }
+        set {
+            var values = materialized()
+            storage = .values([])
+            values[position] = newValue
+            storage = .values(values)
+        }
+    }
+
+    public mutating func replaceSubrange<C: Collection>(_ subrange: Range<Int>, with newElements: C) where C.Element == DLMSData {
+        var values = materialized()
+        storage = .values([])
+        values.replaceSubrange(subrange, with: newElements)
+        storage = .values(values)
+    }
+
+    public mutating func reserveCapacity(_ n: Int) {
+        var values = materialized()
+        storage = .values([])
+        values.reserveCapacity(n)
+        storage = .values(values)
+    }
+
+    /// The elements as a Swift array.
+    public var array: [DLMSData] { materialized() }
+
+    func materialized() -> [DLMSData] {
+        switch storage {
+        case .values(let values): values
+        case .decoded: Array(self)
+        }
+    }
+
+    public static func == (lhs: DLMSDataList, rhs: DLMSDataList) -> Bool {
+        lhs.count == rhs.count && lhs.elementsEqual(rhs)
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(count)
+        for element in self { hasher.combine(element) }
+    }
+}
+
+extension DLMSDataList: CustomStringConvertible {
+    public var description: String { array.description }
+}
+
+extension DLMSDataList: Codable {
+    public init(from decoder: any Decoder) throws {
+        storage = .values(try [DLMSData](from: decoder))
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        try array.encode(to: encoder)
+    }
+}
+
+/// Values decoded from one buffer, flattened into a node table: a container node names where its
+/// elements start in the table and how many there are; strings are offsets into the buffer, which
+/// the tree keeps; numbers, dates and times are held in the node itself. `@unchecked Sendable`:
+/// nothing changes once decoding has finished, and only then do lists see the tree.
+@usableFromInline
+final class DecodedDLMSTree: @unchecked Sendable {
+    /// One decoded value in 16 bytes. `tag` is the A-XDR tag; `small` and `large` hold the value:
+    /// for arrays and structures the element count and the index of the first element; for
+    /// strings the length and the offset in `owner`; for numbers their bits; for bit strings and
+    /// compact arrays an index into `boxed`.
+    struct Node {
+        var tag: UInt8
+        var small: UInt32
+        var large: UInt64
+    }
+
+    /// The node table, `count` nodes, owned by the tree.
+    private let nodes: UnsafeMutablePointer<Node>
+    private let count: Int
+    /// Bit strings and compact arrays, decoded as values.
+    let boxed: [DLMSData]
+    /// The buffer the values were decoded from, reader index at the first byte decoded.
+    let owner: ByteBuffer
+
+    /// Takes ownership of `nodes` (allocated with `UnsafeMutablePointer.allocate`).
+    init(nodes: UnsafeMutablePointer<Node>, count: Int, boxed: [DLMSData], owner: ByteBuffer) {
+        self.nodes = nodes
+        self.count = count
+        self.boxed = boxed
+        self.owner = owner
+    }
+
+    deinit { nodes.deallocate() }
+
+    @inline(__always)
+    func node(_ index: Int) -> Node {
+        precondition(index >= 0 && index < count, "decoded node index out of range")
+        return nodes[index]
+    }
+
+    func value(at index: Int) -> DLMSData {
+        let node = node(index)
+        switch node.tag {
+        case 0: return .null
+        case 1: return .array(DLMSDataList(tree: self, first: Int(node.large), count: Int(node.small)))
+        case 2: return .structure(DLMSDataList(tree: self, first: Int(node.large), count: Int(node.small)))
+        case 3: return .boolean(node.small != 0)
+        case 4, 19: return boxed[Int(node.small)]
+        case 5: return .int32(Int32(truncatingIfNeeded: Int64(bitPattern: node.large)))
+        case 6: return .uint32(UInt32(truncatingIfNeeded: node.large))
+        case 9: return .octetString(slice(node))
+        case 10: return .visibleString(slice(node))
+        case 12: return .utf8String(slice(node))
+        case 13: return .bcd(Int8(bitPattern: UInt8(truncatingIfNeeded: node.small)))
+        case 15: return .int8(Int8(bitPattern: UInt8(truncatingIfNeeded: node.small)))
+        case 16: return .int16(Int16(bitPattern: UInt16(truncatingIfNeeded: node.small)))
+        case 17: return .uint8(UInt8(truncatingIfNeeded: node.small))
+        case 18: return .uint16(UInt16(truncatingIfNeeded: node.small))
+        case 20: return .int64(Int64(bitPattern: node.large))
+        case 21: return .uint64(node.large)
+        case 22: return .enumerated(UInt8(truncatingIfNeeded: node.small))
+        case 23: return .float32(Float(bitPattern: node.small))
+        case 24: return .float64(Double(bitPattern: node.large))
+        case 25:
+            let d = node.large
+            return .dateTime(CosemDateTime(
+                date: CosemDate(year: UInt16(d >> 48), month: UInt8((d >> 40) & 0xFF), dayOfMonth: UInt8((d >> 32) & 0xFF), dayOfWeek: UInt8((d >> 24) & 0xFF)),
+                time: CosemTime(hour: UInt8((d >> 16) & 0xFF), minute: UInt8((d >> 8) & 0xFF), second: UInt8(d & 0xFF), hundredths: UInt8(node.small >> 24)),
+                deviation: Int16(bitPattern: UInt16((node.small >> 8) & 0xFFFF)), clockStatus: ClockStatus(rawValue: UInt8(node.small & 0xFF))))
+        case 26:
+            let d = node.large
+            return .date(CosemDate(year: UInt16((d >> 24) & 0xFFFF), month: UInt8((d >> 16) & 0xFF), dayOfMonth: UInt8((d >> 8) & 0xFF), dayOfWeek: UInt8(d & 0xFF)))
+        case 27:
+            let v = node.small
+            return .time(CosemTime(hour: UInt8(v >> 24), minute: UInt8((v >> 16) & 0xFF), second: UInt8((v >> 8) & 0xFF), hundredths: UInt8(v & 0xFF)))
+        default: return .dontCare
+        }
+    }
+
+    private func slice(_ node: Node) -> ByteBuffer {
+        owner.getSlice(at: owner.readerIndex + Int(node.large), length: Int(node.small))!
+    }
+}
+
+// MARK: - Encoding
+
+extension DLMSDataList {
+    /// Writes the elements, tagged or (inside compact arrays) untagged. Decoded elements are
+    /// written from the node table, without making a `DLMSData` of each.
+    func encodeElements(into buffer: inout ByteBuffer, tagged: Bool) {
+        switch storage {
+        case .values(let values):
+            for value in values {
+                if tagged { value.encode(into: &buffer) } else { value.encodeUntagged(into: &buffer, tagged: false) }
+            }
+        case .decoded(let tree, let first, let count):
+            for index in first..<(first + count) { tree.encode(at: index, into: &buffer, tagged: tagged) }
+        }
+    }
+}
+
+extension DecodedDLMSTree {
+    /// Writes node `index` the way `DLMSData.encode`/`encodeUntagged` write the value it stands for.
+    func encode(at index: Int, into buffer: inout ByteBuffer, tagged: Bool) {
+        let node = node(index)
+        if node.tag == 4 || node.tag == 19 {
+            let value = boxed[Int(node.small)]
+            if tagged { value.encode(into: &buffer) } else { value.encodeUntagged(into: &buffer, tagged: false) }
+            return
+        }
+        if tagged { buffer.writeInteger(node.tag) }
+        switch node.tag {
+        case 1, 2:
+            if tagged { buffer.writeAXDRLength(Int(node.small)) }
+            let first = Int(node.large)
+            for child in first..<(first + Int(node.small)) { encode(at: child, into: &buffer, tagged: tagged) }
+        case 3, 13, 15, 17, 22: buffer.writeInteger(UInt8(truncatingIfNeeded: node.small))
+        case 5, 6: buffer.writeInteger(UInt32(truncatingIfNeeded: node.large))
+        case 9, 10, 12:
+            buffer.writeAXDRLength(Int(node.small))
+            owner.withUnsafeReadableBytes { bytes in
+                let start = Int(node.large)
+                buffer.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[start..<(start + Int(node.small))]))
+            }
+        case 16, 18: buffer.writeInteger(UInt16(truncatingIfNeeded: node.small))
+        case 20, 21, 24: buffer.writeInteger(node.large)
+        case 23, 27: buffer.writeInteger(node.small)
+        case 25:
+            buffer.writeInteger(node.large)
+            buffer.writeInteger(node.small)
+        case 26:
+            buffer.writeInteger(UInt32(truncatingIfNeeded: node.large >> 8))
+            buffer.writeInteger(UInt8(truncatingIfNeeded: node.large))
+        default: break // null-data, dont-care: no contents
+        }
+    }
+}
+
+/// Builds a `DecodedDLMSTree` while decoding: slots are reserved for a container's elements
+/// before they are decoded (so a container's elements are contiguous) and filled in place. The
+/// builder owns its node table until `finish()` hands it to the tree; a builder that is dropped
+/// without finishing (a decoding error) must be released with `discard()`.
+struct DLMSTreeBuilder {
+    private var nodes: UnsafeMutablePointer<DecodedDLMSTree.Node>
+    private var capacity: Int
+    private var count = 0
+    private var boxed: [DLMSData] = []
+    private let owner: ByteBuffer
+
+    init(estimatedNodes: Int, owner: ByteBuffer) {
+        capacity = max(estimatedNodes, 4)
+        nodes = .allocate(capacity: capacity)
+        self.owner = owner
+    }
+
+    /// Reserves `n` consecutive slots and returns the index of the first.
+    @inline(__always)
+    mutating func reserve(_ n: Int) -> Int {
+        let first = count
+        if n > capacity - count { grow(to: count + n) }
+        count += n
+        return first
+    }
+
+    /// Stores `node` in a reserved slot.
+    @inline(__always)
+    func set(_ slot: Int, _ node: DecodedDLMSTree.Node) {
+        precondition(slot >= 0 && slot < count, "tree slot out of range")
+        (nodes + slot).initialize(to: node)
+    }
+
+    mutating func box(_ value: DLMSData) -> UInt32 {
+        boxed.append(value)
+        return UInt32(boxed.count - 1)
+    }
+
+    private mutating func grow(to needed: Int) {
+        let newCapacity = max(needed, capacity * 2)
+        let bigger = UnsafeMutablePointer<DecodedDLMSTree.Node>.allocate(capacity: newCapacity)
+        bigger.moveInitialize(from: nodes, count: count)
+        nodes.deallocate()
+        nodes = bigger
+        capacity = newCapacity
+    }
+
+    /// The finished tree, which now owns the node table.
+    func finish() -> DecodedDLMSTree {
+        DecodedDLMSTree(nodes: nodes, count: count, boxed: boxed, owner: owner)
+    }
+
+    /// Frees the node table of a tree that will not be finished.
+    func discard() { nodes.deallocate() }
+}
