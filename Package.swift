@@ -89,7 +89,8 @@ let package = Package(
         .executableTarget(name: "KafkaDev", dependencies: serviceBase + ["Messaging", "Contracts"], path: "Services/KafkaDev", swiftSettings: swiftSettings),
         .executableTarget(name: "KafkaProbe", dependencies: ["Messaging", lifecycle, logging, argumentParser], path: "Tests/KafkaProbe", swiftSettings: swiftSettings),
         .executableTarget(name: "HESCtl", dependencies: serviceBase + ["Messaging", "Contracts", "DLMSCodec", "DLMSLink", "DLMSSecurity", "DLMSClient", "Persistence"], path: "Services/HESCtl", swiftSettings: swiftSettings),
-        .executableTarget(name: "Benchmarks", dependencies: ["COSEM", "DLMSCodec", "DLMSSecurity", "DLMSLink", "DLMSClient", "MeterSimulation", "Contracts", "Messaging", nioCore, nioPosix], path: "Benchmarks", swiftSettings: swiftSettings),
+        .executableTarget(name: "Benchmarks", dependencies: ["AllocationCounter", "COSEM", "DLMSCodec", "DLMSSecurity", "DLMSLink", "DLMSClient", "MeterSimulation", "Contracts", "Messaging", nioCore, nioPosix], path: "Benchmarks", exclude: ["AllocationCounter"], swiftSettings: swiftSettings),
+        .target(name: "AllocationCounter", path: "Benchmarks/AllocationCounter"),
 
         // MARK: - Tests
         .target(name: "TestSupport", dependencies: ["Persistence", "Messaging", "DLMSLink", logging, nioCore, nioPosix, .product(name: "NIOConcurrencyHelpers", package: "swift-nio")], path: "Tests/TestSupport", swiftSettings: swiftSettings),
