@@ -45,25 +45,23 @@ public struct DLMSDataList: RandomAccessCollection, RangeReplaceableCollection, 
                 return tree.value(at: first + position)
             }
         }
-        set {
-            var values = materialized()
-            storage = .values([])
-            values[position] = newValue
-            storage = .values(values)
-        }
+        set { withValues { $0[position] = newValue } }
     }
 
     public mutating func replaceSubrange<C: Collection>(_ subrange: Range<Int>, with newElements: C) where C.Element == DLMSData {
-        var values = materialized()
-        storage = .values([])
-        values.replaceSubrange(subrange, with: newElements)
-        storage = .values(values)
+        withValues { $0.replaceSubrange(subrange, with: newElements) }
     }
 
     public mutating func reserveCapacity(_ n: Int) {
+        withValues { $0.reserveCapacity(n) }
+    }
+
+    /// Changes the elements as a Swift array (copied out of a decoded tree first). The array is
+    /// taken out of `storage` while it changes, so it stays uniquely referenced and is not copied.
+    private mutating func withValues(_ change: (inout [DLMSData]) -> Void) {
         var values = materialized()
         storage = .values([])
-        values.reserveCapacity(n)
+        change(&values)
         storage = .values(values)
     }
 
