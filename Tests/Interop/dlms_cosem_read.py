@@ -9,13 +9,16 @@ gurux_read.py's format.
                               [--invocation-counter N | --invocation-counter-from-meter]
                               [--counter-client 16] [--counter-object 0.0.43.1.0.255]
                               [--register OBIS ...] [--profile OBIS --from ISO --to ISO] [-v]
+    python dlms_cosem_read.py --check-framing
 
 dlms-cosem as shipped: DlmsClient(authentication=HighLevelSecurityGmacAuthentication(),
 encryption_key, authentication_key, security_suite=0, client_system_title) over TcpTransport
-(wrapper) or HdlcTransport, both on BlockingTcpIO. It ciphers the AARQ's InitiateRequest
-(glo-initiate-request) and every xDLMS request as general-glo-ciphering (tag 0xDB, with the
-client system title) and deciphers only general-glo-ciphering answers; its HLS-GMAC challenge is 32
-bytes and its f(StoC) carries the invocation counter of the ACTION that transports it.
+(wrapper) or HdlcTransport, both on BlockingTcpIO; HDLC frames are read by their length (see
+LengthFramedHdlcTransport: as shipped, a frame whose FCS ends in 0x7E stalls the client). It
+ciphers the AARQ's InitiateRequest (glo-initiate-request) and every xDLMS request as
+general-glo-ciphering (tag 0xDB, with the client system title) and deciphers only
+general-glo-ciphering answers; its HLS-GMAC challenge is 32 bytes and its f(StoC) carries the
+invocation counter of the ACTION that transports it.
 
 --invocation-counter-from-meter first opens an unciphered association as the public client
 (--counter-client, 16) on its own connection, reads the invocation counter data object
@@ -29,6 +32,10 @@ Output (numbers raw; times ISO 8601 UTC):
 The profile is read by range (selector 1, restricting 0.0.1.0.0.255/2, all columns; dlms-cosem
 encodes the dates with deviation 0 for UTC).
 
+--check-framing needs no meter: it feeds the HDLC transport built here, through an in-memory
+stream, frames made by dlms-cosem's own encoder with 0x7E in the HCS, the data and either FCS byte,
+and prints one line per frame; exit 0 when every one arrived intact.
+
 Exit status: 0 ok; 2 association refused (AARE rejected, or HLS failed); 3 timeout / connection
 error; 4 a read failed; 1 anything else. The reason is printed on stderr as
 "dlms_cosem_read: <step>: <message>".
@@ -38,6 +45,7 @@ import datetime
 import json
 import logging
 import os
+import random
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -48,6 +56,7 @@ from dlms_cosem import cosem, enumerations, exceptions, utils  # noqa: E402
 from dlms_cosem.client import DlmsClient, HLSError, DataResultError  # noqa: E402
 from dlms_cosem.cosem.capture_object import CaptureObject  # noqa: E402
 from dlms_cosem.cosem.selective_access import RangeDescriptor  # noqa: E402
+from dlms_cosem.hdlc import address as hdlc_address, connection as hdlc_connection, frames as hdlc_frames  # noqa: E402
 from dlms_cosem.io import BlockingTcpIO, HdlcTransport, TcpTransport  # noqa: E402
 from dlms_cosem.security import HighLevelSecurityGmacAuthentication, NoSecurityAuthentication  # noqa: E402
 
@@ -65,13 +74,143 @@ def obis(text):
     return cosem.Obis(*[int(p) for p in text.split(".")])
 
 
-def transport(args, client_sap):
-    io = BlockingTcpIO(host=args.host, port=args.port, timeout=args.timeout)
+# MARK: - HDLC frames by length
+#
+# DLMS HDLC has no byte stuffing (IEC 62056-46 §6.4): 0x7E occurs inside frames, and a frame ends
+# where the length in its format field says. dlms-cosem 25.1.0 delimits frames by flags instead:
+# HdlcTransport.recv_frame reads up to the next 0x7E, and a read that returns the flag alone is
+# taken for an opening flag and continued to the next 0x7E; HdlcConnection._find_frame cuts its
+# buffer at the first 0x7E after the opening flag and, when that does not parse, moves on by one
+# 0x7E per recv_frame() call. Two 0x7E in a row inside a frame thus make the client read one chunk
+# more than the frame holds: when the FCS's high byte (the byte before the closing flag) is 0x7E,
+# or the data holds 7E 7E, the client waits for bytes the meter never sends, as the meter waits
+# for the client's next request, and fails with "Could not receive data: timed out" after
+# --timeout. About one frame in 256 ends in 7E 7E; the AARE and the HLS answer carry random
+# challenges and ciphered answers change with their counters, so any step may stall. Both are
+# replaced here by reads that follow the length.
+
+FLAG = hdlc_frames.HDLC_FLAG[0]
+LLC_RESPONSE = b"\xe6\xe7\x00"
+
+
+def frame_length(format_high, format_low):
+    """The bytes between the flags: the 11-bit length of the format field (type 3)."""
+    return (format_high & 0x07) << 8 | format_low
+
+
+class LengthFramedHdlcConnection(hdlc_connection.HdlcConnection):
+    """dlms-cosem's HdlcConnection finding each frame in its buffer by the format field's length."""
+
+    def _find_frame(self):
+        buffer = self.buffer
+        start = 0
+        while start < len(buffer) and buffer[start] == FLAG:   # opening flag, idle flags
+            start += 1
+        if len(buffer) < start + 2:
+            return None
+        end = start + frame_length(buffer[start], buffer[start + 1])   # index of the closing flag
+        if len(buffer) <= end:
+            return None
+        self.buffer_search_position = end + 1
+        return bytearray(hdlc_frames.HDLC_FLAG) + buffer[start:end + 1]
+
+
+class LengthFramedHdlcTransport(HdlcTransport):
+    """dlms-cosem's HdlcTransport reading exactly one frame, flags included, per recv_frame()."""
+
+    def recv_frame(self) -> bytes:
+        byte = self.io.recv(1)
+        while byte == hdlc_frames.HDLC_FLAG:   # opening flag (or a closing one shared with the last frame), idle flags
+            byte = self.io.recv(1)
+        head = byte + self.io.recv(1)
+        rest = self.io.recv(max(1, frame_length(head[0], head[1]) - 1))   # up to and including the closing flag
+        return hdlc_frames.HDLC_FLAG + head + rest
+
+
+def transport(args, client_sap, io=None):
+    io = io or BlockingTcpIO(host=args.host, port=args.port, timeout=args.timeout)
     if args.framing == "hdlc":
-        return HdlcTransport(client_logical_address=client_sap, server_logical_address=args.server,
-                             server_physical_address=args.physical, io=io, timeout=args.timeout)
+        hdlc = LengthFramedHdlcTransport(client_logical_address=client_sap, server_logical_address=args.server,
+                                         server_physical_address=args.physical, io=io, timeout=args.timeout)
+        # As HdlcTransport's own default (it passes the server address first).
+        hdlc.hdlc_connection = LengthFramedHdlcConnection(hdlc.server_hdlc_address, hdlc.client_hdlc_address)
+        return hdlc
     return TcpTransport(client_logical_address=client_sap, server_logical_address=args.server, io=io,
                         timeout=args.timeout)
+
+
+class ScriptedIO:
+    """BlockingTcpIO's interface to a scripted meter: each send() makes the next answer readable
+    (a meter answers only when asked); reading past it is a socket timeout."""
+
+    def __init__(self, answers):
+        self.answers = list(answers)
+        self.data = bytearray()
+
+    def connect(self):
+        pass
+
+    def disconnect(self):
+        pass
+
+    def send(self, data):
+        if self.answers:
+            self.data += self.answers.pop(0)
+
+    def recv(self, amount=1):
+        if len(self.data) < amount:
+            raise exceptions.CommunicationError("Could not receive data") from TimeoutError("timed out")
+        out = bytes(self.data[:amount])
+        del self.data[:amount]
+        return out
+
+    def recv_until(self, end):
+        data = b""
+        while not data.endswith(end):
+            data += self.recv()
+        return data
+
+
+def check_framing(args):
+    """For each awkward place of 0x7E, one scripted connection: SNRM/UA, a GET answered by an
+    I-frame made by dlms-cosem's own encoder with 0x7E there, DISC/UA. The payload must come back
+    as sent. Returns the exit status."""
+    rng = random.Random(62056)
+    server = hdlc_address.HdlcAddress(logical_address=args.server, physical_address=args.physical, address_type="server")
+    client = hdlc_address.HdlcAddress(logical_address=args.client, physical_address=None, address_type="client")
+    hcs = 1 + 2 + client.length + server.length + 1   # flag, format, addresses, control
+    cases = [   # name, last data byte (None: random), what the frame must hold
+        ("FCS high byte 0x7E (the byte before the closing flag)", None, lambda f: f[-2] == FLAG and b"\x7e\x7e" not in f[1:-2]),
+        ("FCS low byte 0x7E", None, lambda f: f[-3] == FLAG and f[-2] != FLAG),
+        ("last data byte 0x7E", FLAG, lambda f: FLAG not in f[-3:-1]),
+        ("HCS with 0x7E", None, lambda f: FLAG in f[hcs:hcs + 2] and b"\x7e\x7e" not in f[1:-1]),
+        ("data 7E 7E", None, lambda f: b"\x7e\x7e" in f[hcs + 2:-3] and FLAG not in f[-3:-1]),
+        ("data with single 0x7E bytes", None, lambda f: f[hcs + 2:-3].count(FLAG) >= 2 and b"\x7e\x7e" not in f[1:-1]),
+        ("no 0x7E inside", None, lambda f: FLAG not in f[1:-1]),
+    ]
+    ua = hdlc_frames.UnNumberedAcknowledgmentFrame(client, server, None).to_bytes()
+    get_clock = bytes.fromhex("C001C100080000010000FF0200")
+    status = 0
+    for name, last, wanted in cases:
+        while True:
+            payload = rng.randbytes(rng.randrange(1, 300)) + (bytes([last]) if last is not None else b"")
+            frame = hdlc_frames.InformationFrame(client, server, LLC_RESPONSE + payload, send_sequence_number=0,
+                                                 receive_sequence_number=1).to_bytes()
+            if wanted(frame):
+                break
+        hdlc = transport(args, args.client, io=ScriptedIO([ua, frame, ua]))   # SNRM, GET, DISC
+        try:
+            hdlc.connect()
+            received = bytes(hdlc.send_request(get_clock))
+            hdlc.disconnect()
+            outcome = "" if received == payload else "%d byte(s) received, %d sent" % (len(received), len(payload))
+        except Exception as ex:  # noqa: BLE001  the stall shows as CommunicationError (a socket timeout)
+            outcome = "%s: %s%s" % (type(ex).__name__, ex, ": %s" % ex.__cause__ if ex.__cause__ else "")
+        inside = [i for i, byte in enumerate(frame) if byte == FLAG][1:-1]
+        print("%s %s (%d-byte frame, 0x7E inside at %s)%s" % ("FAIL" if outcome else "ok  ", name, len(frame), inside or "none",
+                                                            ": " + outcome if outcome else ""))
+        status = status or (1 if outcome else 0)
+    return status
 
 
 class Reader:
@@ -187,7 +326,7 @@ def cell(v):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--host", default="127.0.0.1")
-    ap.add_argument("--port", type=int, required=True)
+    ap.add_argument("--port", type=int)
     ap.add_argument("--framing", choices=["wrapper", "hdlc"], default="wrapper")
     ap.add_argument("--client", type=int, default=1, help="client SAP of the HLS-GMAC association")
     ap.add_argument("--server", type=int, default=1, help="server logical address")
@@ -207,11 +346,18 @@ def main(argv=None):
     ap.add_argument("--from", dest="from_", help="profile range start, ISO 8601")
     ap.add_argument("--to", help="profile range end, ISO 8601")
     ap.add_argument("--verbose", "-v", action="store_true", help="dlms-cosem's debug log (frames) on stderr")
+    ap.add_argument("--check-framing", action="store_true",
+                    help="no meter: check that the HDLC transport reads frames with 0x7E inside them")
     args = ap.parse_args(argv)
+    if args.port is None and not args.check_framing:
+        ap.error("the following arguments are required: --port")
     # dlms-cosem logs through structlog, by default on stdout: stdout is for the JSON only.
     logging.basicConfig(stream=sys.stderr, level=logging.DEBUG if args.verbose else logging.WARNING, format="%(message)s")
     structlog.configure(logger_factory=structlog.stdlib.LoggerFactory(),
                         wrapper_class=structlog.make_filtering_bound_logger(logging.DEBUG if args.verbose else logging.WARNING))
+    if args.check_framing:
+        args.framing = "hdlc"
+        return check_framing(args)
     stdout, sys.stdout = sys.stdout, sys.stderr
     reader = Reader(args)
     try:
