@@ -34,6 +34,37 @@ import Testing
         #expect(decoder.discardedBytes == 0)
     }
 
+    /// meter-sim frames captured over TCP on which dlms-cosem 25.1.0's client stalled: it looks
+    /// for flags, and a frame with 7E 7E inside costs it a read the meter never answers. DLMS HDLC
+    /// has no byte stuffing (IEC 62056-46 §6.4); frames end where their length says.
+    static let flagBytesInside: [String] = [
+        // AARE (HLS-GMAC, ciphered InitiateResponse): FCS 37 7E
+        "7EA0780302213083A3E6E7006169A109060760857405080103A203020100A305A10302010EA40A04085357482A1CE348"
+            + "6388020780890760857405080205AA128010F4F856A5CE315C869199436C90EF5BB9BE230421281F30000000335D1BA0"
+            + "B02121FB820EEC6BED24DF12111BCD8FC15C7126843731377E7E",
+        // general-glo-ciphered ACTION-Response to reply_to_HLS_authentication: FCS 6D 7E
+        "7EA04203022152EE7BE6E700DB085357482A1CE348632A30000000AD2D0185E2832F93CD5CBA6771B19D70282DF9782B"
+            + "234685B046CD2E45295222FA2B76FE457D6D7E7E",
+        // last segment of a ciphered profile GET-Response: 7E 7E in the data
+        "7EA06D0302213ACD9E88BE1E9BC62AED79B2CEE4D703743C6DC44955831F7E7EDD880436273A1FA3F0590E536F71BFC3"
+            + "11115E878B9B31728F42CF827AFD8E795030B2A63E175C02EBB30A4FF6564A82ABD43DC366D2AA7E52D89001B177ACC0"
+            + "CA0A5655ACE274A4DFBB9FD8A1057E",
+    ]
+
+    @Test(arguments: Chunking.allCases)
+    func flagBytesInsideFrames(_ chunking: Chunking) {
+        let frames = Self.flagBytesInside.map { Array(buffer($0).readableBytesView) }
+        // Each frame with its own flags, then each closing flag doubling as the next opening one.
+        let bytes = frames.flatMap { $0 } + frames.flatMap { $0.dropFirst() }
+        let (decoded, errors, decoder) = decodeStream(HDLCFrameDecoder(), bytes, chunking: chunking)
+        #expect(errors.isEmpty)
+        #expect(decoder.discardedBytes == 0)
+        #expect(decoder.checksumErrors == 0)
+        #expect(decoded.map { hexString($0.encoded) } == Self.flagBytesInside + Self.flagBytesInside)
+        // Length minus format, addresses (1 + 2), control, HCS and FCS.
+        #expect(decoded.map(\.information.readableBytes) == [0x78, 0x42, 0x6D, 0x78, 0x42, 0x6D].map { $0 - 10 })
+    }
+
     @Test(arguments: Chunking.allCases, [UInt64(7), 8, 9])
     func garbageBetweenFrames(_ chunking: Chunking, _ seed: UInt64) {
         var rng = SeededGenerator(seed: seed)
