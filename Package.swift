@@ -17,6 +17,7 @@ let lifecycle: Target.Dependency = .product(name: "ServiceLifecycle", package: "
 let argumentParser: Target.Dependency = .product(name: "ArgumentParser", package: "swift-argument-parser")
 let postgresNIO: Target.Dependency = .product(name: "PostgresNIO", package: "postgres-nio")
 let crypto: Target.Dependency = .product(name: "Crypto", package: "swift-crypto")
+let cryptoExtras: Target.Dependency = .product(name: "CryptoExtras", package: "swift-crypto")
 
 /// The dependencies every executable shares: runtime, observability, lifecycle, flags.
 let serviceBase: [Target.Dependency] = ["ServiceRuntime", "Observability", lifecycle, logging, metrics, argumentParser]
@@ -97,7 +98,7 @@ let package = Package(
         .testTarget(name: "COSEMTests", dependencies: ["COSEM", nioCore], path: "Tests/COSEMTests", swiftSettings: swiftSettings),
         .testTarget(name: "DLMSLinkTests", dependencies: ["DLMSLink", "COSEM", nioCore], path: "Tests/DLMSLinkTests", swiftSettings: swiftSettings),
         .testTarget(name: "DLMSCodecTests", dependencies: ["DLMSCodec", "COSEM", nioCore], path: "Tests/DLMSCodecTests", swiftSettings: swiftSettings),
-        .testTarget(name: "DLMSSecurityTests", dependencies: ["DLMSSecurity", "DLMSCodec", "COSEM", crypto, nioCore], path: "Tests/DLMSSecurityTests", swiftSettings: swiftSettings),
+        .testTarget(name: "DLMSSecurityTests", dependencies: ["DLMSSecurity", "DLMSCodec", "COSEM", crypto, cryptoExtras, nioCore], path: "Tests/DLMSSecurityTests", swiftSettings: swiftSettings),
         .testTarget(name: "DLMSClientTests", dependencies: ["DLMSClient", "DLMSLink", "DLMSCodec", "DLMSSecurity", "COSEM", "MeterSimulation", "TestSupport", nioCore, nioPosix], path: "Tests/DLMSClientTests", swiftSettings: swiftSettings),
         .testTarget(name: "MeterSimulationTests", dependencies: ["MeterSimulation", "DLMSCodec", "COSEM", nioCore], path: "Tests/MeterSimulationTests", swiftSettings: swiftSettings),
         .testTarget(name: "MessagingTests", dependencies: ["Messaging", "TestSupport", "Contracts"], path: "Tests/MessagingTests", swiftSettings: swiftSettings),
