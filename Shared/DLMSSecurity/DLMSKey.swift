@@ -7,19 +7,30 @@ import Crypto
 /// mirror (`dump`, `String(reflecting:)`) say only the length, it is not `Codable`, and the bytes
 /// are reachable only through ``withUnsafeBytes(_:)``. Storage is swift-crypto's `SymmetricKey`,
 /// which zeroes its memory when released. Equality is constant-time.
+///
+/// Each key also keeps its AES key schedule and GCM hash subkey H = AES(K, 0¹²⁸), expanded once
+/// for the short APDUs of a session (``AESGCM``), in memory that is wiped when the key is released.
 public struct DLMSKey: Sendable, Equatable, CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
     /// The key lengths DLMS security suites use: 16 (suites 0, 1) and 32 (suite 2).
     public static let allowedLengths: Set<Int> = [16, 32]
 
     let symmetricKey: SymmetricKey
+    /// The expanded key and H, for ``AESGCM``.
+    let aes: ConstantTimeAES
 
     /// - Throws: `DLMSSecurityError` `.invalidKey` when `bytes` is not 16 or 32 bytes long.
     public init(bytes: some Sequence<UInt8>) throws {
-        let array = Array(bytes)
+        var array = Array(bytes)
+        defer { for i in array.indices { array[i] = 0 } }
         guard Self.allowedLengths.contains(array.count) else {
             throw DLMSSecurityError.invalidKey("a DLMS key has 16 or 32 bytes, not \(array.count)")
         }
         self.symmetricKey = SymmetricKey(data: array)
+        self.aes = array.withUnsafeBytes { ConstantTimeAES(key: $0) }
+    }
+
+    public static func == (lhs: DLMSKey, rhs: DLMSKey) -> Bool {
+        lhs.symmetricKey == rhs.symmetricKey
     }
 
     /// - Parameter hex: 32 or 64 hexadecimal digits (either case; whitespace is ignored).
@@ -33,7 +44,7 @@ public struct DLMSKey: Sendable, Equatable, CustomStringConvertible, CustomDebug
     }
 
     /// The key length in bytes (16 or 32).
-    public var count: Int { symmetricKey.bitCount / 8 }
+    public var count: Int { aes.keyCount }
 
     /// Calls `body` with the key bytes. Do not copy them out of the closure.
     public func withUnsafeBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {

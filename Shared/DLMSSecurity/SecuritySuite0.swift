@@ -1,6 +1,3 @@
-import Crypto
-import Foundation
-
 /// Security suite 0: AES-GCM-128 with 12-byte tags (Green Book 9.2.3.3.7 and 9.2.7.2.4).
 ///
 /// - IV = system title of the sender (8) ‖ invocation counter (4, big-endian).
@@ -8,12 +5,9 @@ import Foundation
 /// - Encryption only (SC bit 5): the payload is C, no tag.
 /// - Both: the payload is C ‖ T, GCM over P with A = SC ‖ AK.
 ///
-/// swift-crypto's `AES.GCM` only makes and checks 16-byte tags. Sealing gives the full tag, of
-/// which DLMS keeps the first 12 bytes. Opening relies on GCM encryption being XOR with the
-/// keystream AES(K, IV ‖ 00000002), AES(K, IV ‖ 00000003), …: sealing the ciphertext with the same
-/// nonce yields the plaintext, which is then sealed again with the AAD so the first 12 bytes of
-/// its tag can be compared (constant time) with the received tag. The recovered plaintext is
-/// released only after the tag matched; on a mismatch it is zeroed and dropped.
+/// The AES-GCM is ``AESGCM``: one pass that checks the truncated tag directly (swift-crypto's
+/// `AES.GCM` handles only 16-byte tags). A received plaintext is released only after its tag
+/// matched; on a mismatch it is zeroed and dropped.
 ///
 /// Suites 1 (AES-GCM-128) and 2 (AES-GCM-256) cipher APDUs the same way (with 32-byte keys for
 /// suite 2), so these functions accept the suite id of the security control byte as given;
@@ -53,22 +47,24 @@ public enum SecuritySuite0 {
     public static func protect(_ plaintext: [UInt8], securityControl: SecurityControl, systemTitle: SystemTitle,
                                invocationCounter: UInt32, blockCipherKey: DLMSKey, authenticationKey: DLMSKey) throws -> [UInt8] {
         try check(securityControl, blockCipherKey, authenticationKey)
-        let nonce = try nonce(systemTitle, invocationCounter)
         switch (securityControl.isAuthenticated, securityControl.isEncrypted) {
         case (true, true):
-            let box = try seal(plaintext, blockCipherKey, nonce, aad: associatedData(securityControl, authenticationKey))
-            var payload: [UInt8] = []
-            payload.reserveCapacity(plaintext.count + tagLength)
-            payload.append(contentsOf: box.ciphertext)
-            payload.append(contentsOf: box.tag.prefix(tagLength))
-            return payload
+            let aad = associatedData(securityControl, authenticationKey)
+            return try plaintext.withUnsafeBytes { p in
+                try aad.withUnsafeBytes { a in
+                    try AESGCM.seal(p, key: blockCipherKey, systemTitle: systemTitle, invocationCounter: invocationCounter,
+                                    associatedData: a, tagLength: tagLength)
+                }
+            }
         case (true, false):
-            let box = try seal([], blockCipherKey, nonce, aad: associatedData(securityControl, authenticationKey, plaintext))
             var payload = plaintext
-            payload.append(contentsOf: box.tag.prefix(tagLength))
+            payload.append(contentsOf: try gmac(plaintext, securityControl: securityControl, systemTitle: systemTitle, invocationCounter: invocationCounter,
+                                                blockCipherKey: blockCipherKey, authenticationKey: authenticationKey))
             return payload
         case (false, true):
-            return Array(try seal(plaintext, blockCipherKey, nonce, aad: []).ciphertext)
+            return try plaintext.withUnsafeBytes { p in
+                try AESGCM.crypt(p, key: blockCipherKey, systemTitle: systemTitle, invocationCounter: invocationCounter)
+            }
         case (false, false):
             return plaintext
         }
@@ -82,30 +78,38 @@ public enum SecuritySuite0 {
     public static func unprotect(_ payload: [UInt8], securityControl: SecurityControl, systemTitle: SystemTitle,
                                  invocationCounter: UInt32, blockCipherKey: DLMSKey, authenticationKey: DLMSKey) throws -> [UInt8] {
         try check(securityControl, blockCipherKey, authenticationKey)
-        let nonce = try nonce(systemTitle, invocationCounter)
         switch (securityControl.isAuthenticated, securityControl.isEncrypted) {
         case (true, true):
             guard payload.count >= tagLength else { throw DLMSSecurityError.decodeFailure("ciphered payload of \(payload.count) bytes is shorter than the tag") }
-            let ciphertext = payload[..<(payload.count - tagLength)]
-            let received = payload[(payload.count - tagLength)...]
-            var plaintext = Array(try seal(ciphertext, blockCipherKey, nonce, aad: []).ciphertext)
-            let box = try seal(plaintext, blockCipherKey, nonce, aad: associatedData(securityControl, authenticationKey))
-            guard constantTimeEquals(box.tag.prefix(tagLength), received) else {
-                for i in plaintext.indices { plaintext[i] = 0 }
+            let aad = associatedData(securityControl, authenticationKey)
+            let plaintext = try payload.withUnsafeBytes { bytes in
+                try aad.withUnsafeBytes { a in
+                    try AESGCM.open(UnsafeRawBufferPointer(rebasing: bytes[..<(bytes.count - tagLength)]),
+                                    tag: UnsafeRawBufferPointer(rebasing: bytes[(bytes.count - tagLength)...]),
+                                    key: blockCipherKey, systemTitle: systemTitle, invocationCounter: invocationCounter, associatedData: a)
+                }
+            }
+            guard let plaintext else {
                 throw DLMSSecurityError.authenticationFailed("authentication tag does not verify (\(securityControl), IC \(invocationCounter))")
             }
             return plaintext
         case (true, false):
             guard payload.count >= tagLength else { throw DLMSSecurityError.decodeFailure("authenticated payload of \(payload.count) bytes is shorter than the tag") }
-            let plaintext = Array(payload[..<(payload.count - tagLength)])
-            let received = payload[(payload.count - tagLength)...]
-            let box = try seal([], blockCipherKey, nonce, aad: associatedData(securityControl, authenticationKey, plaintext))
-            guard constantTimeEquals(box.tag.prefix(tagLength), received) else {
+            let aad = associatedData(securityControl, authenticationKey, payload[..<(payload.count - tagLength)])
+            let verified = try payload.withUnsafeBytes { bytes in
+                try aad.withUnsafeBytes { a in
+                    try AESGCM.open(UnsafeRawBufferPointer(start: nil, count: 0), tag: UnsafeRawBufferPointer(rebasing: bytes[(bytes.count - tagLength)...]),
+                                    key: blockCipherKey, systemTitle: systemTitle, invocationCounter: invocationCounter, associatedData: a)
+                }
+            }
+            guard verified != nil else {
                 throw DLMSSecurityError.authenticationFailed("authentication tag does not verify (\(securityControl), IC \(invocationCounter))")
             }
-            return plaintext
+            return Array(payload[..<(payload.count - tagLength)])
         case (false, true):
-            return Array(try seal(payload, blockCipherKey, nonce, aad: []).ciphertext)
+            return try payload.withUnsafeBytes { c in
+                try AESGCM.crypt(c, key: blockCipherKey, systemTitle: systemTitle, invocationCounter: invocationCounter)
+            }
         case (false, false):
             return payload
         }
@@ -115,8 +119,11 @@ public enum SecuritySuite0 {
     public static func gmac(_ data: [UInt8], securityControl: SecurityControl = .authenticated, systemTitle: SystemTitle,
                             invocationCounter: UInt32, blockCipherKey: DLMSKey, authenticationKey: DLMSKey) throws -> [UInt8] {
         try check(securityControl, blockCipherKey, authenticationKey)
-        let box = try seal([], blockCipherKey, try nonce(systemTitle, invocationCounter), aad: associatedData(securityControl, authenticationKey, data))
-        return Array(box.tag.prefix(tagLength))
+        let aad = associatedData(securityControl, authenticationKey, data[...])
+        return try aad.withUnsafeBytes { a in
+            try AESGCM.seal(UnsafeRawBufferPointer(start: nil, count: 0), key: blockCipherKey, systemTitle: systemTitle,
+                            invocationCounter: invocationCounter, associatedData: a, tagLength: tagLength)
+        }
     }
 
     // MARK: - Internals
@@ -131,21 +138,13 @@ public enum SecuritySuite0 {
         }
     }
 
-    private static func nonce(_ systemTitle: SystemTitle, _ invocationCounter: UInt32) throws -> AES.GCM.Nonce {
-        try AES.GCM.Nonce(data: initializationVector(systemTitle: systemTitle, invocationCounter: invocationCounter))
-    }
-
     /// SC ‖ AK, the AAD prefix of every authenticated mode, with SC exactly as sent.
-    private static func associatedData(_ sc: SecurityControl, _ ak: DLMSKey, _ data: [UInt8] = []) -> [UInt8] {
+    private static func associatedData(_ sc: SecurityControl, _ ak: DLMSKey, _ data: ArraySlice<UInt8> = []) -> [UInt8] {
         var aad: [UInt8] = []
         aad.reserveCapacity(1 + ak.count + data.count)
         aad.append(sc.rawValue)
-        ak.withUnsafeBytes { aad.append(contentsOf: $0) }
+        ak.aes.withKeyBytes { aad.append(contentsOf: $0) }
         aad.append(contentsOf: data)
         return aad
-    }
-
-    private static func seal(_ message: some DataProtocol, _ key: DLMSKey, _ nonce: AES.GCM.Nonce, aad: [UInt8]) throws -> AES.GCM.SealedBox {
-        try AES.GCM.seal(message, using: key.symmetricKey, nonce: nonce, authenticating: aad)
     }
 }
