@@ -27,15 +27,20 @@ public struct CipheredAPDU: Hashable, Sendable, Codable {
     public var usesBroadcastKey: Bool { securityControl & 0x40 != 0 }
     public var securitySuite: UInt8 { securityControl & 0x0F }
 
-    static let serviceSpecificTags: Set<UInt8> = [
-        0x21, 0x25, 0x26, 0x28, 0x2C, 0x2D, 0x2E, 0x36, 0x38,  // glo- initiate / SN services
-        0x41, 0x45, 0x46, 0x48, 0x4C, 0x4D, 0x4E, 0x56, 0x58,  // ded- initiate / SN services
-        0xC8, 0xC9, 0xCA, 0xCB, 0xCC, 0xCD, 0xCE, 0xCF,        // glo- LN services
-        0xD0, 0xD1, 0xD2, 0xD3, 0xD4, 0xD5, 0xD6, 0xD7,        // ded- LN services
-    ]
-
-    /// Whether `tag` starts a ciphered APDU this type can carry.
-    public static func isCipheredTag(_ tag: UInt8) -> Bool { serviceSpecificTags.contains(tag) || tag == 0xDB || tag == 0xDC }
+    /// Whether `tag` starts a ciphered APDU this type can carry. A switch, not a set: every
+    /// APDU a ciphered association receives asks, and hashing a byte costs more than the answer.
+    public static func isCipheredTag(_ tag: UInt8) -> Bool {
+        switch tag {
+        case 0x21, 0x25, 0x26, 0x28, 0x2C, 0x2D, 0x2E, 0x36, 0x38,  // glo- initiate / SN services
+             0x41, 0x45, 0x46, 0x48, 0x4C, 0x4D, 0x4E, 0x56, 0x58,  // ded- initiate / SN services
+             0xC8...0xCF,                                           // glo- LN services
+             0xD0...0xD7,                                           // ded- LN services
+             0xDB, 0xDC:                                            // general-glo-, general-ded-ciphering
+            true
+        default:
+            false
+        }
+    }
 
     public static func decode(from buffer: inout ByteBuffer) throws -> CipheredAPDU { try decode(from: &buffer, limits: .default) }
 

@@ -24,8 +24,8 @@ public enum CipheringKind: Hashable, Sendable, CaseIterable, CustomStringConvert
         case Self.generalGlobalTag: self = .generalGlobal
         case Self.generalDedicatedTag: self = .generalDedicated
         default:
-            guard let entry = Self.table.first(where: { $0.global == tag || $0.dedicated == tag }) else { return nil }
-            self = entry.global == tag ? .global : .dedicated
+            guard let plain = Self.plainTag(forCipheredTag: tag), let tags = Self.serviceSpecificTags(forPlainTag: plain) else { return nil }
+            self = tags.global == tag ? .global : .dedicated
         }
     }
 
@@ -36,15 +36,21 @@ public enum CipheringKind: Hashable, Sendable, CaseIterable, CustomStringConvert
         switch self {
         case .generalGlobal: Self.generalGlobalTag
         case .generalDedicated: Self.generalDedicatedTag
-        case .global: Self.table.first { $0.plain == plainTag }?.global
-        case .dedicated: Self.table.first { $0.plain == plainTag }?.dedicated
+        case .global: Self.serviceSpecificTags(forPlainTag: plainTag)?.global
+        case .dedicated: Self.serviceSpecificTags(forPlainTag: plainTag)?.dedicated
         }
     }
 
     /// The plain APDU tag a service-specific ciphered tag must contain; `nil` for general
     /// ciphering (any APDU) and unknown tags.
     public static func plainTag(forCipheredTag tag: UInt8) -> UInt8? {
-        table.first { $0.global == tag || $0.dedicated == tag }?.plain
+        switch tag {
+        case 0x21, 0x25, 0x26, 0x28, 0x2C, 0x2D, 0x2E, 0x36, 0x38: tag - 0x20
+        case 0x41, 0x45, 0x46, 0x48, 0x4C, 0x4D, 0x4E, 0x56, 0x58: tag - 0x40
+        case 0xC8...0xCD, 0xCF: tag - 0x08
+        case 0xD0...0xD5, 0xD7: tag - 0x10
+        default: nil
+        }
     }
 
     public var description: String {
@@ -56,23 +62,17 @@ public enum CipheringKind: Hashable, Sendable, CaseIterable, CustomStringConvert
         }
     }
 
-    /// Green Book 9.5 (xDLMS APDUs, ASN.1): plain tag, glo- tag, ded- tag.
-    static let table: [(plain: UInt8, global: UInt8, dedicated: UInt8)] = [
-        (0x01, 0x21, 0x41),  // initiate-request
-        (0x05, 0x25, 0x45),  // read-request (SN)
-        (0x06, 0x26, 0x46),  // write-request (SN)
-        (0x08, 0x28, 0x48),  // initiate-response
-        (0x0C, 0x2C, 0x4C),  // read-response (SN)
-        (0x0D, 0x2D, 0x4D),  // write-response (SN)
-        (0x0E, 0x2E, 0x4E),  // confirmed-service-error
-        (0x16, 0x36, 0x56),  // unconfirmed-write-request (SN)
-        (0x18, 0x38, 0x58),  // information-report-request (SN)
-        (0xC0, 0xC8, 0xD0),  // get-request
-        (0xC1, 0xC9, 0xD1),  // set-request
-        (0xC2, 0xCA, 0xD2),  // event-notification-request
-        (0xC3, 0xCB, 0xD3),  // action-request
-        (0xC4, 0xCC, 0xD4),  // get-response
-        (0xC5, 0xCD, 0xD5),  // set-response
-        (0xC7, 0xCF, 0xD7),  // action-response
-    ]
+    /// Green Book 9.5 (xDLMS APDUs, ASN.1): the glo- and ded- tags of a plain APDU tag. A switch
+    /// (each ciphered APDU asks twice): initiate-request 01, read-request 05, write-request 06,
+    /// initiate-response 08, read-response 0C, write-response 0D, confirmed-service-error 0E,
+    /// unconfirmed-write-request 16 and information-report-request 18 add 20/40; get-request C0,
+    /// set-request C1, event-notification-request C2, action-request C3, get-response C4,
+    /// set-response C5 and action-response C7 add 08/10.
+    static func serviceSpecificTags(forPlainTag tag: UInt8) -> (global: UInt8, dedicated: UInt8)? {
+        switch tag {
+        case 0x01, 0x05, 0x06, 0x08, 0x0C, 0x0D, 0x0E, 0x16, 0x18: (tag + 0x20, tag + 0x40)
+        case 0xC0...0xC5, 0xC7: (tag + 0x08, tag + 0x10)
+        default: nil
+        }
+    }
 }

@@ -23,6 +23,28 @@ struct DLMSCipherTests {
         ("action-response", "C701C101", 0xCF, 0xD7),
     ]
 
+    @Test("tag lookups agree with the Green Book 9.5 table for every byte")
+    func tagLookupsForEveryByte() {
+        let table: [(plain: UInt8, global: UInt8, dedicated: UInt8)] = [
+            (0x01, 0x21, 0x41), (0x05, 0x25, 0x45), (0x06, 0x26, 0x46), (0x08, 0x28, 0x48), (0x0C, 0x2C, 0x4C),
+            (0x0D, 0x2D, 0x4D), (0x0E, 0x2E, 0x4E), (0x16, 0x36, 0x56), (0x18, 0x38, 0x58), (0xC0, 0xC8, 0xD0),
+            (0xC1, 0xC9, 0xD1), (0xC2, 0xCA, 0xD2), (0xC3, 0xCB, 0xD3), (0xC4, 0xCC, 0xD4), (0xC5, 0xCD, 0xD5),
+            (0xC7, 0xCF, 0xD7),
+        ]
+        for byte in UInt8.min...UInt8.max {
+            let plainRow = table.first { $0.plain == byte }
+            #expect(CipheringKind.global.cipheredTag(forPlainTag: byte) == plainRow?.global)
+            #expect(CipheringKind.dedicated.cipheredTag(forPlainTag: byte) == plainRow?.dedicated)
+            let cipheredRow = table.first { $0.global == byte || $0.dedicated == byte }
+            #expect(CipheringKind.plainTag(forCipheredTag: byte) == cipheredRow?.plain)
+            let kind: CipheringKind? = byte == 0xDB ? .generalGlobal : byte == 0xDC ? .generalDedicated
+                : cipheredRow.map { $0.global == byte ? .global : .dedicated }
+            #expect(CipheringKind(cipheredTag: byte) == kind, "tag \(byte)")
+            // The codec also takes the glo-/ded- tags of the unassigned plain tag C6.
+            #expect(CipheredAPDU.isCipheredTag(byte) == (cipheredRow != nil || [0xCE, 0xD6, 0xDB, 0xDC].contains(byte)), "tag \(byte)")
+        }
+    }
+
     @Test("each plain APDU gets its glo-/ded- tag and comes back unchanged", arguments: plainAPDUs)
     func serviceSpecificTags(apdu: (name: String, hex: String, glo: UInt8, ded: UInt8)) throws {
         let (client, server) = greenBookPair(dedicatedKey: Self.dedicatedKey)
