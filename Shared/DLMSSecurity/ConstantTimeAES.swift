@@ -103,15 +103,14 @@ final class ConstantTimeAES: @unchecked Sendable {
         (q.q3, q.q7) = Self.interleaveIn(b.w12, b.w13, b.w14, b.w15)
         q.ortho()
         q.addRoundKey(storage)
-        for round in 1..<rounds {
+        // One loop body for all rounds (the last skips MixColumns): the code stays small, which
+        // matters more than a branch per round when it runs once per APDU with cold caches.
+        for round in 1...rounds {
             q.substitute()
             q.shiftRows()
-            q.mixColumns()
+            if round != rounds { q.mixColumns() }
             q.addRoundKey(storage + round * 8)
         }
-        q.substitute()
-        q.shiftRows()
-        q.addRoundKey(storage + rounds * 8)
         q.ortho()
         (b.w0, b.w1, b.w2, b.w3) = Self.interleaveOut(q.q0, q.q4)
         (b.w4, b.w5, b.w6, b.w7) = Self.interleaveOut(q.q1, q.q5)
@@ -133,7 +132,7 @@ final class ConstantTimeAES: @unchecked Sendable {
         }
 
         /// Transposes between four blocks interleaved and the bit-sliced form (an involution).
-        @inline(__always)
+        @inline(never)
         mutating func ortho() {
             @inline(__always)
             func swap(_ x: inout UInt64, _ y: inout UInt64, _ low: UInt64, _ high: UInt64, _ shift: UInt64) {

@@ -49,9 +49,8 @@ public enum SecuritySuite0 {
         try check(securityControl, blockCipherKey, authenticationKey)
         switch (securityControl.isAuthenticated, securityControl.isEncrypted) {
         case (true, true):
-            let aad = associatedData(securityControl, authenticationKey)
             return try plaintext.withUnsafeBytes { p in
-                try aad.withUnsafeBytes { a in
+                try withAssociatedData(securityControl, authenticationKey) { a in
                     try AESGCM.seal(p, key: blockCipherKey, systemTitle: systemTitle, invocationCounter: invocationCounter,
                                     associatedData: a, tagLength: tagLength)
                 }
@@ -81,9 +80,8 @@ public enum SecuritySuite0 {
         switch (securityControl.isAuthenticated, securityControl.isEncrypted) {
         case (true, true):
             guard payload.count >= tagLength else { throw DLMSSecurityError.decodeFailure("ciphered payload of \(payload.count) bytes is shorter than the tag") }
-            let aad = associatedData(securityControl, authenticationKey)
             let plaintext = try payload.withUnsafeBytes { bytes in
-                try aad.withUnsafeBytes { a in
+                try withAssociatedData(securityControl, authenticationKey) { a in
                     try AESGCM.open(UnsafeRawBufferPointer(rebasing: bytes[..<(bytes.count - tagLength)]),
                                     tag: UnsafeRawBufferPointer(rebasing: bytes[(bytes.count - tagLength)...]),
                                     key: blockCipherKey, systemTitle: systemTitle, invocationCounter: invocationCounter, associatedData: a)
@@ -95,7 +93,8 @@ public enum SecuritySuite0 {
             return plaintext
         case (true, false):
             guard payload.count >= tagLength else { throw DLMSSecurityError.decodeFailure("authenticated payload of \(payload.count) bytes is shorter than the tag") }
-            let aad = associatedData(securityControl, authenticationKey, payload[..<(payload.count - tagLength)])
+            var aad = associatedData(securityControl, authenticationKey, payload[..<(payload.count - tagLength)])
+            defer { aad.withUnsafeMutableBytes { ConstantTimeAES.wipe($0.baseAddress!, $0.count) } }
             let verified = try payload.withUnsafeBytes { bytes in
                 try aad.withUnsafeBytes { a in
                     try AESGCM.open(UnsafeRawBufferPointer(start: nil, count: 0), tag: UnsafeRawBufferPointer(rebasing: bytes[(bytes.count - tagLength)...]),
@@ -119,7 +118,8 @@ public enum SecuritySuite0 {
     public static func gmac(_ data: [UInt8], securityControl: SecurityControl = .authenticated, systemTitle: SystemTitle,
                             invocationCounter: UInt32, blockCipherKey: DLMSKey, authenticationKey: DLMSKey) throws -> [UInt8] {
         try check(securityControl, blockCipherKey, authenticationKey)
-        let aad = associatedData(securityControl, authenticationKey, data[...])
+        var aad = associatedData(securityControl, authenticationKey, data[...])
+        defer { aad.withUnsafeMutableBytes { ConstantTimeAES.wipe($0.baseAddress!, $0.count) } }
         return try aad.withUnsafeBytes { a in
             try AESGCM.seal(UnsafeRawBufferPointer(start: nil, count: 0), key: blockCipherKey, systemTitle: systemTitle,
                             invocationCounter: invocationCounter, associatedData: a, tagLength: tagLength)
@@ -138,8 +138,19 @@ public enum SecuritySuite0 {
         }
     }
 
-    /// SC ‖ AK, the AAD prefix of every authenticated mode, with SC exactly as sent.
-    private static func associatedData(_ sc: SecurityControl, _ ak: DLMSKey, _ data: ArraySlice<UInt8> = []) -> [UInt8] {
+    /// Calls `body` with SC ‖ AK, the AAD of authenticated encryption, in a stack buffer that is
+    /// wiped afterwards (AK is a key).
+    private static func withAssociatedData<R>(_ sc: SecurityControl, _ ak: DLMSKey, _ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        try withUnsafeTemporaryAllocation(byteCount: 1 + ak.count, alignment: 8) { buffer in
+            defer { ConstantTimeAES.wipe(buffer.baseAddress!, buffer.count) }
+            buffer[0] = sc.rawValue
+            ak.aes.withKeyBytes { UnsafeMutableRawBufferPointer(rebasing: buffer[1...]).copyMemory(from: $0) }
+            return try body(UnsafeRawBufferPointer(buffer))
+        }
+    }
+
+    /// SC ‖ AK ‖ `data`, the AAD of authentication only and of GMAC, with SC exactly as sent.
+    private static func associatedData(_ sc: SecurityControl, _ ak: DLMSKey, _ data: ArraySlice<UInt8>) -> [UInt8] {
         var aad: [UInt8] = []
         aad.reserveCapacity(1 + ak.count + data.count)
         aad.append(sc.rawValue)
