@@ -24,13 +24,19 @@ public final class DLMSClient {
         public var serverSystemTitle: SystemTitle?
     }
 
-    /// The ciphering state of a secured association.
-    struct CipheringState {
+    /// The ciphering state of a secured association. A class: every APDU uses it in place,
+    /// where a struct behind an optional would be copied (keys, titles and all) each time.
+    final class CipheringState {
         var cipher: DLMSCipher
         var transmitCounter: InvocationCounter
         var receiveGuard = InvocationCounterGuard()
         /// Global until the association is up; dedicated afterwards when a dedicated key was sent.
         var kind: CipheringKind = .global
+
+        init(cipher: DLMSCipher, transmitCounter: InvocationCounter) {
+            self.cipher = cipher
+            self.transmitCounter = transmitCounter
+        }
     }
 
     public let connection: MeterConnection
@@ -337,13 +343,17 @@ public final class DLMSClient {
 
     private func protect(_ plain: ByteBuffer, kind: CipheringKind, step: DLMSClientError.Step) throws -> CipheredAPDU {
         try Self.securityStep(step) {
-            let counter = try takeInvocationCounter()
-            return try ciphering!.cipher.protect(Array(plain.readableBytesView), kind: kind, invocationCounter: counter)
+            let state = ciphering!
+            let counter = try state.transmitCounter.next()
+            return try state.cipher.protect(plain.getBytes(at: plain.readerIndex, length: plain.readableBytes)!, kind: kind, invocationCounter: counter)
         }
     }
 
     private func unprotect(_ apdu: CipheredAPDU, step: DLMSClientError.Step) throws -> [UInt8] {
-        try Self.securityStep(step) { try ciphering!.cipher.unprotect(apdu, counterGuard: &ciphering!.receiveGuard) }
+        try Self.securityStep(step) {
+            let state = ciphering!
+            return try state.cipher.unprotect(apdu, counterGuard: &state.receiveGuard)
+        }
     }
 
     /// Runs a security computation, turning its errors into `DLMSClientError`s of `step`.
@@ -554,8 +564,8 @@ public final class DLMSClient {
     private func exchange(_ request: DLMSAPDU, step: DLMSClientError.Step, invokeID: UInt8?, timeout: Duration? = nil) async throws -> DLMSAPDU {
         let stepDeadline = deadline(timeout ?? connection.timeouts.step)
         var encoded = request.encoded
-        if let state = ciphering, request.isCipherableService {
-            let ciphered = try protect(encoded, kind: state.kind, step: step)
+        if let kind = ciphering?.kind, request.isCipherableService {
+            let ciphered = try protect(encoded, kind: kind, step: step)
             encoded = DLMSAPDU.ciphered(ciphered).encoded
         }
         if association.serverMaxReceivePDUSize > 0, encoded.readableBytes > Int(association.serverMaxReceivePDUSize) {

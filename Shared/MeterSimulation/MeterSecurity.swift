@@ -190,7 +190,8 @@ extension COSEMServerSession {
         guard let response = handleService(ByteBuffer(bytes: plain), now: now) else { return nil }
         // Exceptions go back in the clear (the client may not be able to decipher anything).
         guard response.getInteger(at: response.readerIndex, as: UInt8.self) != ExceptionResponse.tag else { return response }
-        guard let protected = try? cipher.protect(Array(response.readableBytesView), kind: kind, invocationCounter: meter.nextServerInvocationCounter()) else {
+        let plainResponse = response.getBytes(at: response.readerIndex, length: response.readableBytes)!
+        guard let protected = try? cipher.protect(plainResponse, kind: kind, invocationCounter: meter.nextServerInvocationCounter()) else {
             return Self.exception(.serviceNotAllowed, .otherReason)
         }
         return DLMSAPDU.ciphered(protected).encoded
