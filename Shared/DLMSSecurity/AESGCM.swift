@@ -38,27 +38,32 @@ enum AESGCM {
     /// Encrypts `plaintext` and returns C ‖ T, T cut to `tagLength` bytes (0 to 16).
     static func seal(_ plaintext: UnsafeRawBufferPointer, key: DLMSKey, systemTitle: SystemTitle, invocationCounter: UInt32,
                      associatedData: UnsafeRawBufferPointer, tagLength: Int) throws -> [UInt8] {
-        precondition((0...16).contains(tagLength))
-        guard plaintext.count <= maximumTextLength else { throw tooLong(plaintext.count) }
-        if tagLength > 0, plaintext.count + associatedData.count > shortTextLimit {
-            let box = try AES.GCM.seal(plaintext, using: key.symmetricKey, nonce: nonce(systemTitle, invocationCounter), authenticating: associatedData)
-            var output = [UInt8]()
-            output.reserveCapacity(plaintext.count + tagLength)
-            output.append(contentsOf: box.ciphertext)
-            output.append(contentsOf: box.tag.prefix(tagLength))
-            return output
+        try [UInt8](unsafeUninitializedCapacity: plaintext.count + tagLength) { buffer, initialized in
+            try seal(plaintext, into: UnsafeMutableRawBufferPointer(buffer), key: key, systemTitle: systemTitle, invocationCounter: invocationCounter,
+                     associatedData: associatedData, tagLength: tagLength)
+            initialized = plaintext.count + tagLength
         }
+    }
+
+    /// Writes C ‖ T, T cut to `tagLength` bytes (0 to 16), to the first `plaintext.count + tagLength`
+    /// bytes of `output` (which must not overlap `plaintext`).
+    static func seal(_ plaintext: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer, key: DLMSKey, systemTitle: SystemTitle,
+                     invocationCounter: UInt32, associatedData: UnsafeRawBufferPointer, tagLength: Int) throws {
+        precondition((0...16).contains(tagLength) && output.count >= plaintext.count + tagLength)
+        guard plaintext.count <= maximumTextLength else { throw tooLong(plaintext.count) }
         let count = plaintext.count
-        return [UInt8](unsafeUninitializedCapacity: count + tagLength) { buffer, initialized in
-            let output = UnsafeMutableRawBufferPointer(buffer)
-            if count > 0 { output.copyMemory(from: plaintext) }
-            let text = UnsafeMutableRawBufferPointer(rebasing: output[..<count])
-            let mask = counterMode(key, systemTitle: systemTitle, invocationCounter: invocationCounter, text: text, large: count > shortTextLimit)
-            if tagLength > 0 {
-                let tag = Self.tag(key, associatedData: associatedData, ciphertext: UnsafeRawBufferPointer(text), mask: mask)
-                withUnsafeBytes(of: tag) { output.baseAddress!.advanced(by: count).copyMemory(from: $0.baseAddress!, byteCount: tagLength) }
-            }
-            initialized = count + tagLength
+        if tagLength > 0, count + associatedData.count > shortTextLimit {
+            let box = try AES.GCM.seal(plaintext, using: key.symmetricKey, nonce: nonce(systemTitle, invocationCounter), authenticating: associatedData)
+            box.ciphertext.withUnsafeBytes { output.baseAddress!.copyMemory(from: $0.baseAddress!, byteCount: count) }
+            box.tag.withUnsafeBytes { output.baseAddress!.advanced(by: count).copyMemory(from: $0.baseAddress!, byteCount: tagLength) }
+            return
+        }
+        if count > 0 { output.baseAddress!.copyMemory(from: plaintext.baseAddress!, byteCount: count) }
+        let text = UnsafeMutableRawBufferPointer(rebasing: output[..<count])
+        let mask = counterMode(key, systemTitle: systemTitle, invocationCounter: invocationCounter, text: text, large: count > shortTextLimit)
+        if tagLength > 0 {
+            let tag = Self.tag(key, associatedData: associatedData, ciphertext: UnsafeRawBufferPointer(text), mask: mask)
+            withUnsafeBytes(of: tag) { output.baseAddress!.advanced(by: count).copyMemory(from: $0.baseAddress!, byteCount: tagLength) }
         }
     }
 
@@ -66,42 +71,59 @@ enum AESGCM {
     /// - Returns: the plaintext, or `nil` when the tag does not match (nothing deciphered escapes).
     static func open(_ ciphertext: UnsafeRawBufferPointer, tag expected: UnsafeRawBufferPointer, key: DLMSKey, systemTitle: SystemTitle,
                      invocationCounter: UInt32, associatedData: UnsafeRawBufferPointer) throws -> [UInt8]? {
-        precondition((1...16).contains(expected.count))
+        var matches = false
+        let plaintext = try [UInt8](unsafeUninitializedCapacity: ciphertext.count) { buffer, initialized in
+            matches = try open(ciphertext, tag: expected, into: UnsafeMutableRawBufferPointer(buffer), key: key, systemTitle: systemTitle,
+                               invocationCounter: invocationCounter, associatedData: associatedData)
+            initialized = ciphertext.count
+        }
+        return matches ? plaintext : nil
+    }
+
+    /// Checks `tag` (1 to 16 bytes) over the AAD and `ciphertext` and deciphers it into the first
+    /// `ciphertext.count` bytes of `output` (which must not overlap the inputs).
+    /// - Returns: whether the tag matched; when it did not, those bytes of `output` are wiped.
+    static func open(_ ciphertext: UnsafeRawBufferPointer, tag expected: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer,
+                     key: DLMSKey, systemTitle: SystemTitle, invocationCounter: UInt32, associatedData: UnsafeRawBufferPointer) throws -> Bool {
+        precondition((1...16).contains(expected.count) && output.count >= ciphertext.count)
         guard ciphertext.count <= maximumTextLength else { throw tooLong(ciphertext.count) }
         let count = ciphertext.count
         let short = count + associatedData.count <= shortTextLimit
-        var matches = false
-        var plaintext = [UInt8](unsafeUninitializedCapacity: count) { buffer, initialized in
-            let output = UnsafeMutableRawBufferPointer(buffer)
-            if count > 0 { output.copyMemory(from: ciphertext) }
-            let mask = counterMode(key, systemTitle: systemTitle, invocationCounter: invocationCounter, text: output, large: !short)
-            if short {
-                let tag = Self.tag(key, associatedData: associatedData, ciphertext: ciphertext, mask: mask)
-                matches = withUnsafeBytes(of: tag) { equalPrefix($0, expected) }
-            }
-            initialized = count
-        }
-        if !short {
+        let text = UnsafeMutableRawBufferPointer(rebasing: output[..<count])
+        if count > 0 { text.baseAddress!.copyMemory(from: ciphertext.baseAddress!, byteCount: count) }
+        // The text's length picks the AES-CTR, the AAD's and the text's the GHASH.
+        let mask = counterMode(key, systemTitle: systemTitle, invocationCounter: invocationCounter, text: text, large: count > shortTextLimit)
+        let matches: Bool
+        if short {
+            let tag = Self.tag(key, associatedData: associatedData, ciphertext: ciphertext, mask: mask)
+            matches = withUnsafeBytes(of: tag) { equalPrefix($0, expected) }
+        } else {
             // Sealing the plaintext again yields the same ciphertext, hence the tag to compare.
-            let box = try AES.GCM.seal(plaintext, using: key.symmetricKey, nonce: nonce(systemTitle, invocationCounter), authenticating: associatedData)
+            let box = try AES.GCM.seal(UnsafeRawBufferPointer(text), using: key.symmetricKey, nonce: nonce(systemTitle, invocationCounter),
+                                       authenticating: associatedData)
             matches = box.tag.withUnsafeBytes { equalPrefix($0, expected) }
         }
-        guard matches else {
-            plaintext.withUnsafeMutableBytes { ConstantTimeAES.wipe($0.baseAddress!, $0.count) }
-            return nil
-        }
-        return plaintext
+        if !matches, count > 0 { ConstantTimeAES.wipe(text.baseAddress!, count) }
+        return matches
     }
 
     /// Enciphers or deciphers `text` without authentication (GCM's counter mode from J0 + 1).
     static func crypt(_ text: UnsafeRawBufferPointer, key: DLMSKey, systemTitle: SystemTitle, invocationCounter: UInt32) throws -> [UInt8] {
-        guard text.count <= maximumTextLength else { throw tooLong(text.count) }
-        return [UInt8](unsafeUninitializedCapacity: text.count) { buffer, initialized in
-            let output = UnsafeMutableRawBufferPointer(buffer)
-            if text.count > 0 { output.copyMemory(from: text) }
-            _ = counterMode(key, systemTitle: systemTitle, invocationCounter: invocationCounter, text: output, large: text.count > shortTextLimit)
+        try [UInt8](unsafeUninitializedCapacity: text.count) { buffer, initialized in
+            try crypt(text, into: UnsafeMutableRawBufferPointer(buffer), key: key, systemTitle: systemTitle, invocationCounter: invocationCounter)
             initialized = text.count
         }
+    }
+
+    /// ``crypt(_:key:systemTitle:invocationCounter:)`` into the first `text.count` bytes of `output`.
+    static func crypt(_ text: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer, key: DLMSKey, systemTitle: SystemTitle,
+                      invocationCounter: UInt32) throws {
+        precondition(output.count >= text.count)
+        guard text.count <= maximumTextLength else { throw tooLong(text.count) }
+        guard text.count > 0 else { return }
+        output.baseAddress!.copyMemory(from: text.baseAddress!, byteCount: text.count)
+        _ = counterMode(key, systemTitle: systemTitle, invocationCounter: invocationCounter,
+                        text: UnsafeMutableRawBufferPointer(rebasing: output[..<text.count]), large: text.count > shortTextLimit)
     }
 
     // MARK: - Internals
@@ -162,7 +184,7 @@ enum AESGCM {
     private static func largeCounterMode(_ key: DLMSKey, systemTitle: SystemTitle, invocationCounter: UInt32,
                                          text: UnsafeMutableRawBufferPointer) -> (UInt64, UInt64) {
         var input = [UInt8](repeating: 0, count: 16 + text.count)
-        input.withUnsafeMutableBytes { $0.baseAddress!.advanced(by: 16).copyMemory(from: text.baseAddress!, byteCount: text.count) }
+        if text.count > 0 { input.withUnsafeMutableBytes { $0.baseAddress!.advanced(by: 16).copyMemory(from: text.baseAddress!, byteCount: text.count) } }
         var counterBlock = SecuritySuite0.initializationVector(systemTitle: systemTitle, invocationCounter: invocationCounter)
         counterBlock.append(contentsOf: [0, 0, 0, 1] as [UInt8])
         // Neither throws: the key has a valid AES length and the counter block 16 bytes.
@@ -170,7 +192,7 @@ enum AESGCM {
         input.withUnsafeMutableBytes { ConstantTimeAES.wipe($0.baseAddress!, $0.count) }
         defer { keystreamed.resetBytes(in: 0..<keystreamed.count) }
         return keystreamed.withUnsafeBytes { bytes in
-            text.copyMemory(from: UnsafeRawBufferPointer(rebasing: bytes[16...]))
+            if text.count > 0 { text.copyMemory(from: UnsafeRawBufferPointer(rebasing: bytes[16...])) }
             return (bytes.loadUnaligned(as: UInt64.self), bytes.loadUnaligned(fromByteOffset: 8, as: UInt64.self))
         }
     }

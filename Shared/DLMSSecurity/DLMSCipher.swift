@@ -65,6 +65,35 @@ public struct DLMSCipher: Sendable, CustomStringConvertible {
                             invocationCounter: invocationCounter, payload: DLMSBytes(payload))
     }
 
+    /// ``protect(_:kind:invocationCounter:)`` from the plain APDU in a buffer straight to the
+    /// encoded ciphered APDU (what ``CipheredAPDU/encode(into:)`` writes), without the arrays in
+    /// between: the path of every request and response of a ciphered session.
+    public func protectedAPDU(_ apdu: ByteBuffer, kind: CipheringKind, invocationCounter: UInt32) throws -> ByteBuffer {
+        guard let plainTag = apdu.getInteger(at: apdu.readerIndex, as: UInt8.self) else {
+            throw DLMSSecurityError.invalidArgument("cannot protect an empty APDU")
+        }
+        guard let tag = kind.cipheredTag(forPlainTag: plainTag) else {
+            throw DLMSSecurityError.invalidArgument("APDU tag 0x\(hexString([plainTag])) has no \(kind)-ciphered form; use general ciphering")
+        }
+        let sc = securityControl
+        let key = try key(for: kind, sc)
+        let payloadCount = SecuritySuite0.protectedCount(apdu.readableBytes, sc)
+        var encoded = ByteBufferAllocator().buffer(capacity: 1 + 9 + 5 + 5 + payloadCount)
+        encoded.writeInteger(tag)
+        if kind.carriesSystemTitle { encoded.writeAXDROctetString(systemTitle.bytes) }
+        encoded.writeAXDRLength(5 + payloadCount)
+        encoded.writeInteger(sc.rawValue)
+        encoded.writeInteger(invocationCounter)
+        try apdu.withUnsafeReadableBytes { plaintext in
+            try encoded.writeWithUnsafeMutableBytes(minimumWritableBytes: payloadCount) { output in
+                try SecuritySuite0.protect(plaintext, into: output, securityControl: sc, systemTitle: systemTitle,
+                                           invocationCounter: invocationCounter, blockCipherKey: key, authenticationKey: authenticationKey)
+                return payloadCount
+            }
+        }
+        return encoded
+    }
+
     // MARK: - Receiving
 
     /// Verifies and removes the protection of a received ciphered APDU.
@@ -76,25 +105,40 @@ public struct DLMSCipher: Sendable, CustomStringConvertible {
     ///   `.decodeFailure` (plaintext not the APDU the ciphered tag announces), `.unsupportedMechanism`,
     ///   `.invalidKey` (no dedicated or broadcast key for the APDU).
     public func unprotect(_ apdu: CipheredAPDU, expectedSystemTitle: SystemTitle? = nil) throws -> [UInt8] {
-        guard let kind = CipheringKind(cipheredTag: apdu.tag) else {
-            throw DLMSSecurityError.decodeFailure("tag 0x\(hexString([apdu.tag])) is not a ciphered APDU")
-        }
-        let sc = SecurityControl(rawValue: apdu.securityControl)
-        guard sc.suite == securitySuite else {
-            throw DLMSSecurityError.unsupportedMechanism("APDU uses security suite \(sc.suite), the association suite \(securitySuite)")
-        }
-        guard policy.isSatisfied(by: sc) else {
-            throw DLMSSecurityError.policyViolation("\(sc) does not satisfy the policy '\(policy)'")
-        }
-        let sender = try senderTitle(of: apdu, kind: kind, expected: expectedSystemTitle ?? peerSystemTitle)
+        let (sc, sender, key) = try unprotection(of: apdu, expectedSystemTitle: expectedSystemTitle)
         var plaintext = try SecuritySuite0.unprotect(apdu.payload.bytes, securityControl: sc, systemTitle: sender,
-                                                     invocationCounter: apdu.invocationCounter,
-                                                     blockCipherKey: try key(for: kind, sc), authenticationKey: authenticationKey)
-        if let expectedTag = CipheringKind.plainTag(forCipheredTag: apdu.tag), plaintext.first != expectedTag {
+                                                     invocationCounter: apdu.invocationCounter, blockCipherKey: key, authenticationKey: authenticationKey)
+        do {
+            try Self.checkPlainTag(plaintext.first, of: apdu)
+        } catch {
             for i in plaintext.indices { plaintext[i] = 0 }
-            throw DLMSSecurityError.decodeFailure("ciphered tag 0x\(hexString([apdu.tag])) must carry an APDU with tag 0x\(hexString([expectedTag]))")
+            throw error
         }
-        if plaintext.isEmpty { throw DLMSSecurityError.decodeFailure("ciphered APDU carries no APDU") }
+        return plaintext
+    }
+
+    /// ``unprotect(_:expectedSystemTitle:counterGuard:)`` to a buffer: the plain APDU is
+    /// deciphered straight into it.
+    public func unprotectedAPDU(_ apdu: CipheredAPDU, expectedSystemTitle: SystemTitle? = nil,
+                                counterGuard: inout InvocationCounterGuard) throws -> ByteBuffer {
+        try counterGuard.check(apdu.invocationCounter)
+        let (sc, sender, key) = try unprotection(of: apdu, expectedSystemTitle: expectedSystemTitle)
+        let count = try SecuritySuite0.unprotectedCount(apdu.payload.count, sc)
+        var plaintext = ByteBufferAllocator().buffer(capacity: count)
+        try apdu.payload.bytes.withUnsafeBytes { payload in
+            try plaintext.writeWithUnsafeMutableBytes(minimumWritableBytes: count) { output in
+                try SecuritySuite0.unprotect(payload, into: output, securityControl: sc, systemTitle: sender,
+                                             invocationCounter: apdu.invocationCounter, blockCipherKey: key, authenticationKey: authenticationKey)
+                return count
+            }
+        }
+        do {
+            try Self.checkPlainTag(plaintext.getInteger(at: plaintext.readerIndex, as: UInt8.self), of: apdu)
+        } catch {
+            plaintext.withUnsafeMutableReadableBytes { if $0.count > 0 { ConstantTimeAES.wipe($0.baseAddress!, $0.count) } }
+            throw error
+        }
+        try counterGuard.accept(apdu.invocationCounter)
         return plaintext
     }
 
@@ -144,6 +188,32 @@ public struct DLMSCipher: Sendable, CustomStringConvertible {
         }
         guard buffer.readableBytes == 0 else { throw DLMSSecurityError.decodeFailure("\(buffer.readableBytes) byte(s) after the ciphered APDU") }
         return apdu
+    }
+
+    /// What unprotecting `apdu` needs once its protection is acceptable: its security control,
+    /// the sender's system title and the key.
+    private func unprotection(of apdu: CipheredAPDU, expectedSystemTitle: SystemTitle?) throws -> (SecurityControl, SystemTitle, DLMSKey) {
+        guard let kind = CipheringKind(cipheredTag: apdu.tag) else {
+            throw DLMSSecurityError.decodeFailure("tag 0x\(hexString([apdu.tag])) is not a ciphered APDU")
+        }
+        let sc = SecurityControl(rawValue: apdu.securityControl)
+        guard sc.suite == securitySuite else {
+            throw DLMSSecurityError.unsupportedMechanism("APDU uses security suite \(sc.suite), the association suite \(securitySuite)")
+        }
+        guard policy.isSatisfied(by: sc) else {
+            throw DLMSSecurityError.policyViolation("\(sc) does not satisfy the policy '\(policy)'")
+        }
+        let sender = try senderTitle(of: apdu, kind: kind, expected: expectedSystemTitle ?? peerSystemTitle)
+        return (sc, sender, try key(for: kind, sc))
+    }
+
+    /// Throws unless the plaintext (of which `first` is the first byte) is the APDU the ciphered
+    /// tag announces (any, for general ciphering, but not none).
+    private static func checkPlainTag(_ first: UInt8?, of apdu: CipheredAPDU) throws {
+        if let expectedTag = CipheringKind.plainTag(forCipheredTag: apdu.tag), first != expectedTag {
+            throw DLMSSecurityError.decodeFailure("ciphered tag 0x\(hexString([apdu.tag])) must carry an APDU with tag 0x\(hexString([expectedTag]))")
+        }
+        if first == nil { throw DLMSSecurityError.decodeFailure("ciphered APDU carries no APDU") }
     }
 
     private func key(for kind: CipheringKind, _ sc: SecurityControl) throws -> DLMSKey {

@@ -46,26 +46,46 @@ public enum SecuritySuite0 {
     ///   `.unsupportedMechanism` for another suite or compression.
     public static func protect(_ plaintext: [UInt8], securityControl: SecurityControl, systemTitle: SystemTitle,
                                invocationCounter: UInt32, blockCipherKey: DLMSKey, authenticationKey: DLMSKey) throws -> [UInt8] {
+        let count = protectedCount(plaintext.count, securityControl)
+        return try plaintext.withUnsafeBytes { p in
+            try [UInt8](unsafeUninitializedCapacity: count) { buffer, initialized in
+                try protect(p, into: UnsafeMutableRawBufferPointer(buffer), securityControl: securityControl, systemTitle: systemTitle,
+                            invocationCounter: invocationCounter, blockCipherKey: blockCipherKey, authenticationKey: authenticationKey)
+                initialized = count
+            }
+        }
+    }
+
+    /// The payload length ``protect(_:securityControl:systemTitle:invocationCounter:blockCipherKey:authenticationKey:)``
+    /// makes of `plaintextCount` bytes: with a tag when authenticated.
+    static func protectedCount(_ plaintextCount: Int, _ sc: SecurityControl) -> Int {
+        plaintextCount + (sc.isAuthenticated ? tagLength : 0)
+    }
+
+    /// ``protect(_:securityControl:systemTitle:invocationCounter:blockCipherKey:authenticationKey:)``
+    /// into the first ``protectedCount(_:_:)`` bytes of `output`.
+    static func protect(_ plaintext: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer, securityControl: SecurityControl,
+                        systemTitle: SystemTitle, invocationCounter: UInt32, blockCipherKey: DLMSKey, authenticationKey: DLMSKey) throws {
         try check(securityControl, blockCipherKey, authenticationKey)
+        let count = plaintext.count
         switch (securityControl.isAuthenticated, securityControl.isEncrypted) {
         case (true, true):
-            return try plaintext.withUnsafeBytes { p in
-                try withAssociatedData(securityControl, authenticationKey) { a in
-                    try AESGCM.seal(p, key: blockCipherKey, systemTitle: systemTitle, invocationCounter: invocationCounter,
-                                    associatedData: a, tagLength: tagLength)
-                }
+            try withAssociatedData(securityControl, authenticationKey) { a in
+                try AESGCM.seal(plaintext, into: output, key: blockCipherKey, systemTitle: systemTitle, invocationCounter: invocationCounter,
+                                associatedData: a, tagLength: tagLength)
             }
         case (true, false):
-            var payload = plaintext
-            payload.append(contentsOf: try gmac(plaintext, securityControl: securityControl, systemTitle: systemTitle, invocationCounter: invocationCounter,
-                                                blockCipherKey: blockCipherKey, authenticationKey: authenticationKey))
-            return payload
-        case (false, true):
-            return try plaintext.withUnsafeBytes { p in
-                try AESGCM.crypt(p, key: blockCipherKey, systemTitle: systemTitle, invocationCounter: invocationCounter)
+            if count > 0 { output.baseAddress!.copyMemory(from: plaintext.baseAddress!, byteCount: count) }
+            var aad = associatedData(securityControl, authenticationKey, plaintext)
+            defer { aad.withUnsafeMutableBytes { ConstantTimeAES.wipe($0.baseAddress!, $0.count) } }
+            try aad.withUnsafeBytes { a in
+                try AESGCM.seal(UnsafeRawBufferPointer(start: nil, count: 0), into: UnsafeMutableRawBufferPointer(rebasing: output[count...]),
+                                key: blockCipherKey, systemTitle: systemTitle, invocationCounter: invocationCounter, associatedData: a, tagLength: tagLength)
             }
+        case (false, true):
+            try AESGCM.crypt(plaintext, into: output, key: blockCipherKey, systemTitle: systemTitle, invocationCounter: invocationCounter)
         case (false, false):
-            return plaintext
+            if count > 0 { output.baseAddress!.copyMemory(from: plaintext.baseAddress!, byteCount: count) }
         }
     }
 
@@ -76,41 +96,57 @@ public enum SecuritySuite0 {
     ///   shorter than the tag, `.invalidKey`, `.unsupportedMechanism`.
     public static func unprotect(_ payload: [UInt8], securityControl: SecurityControl, systemTitle: SystemTitle,
                                  invocationCounter: UInt32, blockCipherKey: DLMSKey, authenticationKey: DLMSKey) throws -> [UInt8] {
+        let count = try unprotectedCount(payload.count, securityControl)
+        return try payload.withUnsafeBytes { p in
+            try [UInt8](unsafeUninitializedCapacity: count) { buffer, initialized in
+                try unprotect(p, into: UnsafeMutableRawBufferPointer(buffer), securityControl: securityControl, systemTitle: systemTitle,
+                              invocationCounter: invocationCounter, blockCipherKey: blockCipherKey, authenticationKey: authenticationKey)
+                initialized = count
+            }
+        }
+    }
+
+    /// The plaintext length of a payload of `payloadCount` bytes.
+    /// - Throws: `DLMSSecurityError` `.decodeFailure` when an authenticated payload is shorter than the tag.
+    static func unprotectedCount(_ payloadCount: Int, _ sc: SecurityControl) throws -> Int {
+        guard sc.isAuthenticated else { return payloadCount }
+        guard payloadCount >= tagLength else {
+            throw DLMSSecurityError.decodeFailure("\(sc.isEncrypted ? "ciphered" : "authenticated") payload of \(payloadCount) bytes is shorter than the tag")
+        }
+        return payloadCount - tagLength
+    }
+
+    /// ``unprotect(_:securityControl:systemTitle:invocationCounter:blockCipherKey:authenticationKey:)``
+    /// into the first ``unprotectedCount(_:_:)`` bytes of `output`; wiped when the tag does not verify.
+    static func unprotect(_ payload: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer, securityControl: SecurityControl,
+                          systemTitle: SystemTitle, invocationCounter: UInt32, blockCipherKey: DLMSKey, authenticationKey: DLMSKey) throws {
         try check(securityControl, blockCipherKey, authenticationKey)
+        let count = try unprotectedCount(payload.count, securityControl)
+        let verified: Bool
         switch (securityControl.isAuthenticated, securityControl.isEncrypted) {
         case (true, true):
-            guard payload.count >= tagLength else { throw DLMSSecurityError.decodeFailure("ciphered payload of \(payload.count) bytes is shorter than the tag") }
-            let plaintext = try payload.withUnsafeBytes { bytes in
-                try withAssociatedData(securityControl, authenticationKey) { a in
-                    try AESGCM.open(UnsafeRawBufferPointer(rebasing: bytes[..<(bytes.count - tagLength)]),
-                                    tag: UnsafeRawBufferPointer(rebasing: bytes[(bytes.count - tagLength)...]),
-                                    key: blockCipherKey, systemTitle: systemTitle, invocationCounter: invocationCounter, associatedData: a)
-                }
+            verified = try withAssociatedData(securityControl, authenticationKey) { a in
+                try AESGCM.open(UnsafeRawBufferPointer(rebasing: payload[..<count]), tag: UnsafeRawBufferPointer(rebasing: payload[count...]),
+                                into: output, key: blockCipherKey, systemTitle: systemTitle, invocationCounter: invocationCounter, associatedData: a)
             }
-            guard let plaintext else {
-                throw DLMSSecurityError.authenticationFailed("authentication tag does not verify (\(securityControl), IC \(invocationCounter))")
-            }
-            return plaintext
         case (true, false):
-            guard payload.count >= tagLength else { throw DLMSSecurityError.decodeFailure("authenticated payload of \(payload.count) bytes is shorter than the tag") }
-            var aad = associatedData(securityControl, authenticationKey, payload[..<(payload.count - tagLength)])
+            var aad = associatedData(securityControl, authenticationKey, UnsafeRawBufferPointer(rebasing: payload[..<count]))
             defer { aad.withUnsafeMutableBytes { ConstantTimeAES.wipe($0.baseAddress!, $0.count) } }
-            let verified = try payload.withUnsafeBytes { bytes in
-                try aad.withUnsafeBytes { a in
-                    try AESGCM.open(UnsafeRawBufferPointer(start: nil, count: 0), tag: UnsafeRawBufferPointer(rebasing: bytes[(bytes.count - tagLength)...]),
-                                    key: blockCipherKey, systemTitle: systemTitle, invocationCounter: invocationCounter, associatedData: a)
-                }
+            verified = try aad.withUnsafeBytes { a in
+                try AESGCM.open(UnsafeRawBufferPointer(start: nil, count: 0), tag: UnsafeRawBufferPointer(rebasing: payload[count...]),
+                                into: UnsafeMutableRawBufferPointer(start: nil, count: 0), key: blockCipherKey, systemTitle: systemTitle,
+                                invocationCounter: invocationCounter, associatedData: a)
             }
-            guard verified != nil else {
-                throw DLMSSecurityError.authenticationFailed("authentication tag does not verify (\(securityControl), IC \(invocationCounter))")
-            }
-            return Array(payload[..<(payload.count - tagLength)])
+            if verified, count > 0 { output.baseAddress!.copyMemory(from: payload.baseAddress!, byteCount: count) }
         case (false, true):
-            return try payload.withUnsafeBytes { c in
-                try AESGCM.crypt(c, key: blockCipherKey, systemTitle: systemTitle, invocationCounter: invocationCounter)
-            }
+            try AESGCM.crypt(payload, into: output, key: blockCipherKey, systemTitle: systemTitle, invocationCounter: invocationCounter)
+            verified = true
         case (false, false):
-            return payload
+            if count > 0 { output.baseAddress!.copyMemory(from: payload.baseAddress!, byteCount: count) }
+            verified = true
+        }
+        guard verified else {
+            throw DLMSSecurityError.authenticationFailed("authentication tag does not verify (\(securityControl), IC \(invocationCounter))")
         }
     }
 
@@ -118,7 +154,7 @@ public enum SecuritySuite0 {
     public static func gmac(_ data: [UInt8], securityControl: SecurityControl = .authenticated, systemTitle: SystemTitle,
                             invocationCounter: UInt32, blockCipherKey: DLMSKey, authenticationKey: DLMSKey) throws -> [UInt8] {
         try check(securityControl, blockCipherKey, authenticationKey)
-        var aad = associatedData(securityControl, authenticationKey, data[...])
+        var aad = data.withUnsafeBytes { associatedData(securityControl, authenticationKey, $0) }
         defer { aad.withUnsafeMutableBytes { ConstantTimeAES.wipe($0.baseAddress!, $0.count) } }
         return try aad.withUnsafeBytes { a in
             try AESGCM.seal(UnsafeRawBufferPointer(start: nil, count: 0), key: blockCipherKey, systemTitle: systemTitle,
@@ -150,7 +186,7 @@ public enum SecuritySuite0 {
     }
 
     /// SC ‖ AK ‖ `data`, the AAD of authentication only and of GMAC, with SC exactly as sent.
-    private static func associatedData(_ sc: SecurityControl, _ ak: DLMSKey, _ data: ArraySlice<UInt8>) -> [UInt8] {
+    private static func associatedData(_ sc: SecurityControl, _ ak: DLMSKey, _ data: UnsafeRawBufferPointer) -> [UInt8] {
         var aad: [UInt8] = []
         aad.reserveCapacity(1 + ak.count + data.count)
         aad.append(sc.rawValue)

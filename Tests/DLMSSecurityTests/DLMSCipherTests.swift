@@ -2,6 +2,7 @@ import COSEM
 import Foundation
 import DLMSCodec
 import DLMSSecurity
+import NIOCore
 import Testing
 
 @Suite("Ciphered APDUs: tags, round trips and refusals")
@@ -251,6 +252,41 @@ struct DLMSCipherTests {
         #expect(throws: DLMSSecurityError.replayedCounter("")) { try persisted.accept(11) }
         try persisted.accept(.max)
         #expect(throws: DLMSSecurityError.replayedCounter("")) { try persisted.accept(.max) }
+    }
+
+    @Test("protectedAPDU and unprotectedAPDU (buffers) equal protect and unprotect (arrays), any kind and length", arguments: policies)
+    func bufferPaths(policy: SecurityPolicy) throws {
+        let (client, server) = greenBookPair(policy: policy, dedicatedKey: Self.dedicatedKey)
+        var generator = SeededGenerator(seed: 0xB0_FFE2)
+        for kind in CipheringKind.allCases {
+            for length in [1, 2, 13, 16, 17, 40, 500, 520, 2694] {
+                // A get-response (tag C4) with random content, so every kind has a ciphered form.
+                let plain = [0xC4] + (1..<length).map { _ in UInt8.random(in: 0...255, using: &generator) }
+                let counter = UInt32.random(in: 1...1_000_000, using: &generator)
+                let wire = try server.protectedAPDU(ByteBuffer(bytes: plain), kind: kind, invocationCounter: counter)
+                #expect(Array(wire.readableBytesView) == encoded(try server.protect(plain, kind: kind, invocationCounter: counter)), "\(kind) \(length)")
+                var counterGuard = InvocationCounterGuard()
+                let apdu = try decodedCiphered(Array(wire.readableBytesView))
+                #expect(Array(try client.unprotectedAPDU(apdu, counterGuard: &counterGuard).readableBytesView) == plain, "\(kind) \(length)")
+                #expect(counterGuard.lastAccepted == counter)
+                // A replay is refused, and so is any changed payload byte when authenticated; the guard stays.
+                #expect(throws: DLMSSecurityError.replayedCounter("")) { try client.unprotectedAPDU(apdu, counterGuard: &counterGuard) }
+                if policy.requiresAuthentication {
+                    var tampered = apdu
+                    tampered.payload.bytes[Int.random(in: 0..<tampered.payload.count, using: &generator)] ^= 0x01
+                    var fresh = InvocationCounterGuard()
+                    #expect(throws: DLMSSecurityError.authenticationFailed("")) { try client.unprotectedAPDU(tampered, counterGuard: &fresh) }
+                    #expect(fresh.lastAccepted == nil)
+                }
+            }
+        }
+        // A plain tag the ciphered tag does not announce is refused (glo-get-response carrying a get-request).
+        let (sender, receiver) = greenBookPair(policy: policy)
+        var apdu = try sender.protect(GreenBook.getRequest, kind: .global, invocationCounter: 9)
+        apdu.tag = 0xCC
+        var counterGuard = InvocationCounterGuard()
+        #expect(throws: DLMSSecurityError.decodeFailure("")) { try receiver.unprotectedAPDU(apdu, counterGuard: &counterGuard) }
+        #expect(counterGuard.lastAccepted == nil)
     }
 
     @Test("the transmit counter never wraps")
