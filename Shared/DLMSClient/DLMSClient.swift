@@ -356,6 +356,22 @@ public final class DLMSClient {
         }
     }
 
+    /// A service request of the association, ciphered and encoded in one step.
+    private func protectedAPDU(_ plain: ByteBuffer, kind: CipheringKind, step: DLMSClientError.Step) throws -> ByteBuffer {
+        try Self.securityStep(step) {
+            let state = ciphering!
+            return try state.cipher.protectedAPDU(plain, kind: kind, invocationCounter: try state.transmitCounter.next())
+        }
+    }
+
+    /// A service response of the association, deciphered into a buffer.
+    private func unprotectedAPDU(_ apdu: CipheredAPDU, step: DLMSClientError.Step) throws -> ByteBuffer {
+        try Self.securityStep(step) {
+            let state = ciphering!
+            return try state.cipher.unprotectedAPDU(apdu, counterGuard: &state.receiveGuard)
+        }
+    }
+
     /// Runs a security computation, turning its errors into `DLMSClientError`s of `step`.
     private static func securityStep<T>(_ step: DLMSClientError.Step, _ body: () throws -> T) throws -> T {
         do {
@@ -565,8 +581,7 @@ public final class DLMSClient {
         let stepDeadline = deadline(timeout ?? connection.timeouts.step)
         var encoded = request.encoded
         if let kind = ciphering?.kind, request.isCipherableService {
-            let ciphered = try protect(encoded, kind: kind, step: step)
-            encoded = DLMSAPDU.ciphered(ciphered).encoded
+            encoded = try protectedAPDU(encoded, kind: kind, step: step)
         }
         if association.serverMaxReceivePDUSize > 0, encoded.readableBytes > Int(association.serverMaxReceivePDUSize) {
             throw DLMSClientError(code: .invalidArgument, step: step,
@@ -588,7 +603,7 @@ public final class DLMSClient {
                 }
                 var response = try decodeResponse(raw, step: step)
                 if ciphering != nil, case .ciphered(let ciphered) = response {
-                    response = try decodeResponse(ByteBuffer(bytes: try unprotect(ciphered, step: step)), step: step)
+                    response = try decodeResponse(try unprotectedAPDU(ciphered, step: step), step: step)
                 } else if ciphering != nil, response.isCipherableService {
                     throw DLMSClientError(code: .securityFailed, step: step, reason: "a \(response.name) in the clear on a ciphered association")
                 }

@@ -63,6 +63,13 @@ extension SimulatedMeter {
         }
     }
 
+    /// ``unprotect(_:with:)`` into a buffer.
+    func unprotectedAPDU(_ apdu: CipheredAPDU, with cipher: DLMSCipher) throws -> ByteBuffer {
+        try state.withLockedValue { state in
+            try cipher.unprotectedAPDU(apdu, counterGuard: &state.clientCounterGuard)
+        }
+    }
+
     /// The meter's own next transmit invocation counter.
     func nextServerInvocationCounter() -> UInt32 {
         state.withLockedValue { state in
@@ -179,22 +186,21 @@ extension COSEMServerSession {
         guard association != nil, let cipher = security.cipher, let kind = CipheringKind(cipheredTag: apdu.tag) else {
             return Self.exception(.serviceNotAllowed, .operationNotPossible)
         }
-        let plain: [UInt8]
+        let plain: ByteBuffer
         do {
-            plain = try meter.unprotect(apdu, with: cipher)
+            plain = try meter.unprotectedAPDU(apdu, with: cipher)
         } catch let error as DLMSSecurityError where error.code == .replayedCounter {
             return Self.exception(.serviceNotAllowed, .invocationCounterError, invocationCounter: meter.reportedClientInvocationCounter)
         } catch {
             return Self.exception(.serviceNotAllowed, .decipheringError)
         }
-        guard let response = handleService(ByteBuffer(bytes: plain), now: now) else { return nil }
+        guard let response = handleService(plain, now: now) else { return nil }
         // Exceptions go back in the clear (the client may not be able to decipher anything).
         guard response.getInteger(at: response.readerIndex, as: UInt8.self) != ExceptionResponse.tag else { return response }
-        let plainResponse = response.getBytes(at: response.readerIndex, length: response.readableBytes)!
-        guard let protected = try? cipher.protect(plainResponse, kind: kind, invocationCounter: meter.nextServerInvocationCounter()) else {
+        guard let protected = try? cipher.protectedAPDU(response, kind: kind, invocationCounter: meter.nextServerInvocationCounter()) else {
             return Self.exception(.serviceNotAllowed, .otherReason)
         }
-        return DLMSAPDU.ciphered(protected).encoded
+        return protected
     }
 
     /// reply_to_HLS_authentication: checks f(StoC) and answers f(CtoS).
