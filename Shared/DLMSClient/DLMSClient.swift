@@ -24,18 +24,22 @@ public final class DLMSClient {
         public var serverSystemTitle: SystemTitle?
     }
 
-    /// The ciphering state of a secured association. A class: every APDU uses it in place,
-    /// where a struct behind an optional would be copied (keys, titles and all) each time.
+    /// The ciphering state of a secured association. A class, and the cipher a constant: every
+    /// APDU uses them in place, where a struct behind an optional, or a variable cipher, would be
+    /// copied (keys, titles and all) each time.
     final class CipheringState {
-        var cipher: DLMSCipher
+        let cipher: DLMSCipher
         var transmitCounter: InvocationCounter
-        var receiveGuard = InvocationCounterGuard()
+        var receiveGuard: InvocationCounterGuard
         /// Global until the association is up; dedicated afterwards when a dedicated key was sent.
-        var kind: CipheringKind = .global
+        var kind: CipheringKind
 
-        init(cipher: DLMSCipher, transmitCounter: InvocationCounter) {
+        init(cipher: DLMSCipher, transmitCounter: InvocationCounter, receiveGuard: InvocationCounterGuard = InvocationCounterGuard(),
+             kind: CipheringKind = .global) {
             self.cipher = cipher
             self.transmitCounter = transmitCounter
+            self.receiveGuard = receiveGuard
+            self.kind = kind
         }
     }
 
@@ -278,7 +282,11 @@ public final class DLMSClient {
             guard let title = association.serverSystemTitle else {
                 throw DLMSClientError(code: .securityFailed, step: .associate, reason: "a ciphered AARE without the meter's system title")
             }
-            ciphering?.cipher.peerSystemTitle = title
+            if let state = ciphering {
+                var cipher = state.cipher
+                cipher.peerSystemTitle = title
+                ciphering = CipheringState(cipher: cipher, transmitCounter: state.transmitCounter, receiveGuard: state.receiveGuard, kind: state.kind)
+            }
             var buffer = ByteBuffer(bytes: try unprotect(ciphered, step: .associate))
             granted = try Self.securityStep(.associate) { try InitiateResponse.decode(from: &buffer) }
         case .initiateResponse(let response)?:

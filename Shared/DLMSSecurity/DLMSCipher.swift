@@ -123,7 +123,7 @@ public struct DLMSCipher: Sendable, CustomStringConvertible {
                                 counterGuard: inout InvocationCounterGuard) throws -> ByteBuffer {
         try counterGuard.check(apdu.invocationCounter)
         let (sc, sender, key) = try unprotection(of: apdu, expectedSystemTitle: expectedSystemTitle)
-        let count = try SecuritySuite0.unprotectedCount(apdu.payload.count, sc)
+        let count = try SecuritySuite0.unprotectedCount(apdu.payload.bytes.count, sc)
         var plaintext = ByteBufferAllocator().buffer(capacity: count)
         try apdu.payload.bytes.withUnsafeBytes { payload in
             try plaintext.writeWithUnsafeMutableBytes(minimumWritableBytes: count) { output in
