@@ -67,7 +67,7 @@ let package = Package(
         // The server side of our own stack: simulated meters' COSEM objects and associations (sans-IO).
         .target(name: "MeterSimulation", dependencies: ["DLMSCodec", "DLMSSecurity", "COSEM", nioCore, .product(name: "NIOConcurrencyHelpers", package: "swift-nio")], path: "Shared/MeterSimulation", swiftSettings: swiftSettings),
         // Security suite 0 (AES-GCM-128), HLS and invocation counters: pure functions over bytes and keys (sans-IO).
-        // CryptoExtras (swift-crypto's, already built for postgres-nio) for the AES block function and AES-CTR under our GCM.
+        // CryptoExtras (swift-crypto's, already built for postgres-nio): AES-CTR for the long texts of our GCM; its tests also use AES.permute.
         .target(name: "DLMSSecurity", dependencies: ["COSEM", "DLMSCodec", crypto, cryptoExtras, nioCore], path: "Shared/DLMSSecurity", swiftSettings: swiftSettings),
 
         // MARK: - Platform
