@@ -599,9 +599,12 @@ public final class DLMSClient {
             try await framing.send(encoded)
             var repeats = 0
             while true {
-                let attemptDeadline = framing.repeatsRequestsOnTimeout ? min(stepDeadline, deadline(connection.timeouts.retransmission)) : stepDeadline
+                // Over UDP each send waits one retransmission interval; the last one waits for
+                // whatever is left of the step's deadline (a late answer to any copy is taken).
+                let mayRepeat = framing.repeatsRequestsOnTimeout && repeats < connection.timeouts.retries
+                let attemptDeadline = mayRepeat ? min(stepDeadline, deadline(connection.timeouts.retransmission)) : stepDeadline
                 guard let raw = try await framing.receive(until: attemptDeadline) else {
-                    if framing.repeatsRequestsOnTimeout, repeats < connection.timeouts.retries, NIODeadline.now() < stepDeadline {
+                    if mayRepeat, NIODeadline.now() < stepDeadline {
                         repeats += 1
                         logger.debug("no answer; sending the request again", metadata: ["dlms.step": "\(step)", "dlms.attempt": "\(repeats + 1)"])
                         try await framing.send(encoded)

@@ -61,7 +61,8 @@ public struct MeterConnection: Hashable, Sendable {
         public var step: Duration
         /// How long one HDLC frame or one UDP request waits before it is sent again. Default: 3 s.
         public var retransmission: Duration
-        /// How many times a frame or UDP request is sent again. Default: 3.
+        /// How many times a frame or UDP request is sent again. Default: 3. After the last
+        /// repetition of a UDP request the client waits for the rest of the step's deadline.
         public var retries: Int
         /// Release (RLRQ, DISC) at the end. Default: 3 s.
         public var release: Duration

