@@ -113,6 +113,17 @@ public struct CosemDateTime: Hashable, Sendable, Codable, CustomStringConvertibl
         self.clockStatus = clockStatus
     }
 
+    /// The 12 wire bytes read as two big-endian integers: year, month, day of month, day of week,
+    /// hour, minute and second (`packedDate`), then hundredths, deviation and clock status (`trailer`).
+    @inlinable
+    public init(packedDate d: UInt64, trailer: UInt32) {
+        self.init(
+            date: CosemDate(year: UInt16(d >> 48), month: UInt8((d >> 40) & 0xFF), dayOfMonth: UInt8((d >> 32) & 0xFF), dayOfWeek: UInt8((d >> 24) & 0xFF)),
+            time: CosemTime(hour: UInt8((d >> 16) & 0xFF), minute: UInt8((d >> 8) & 0xFF), second: UInt8(d & 0xFF), hundredths: UInt8(trailer >> 24)),
+            deviation: Int16(bitPattern: UInt16(truncatingIfNeeded: trailer >> 8)),
+            clockStatus: ClockStatus(rawValue: UInt8(truncatingIfNeeded: trailer)))
+    }
+
     public init(year: Int, month: Int, day: Int, hour: Int, minute: Int, second: Int, hundredths: Int? = nil,
                 dayOfWeek: Int? = nil, deviation: Int16? = nil, clockStatus: ClockStatus? = nil) {
         self.init(
@@ -205,15 +216,7 @@ public struct CosemDateTime: Hashable, Sendable, Codable, CustomStringConvertibl
     @inlinable
     public static func decode(from buffer: inout ByteBuffer) throws -> CosemDateTime {
         guard buffer.readableBytes >= 12 else { throw DLMSError.truncated("date-time needs 12 bytes, have \(buffer.readableBytes)") }
-        let d = buffer.readInteger(as: UInt64.self)!
-        let hundredths = buffer.readInteger(as: UInt8.self)!
-        let deviation = buffer.readInteger(as: Int16.self)!
-        let status = buffer.readInteger(as: UInt8.self)!
-        return CosemDateTime(
-            date: CosemDate(year: UInt16(d >> 48), month: UInt8((d >> 40) & 0xFF), dayOfMonth: UInt8((d >> 32) & 0xFF), dayOfWeek: UInt8((d >> 24) & 0xFF)),
-            time: CosemTime(hour: UInt8((d >> 16) & 0xFF), minute: UInt8((d >> 8) & 0xFF), second: UInt8(d & 0xFF), hundredths: hundredths),
-            deviation: deviation,
-            clockStatus: ClockStatus(rawValue: status))
+        return CosemDateTime(packedDate: buffer.readInteger(as: UInt64.self)!, trailer: buffer.readInteger(as: UInt32.self)!)
     }
 
     @inlinable

@@ -170,14 +170,7 @@ struct AXDRReader {
 
     mutating func dateTime() throws -> CosemDateTime {
         guard remaining >= 12 else { throw DLMSError.truncated("date-time needs 12 bytes, have \(remaining)") }
-        let d = try integer(UInt64.self, "date-time")
-        let hundredths = try u8("date-time")
-        let deviation = try integer(Int16.self, "date-time")
-        let status = try u8("date-time")
-        return CosemDateTime(
-            date: CosemDate(year: UInt16(d >> 48), month: UInt8((d >> 40) & 0xFF), dayOfMonth: UInt8((d >> 32) & 0xFF), dayOfWeek: UInt8((d >> 24) & 0xFF)),
-            time: CosemTime(hour: UInt8((d >> 16) & 0xFF), minute: UInt8((d >> 8) & 0xFF), second: UInt8(d & 0xFF), hundredths: hundredths),
-            deviation: deviation, clockStatus: ClockStatus(rawValue: status))
+        return CosemDateTime(packedDate: try integer(UInt64.self, "date-time"), trailer: try integer(UInt32.self, "date-time"))
     }
 
     mutating func date() throws -> CosemDate {

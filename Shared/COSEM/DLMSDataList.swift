@@ -163,11 +163,7 @@ final class DecodedDLMSTree: @unchecked Sendable {
         case 23: return .float32(Float(bitPattern: node.small))
         case 24: return .float64(Double(bitPattern: node.large))
         case 25:
-            let d = node.large
-            return .dateTime(CosemDateTime(
-                date: CosemDate(year: UInt16(d >> 48), month: UInt8((d >> 40) & 0xFF), dayOfMonth: UInt8((d >> 32) & 0xFF), dayOfWeek: UInt8((d >> 24) & 0xFF)),
-                time: CosemTime(hour: UInt8((d >> 16) & 0xFF), minute: UInt8((d >> 8) & 0xFF), second: UInt8(d & 0xFF), hundredths: UInt8(node.small >> 24)),
-                deviation: Int16(bitPattern: UInt16((node.small >> 8) & 0xFFFF)), clockStatus: ClockStatus(rawValue: UInt8(node.small & 0xFF))))
+            return .dateTime(CosemDateTime(packedDate: node.large, trailer: node.small))
         case 26:
             let d = node.large
             return .date(CosemDate(year: UInt16((d >> 24) & 0xFFFF), month: UInt8((d >> 16) & 0xFF), dayOfMonth: UInt8((d >> 8) & 0xFF), dayOfWeek: UInt8(d & 0xFF)))
