@@ -2,6 +2,7 @@ import COSEM
 import NIOCore
 import Testing
 @testable import DLMSLink
+import TestSupport
 
 @Suite struct HDLCFrameDecoderTests {
     /// Every golden frame, back to back with their own flags.

@@ -2,6 +2,7 @@ import COSEM
 import NIOCore
 import Testing
 @testable import DLMSLink
+import TestSupport
 
 /// Deterministic fuzzing: random and mutated inputs must produce values or typed errors, never
 /// traps, and every decoder must make progress.

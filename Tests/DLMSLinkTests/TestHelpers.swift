@@ -1,24 +1,12 @@
 import COSEM
 import NIOCore
 import Testing
+import TestSupport
 @testable import DLMSLink
 
 func buffer(_ hex: String) -> ByteBuffer { try! ByteBuffer(dlmsHex: hex) }
 
 func hexString(_ buffer: ByteBuffer) -> String { buffer.dlmsHex }
-
-/// A deterministic generator (SplitMix64), so "random" chunkings are reproducible.
-struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
 
 /// How a byte stream is cut into the buffers a decoder receives.
 enum Chunking: CustomStringConvertible, CaseIterable {

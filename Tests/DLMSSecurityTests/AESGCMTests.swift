@@ -2,6 +2,7 @@ import Crypto
 @testable import DLMSSecurity
 import Foundation
 import Testing
+import TestSupport
 
 /// Our GCM (``AESGCM``, ``GHASH``) against swift-crypto's `AES.GCM` and the GCM specification's
 /// test cases: random keys (16 and 32 bytes), IVs, AAD and text lengths on both sides of the

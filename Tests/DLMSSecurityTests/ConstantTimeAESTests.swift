@@ -2,6 +2,7 @@ import Crypto
 import CryptoExtras
 @testable import DLMSSecurity
 import Testing
+import TestSupport
 
 /// The bitsliced AES (``ConstantTimeAES``) against FIPS 197's examples, an S-box computed from
 /// its definition, and swift-crypto's AES block function for random keys and blocks.

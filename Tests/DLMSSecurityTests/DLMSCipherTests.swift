@@ -4,6 +4,7 @@ import DLMSCodec
 import DLMSSecurity
 import NIOCore
 import Testing
+import TestSupport
 
 @Suite("Ciphered APDUs: tags, round trips and refusals")
 struct DLMSCipherTests {

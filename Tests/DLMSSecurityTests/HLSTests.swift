@@ -1,6 +1,7 @@
 import DLMSCodec
 import DLMSSecurity
 import Testing
+import TestSupport
 
 @Suite("HLS mechanisms and challenges")
 struct HLSTests {

@@ -37,19 +37,6 @@ enum GreenBook {
     static let getRequest = bytes("C0010000080000010000FF0200")
 }
 
-/// A deterministic generator for tests (SplitMix64).
-struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
 /// A cipher context for each end of the Green Book example (client ↔ server).
 func greenBookPair(policy: SecurityPolicy = .authenticatedAndEncrypted, dedicatedKey: DLMSKey? = nil) -> (client: DLMSCipher, server: DLMSCipher) {
     let client = DLMSCipher(systemTitle: GreenBook.clientSystemTitle, peerSystemTitle: GreenBook.serverSystemTitle,

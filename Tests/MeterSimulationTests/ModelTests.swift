@@ -4,6 +4,7 @@ import Foundation
 import MeterSimulation
 import NIOCore
 import Testing
+import TestSupport
 
 @Suite("Deterministic values")
 struct ModelTests {
@@ -65,17 +66,6 @@ struct ModelTests {
 
 @Suite("Robustness")
 struct RobustnessTests {
-    struct SplitMix: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
-
     static var validRequests: [DLMSAPDU] {
         let range = AccessSelection(RangeDescriptor(from: CosemDateTime(unixTime: 1_795_700_000), to: CosemDateTime(unixTime: 1_795_709_000)))
         return [
@@ -92,7 +82,7 @@ struct RobustnessTests {
     }
 
     @Test func randomMutationsNeverCrash() throws {
-        var rng = SplitMix(state: 0x5EED)
+        var rng = SeededGenerator(seed: 0x5EED)
         let seeds = Self.validRequests.map { Array($0.encoded.readableBytesView) }
         var session = try associatedSession(makeMeter(), maxPDU: 128)
         var answered = 0
