@@ -22,8 +22,8 @@ public struct DLMSCipher: Sendable, CustomStringConvertible {
     public var broadcastKey: DLMSKey?
     /// What every APDU we send carries and every APDU we receive must carry at least.
     public var policy: SecurityPolicy
-    /// The security suite: 0 (AES-GCM-128), 1 (AES-GCM-128; ECDH/ECDSA not implemented) or 2
-    /// (AES-GCM-256, 32-byte keys; ECDH/ECDSA not implemented). Default: 0.
+    /// The security suite: 0 (AES-GCM-128), 1 (AES-GCM-128; of P-256 only HLS-ECDSA, no ECDH) or 2
+    /// (AES-GCM-256, 32-byte keys; of P-384 only HLS-ECDSA, no ECDH). Default: 0.
     public var securitySuite: UInt8
 
     public init(systemTitle: SystemTitle, peerSystemTitle: SystemTitle? = nil, blockCipherKey: DLMSKey, authenticationKey: DLMSKey,

@@ -17,29 +17,34 @@ public struct HLSMechanism: Hashable, Sendable, CustomStringConvertible {
     public static let gmac = HLSMechanism(unchecked: .highGMAC)
     /// Mechanism 6: f = SHA-256(HLS secret ‖ own system title ‖ peer system title ‖ peer's challenge ‖ own challenge).
     public static let sha256 = HLSMechanism(unchecked: .highSHA256)
+    /// Mechanism 7: f = ECDSA signature (r ‖ s) with the sender's private key over own system title ‖
+    /// peer system title ‖ peer's challenge ‖ own challenge; suite 1 P-256/SHA-256, suite 2 P-384/SHA-384.
+    public static let ecdsa = HLSMechanism(unchecked: .highECDSA)
 
-    public static let all: [HLSMechanism] = [.md5, .sha1, .gmac, .sha256]
+    public static let all: [HLSMechanism] = [.md5, .sha1, .gmac, .sha256, .ecdsa]
 
-    /// `nil` for mechanisms that are not HLS or not implemented here (lowest, LLS, 2, 7 ECDSA).
+    /// `nil` for mechanisms that are not HLS or not implemented here (lowest, LLS, 2).
     public init?(_ mechanism: AuthenticationMechanism) {
         guard Self.all.contains(where: { $0.mechanism == mechanism }) else { return nil }
         self.mechanism = mechanism
     }
 
-    /// The mechanism id (3, 4, 5 or 6).
+    /// The mechanism id (3 to 7).
     public var id: UInt8 { mechanism.id ?? 0 }
 
     /// Whether f needs the system titles of both parties.
-    public var usesSystemTitles: Bool { self == .gmac || self == .sha256 }
+    public var usesSystemTitles: Bool { self == .gmac || self == .sha256 || self == .ecdsa }
 
     public var description: String { mechanism.description }
 }
 
-/// What proves knowledge in an HLS exchange: a shared secret (mechanisms 3, 4, 6) or the
-/// association's keys (mechanism 5).
+/// What proves knowledge in an HLS exchange: a shared secret (mechanisms 3, 4, 6), the
+/// association's keys (mechanism 5), or an own private signing key and the peer's public key
+/// (mechanism 7; both of one curve, which is the security suite).
 public enum HLSCredentials: Sendable {
     case secret(DLMSSecret)
     case keys(blockCipherKey: DLMSKey, authenticationKey: DLMSKey)
+    case signing(privateKey: DLMSSigningKey, peerPublicKey: DLMSPublicKey)
 }
 
 /// One party's view of the 4-pass HLS exchange (Green Book 9.2.4.8.4): the challenge it sent,
@@ -55,7 +60,8 @@ public struct HLSExchange: Sendable {
     public var peerSystemTitle: SystemTitle?
     public var ownChallenge: [UInt8]
     public var peerChallenge: [UInt8]
-    /// Mechanism 5 only: the security suite in the reply's SC (0x10 | suite) and of the keys. Default: 0.
+    /// Mechanism 5: the security suite in the reply's SC (0x10 | suite) and of the keys. Mechanism 7: when
+    /// not 0, the suite (1 P-256, 2 P-384) the signing keys must be of. Default: 0.
     public var securitySuite: UInt8
 
     public init(mechanism: HLSMechanism, credentials: HLSCredentials, ownSystemTitle: SystemTitle? = nil, peerSystemTitle: SystemTitle? = nil,
@@ -90,6 +96,10 @@ public struct HLSExchange: Sendable {
         case .sha256:
             let (own, peer) = try titles()
             return try secret().withUnsafeBytes { Array(SHA256.hash(data: Array($0) + own.bytes + peer.bytes + peerChallenge + ownChallenge)) }
+        case .ecdsa:
+            let (own, peer) = try titles()
+            let (privateKey, _) = try signingKeys()
+            return try privateKey.signature(for: own.bytes + peer.bytes + peerChallenge + ownChallenge)
         default:
             let (own, _) = try titles()
             let (ek, ak) = try keys()
@@ -116,6 +126,12 @@ public struct HLSExchange: Sendable {
         case .sha256:
             let (own, peer) = try titles()
             expected = try secret().withUnsafeBytes { Array(SHA256.hash(data: Array($0) + peer.bytes + own.bytes + ownChallenge + peerChallenge)) }
+        case .ecdsa:
+            // A signature is not recomputed: the peer's public key checks it.
+            let (own, peer) = try titles()
+            let (_, peerPublicKey) = try signingKeys()
+            try peerPublicKey.verify(signature: peerResponse, for: peer.bytes + own.bytes + ownChallenge + peerChallenge)
+            return
         default:
             let (_, peer) = try titles()
             let (ek, ak) = try keys()
@@ -148,6 +164,19 @@ public struct HLSExchange: Sendable {
             throw DLMSSecurityError.invalidArgument("\(mechanism) needs the block cipher and authentication keys, not a secret")
         }
         return (ek, ak)
+    }
+
+    private func signingKeys() throws -> (DLMSSigningKey, DLMSPublicKey) {
+        guard case .signing(let privateKey, let peerPublicKey) = credentials else {
+            throw DLMSSecurityError.invalidArgument("\(mechanism) needs a private signing key and the peer's public key")
+        }
+        guard privateKey.curve == peerPublicKey.curve else {
+            throw DLMSSecurityError.invalidKey("the signing key is \(privateKey.curve) but the peer's public key is \(peerPublicKey.curve): both must be of one security suite")
+        }
+        if securitySuite != 0, securitySuite != privateKey.curve.securitySuite {
+            throw DLMSSecurityError.invalidKey("security suite \(securitySuite) signs with \((try? ECDSACurve(securitySuite: securitySuite))?.description ?? "no curve"), not \(privateKey.curve)")
+        }
+        return (privateKey, peerPublicKey)
     }
 
     private func titles() throws -> (own: SystemTitle, peer: SystemTitle) {

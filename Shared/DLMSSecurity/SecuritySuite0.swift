@@ -11,7 +11,8 @@
 ///
 /// Suites 1 (AES-GCM-128) and 2 (AES-GCM-256) cipher APDUs the same way (with 32-byte keys for
 /// suite 2), so these functions accept the suite id of the security control byte as given;
-/// the key agreement (ECDH) and signatures (ECDSA) of suites 1 and 2 are not implemented.
+/// of their public-key parts only the ECDSA of HLS mechanism 7 is implemented (``DLMSSigningKey``),
+/// not the key agreement (ECDH) or signed general-ciphering.
 public enum SecuritySuite0 {
     /// The suite id in the security control byte.
     public static let suiteID: UInt8 = 0
