@@ -243,6 +243,9 @@ public final class DLMSClient {
             aarq.mechanismName = .low
             aarq.callingAuthenticationValue = .charString(DLMSBytes(password))
         case .high(let mechanism, let secret):
+            guard mechanism != .ecdsa else {
+                throw DLMSClientError(code: .invalidArgument, step: .associate, reason: "HLS-ECDSA takes its keys in .highECDSA(HLSSigning), not .high")
+            }
             guard mechanism == .gmac ? security != nil : secret != nil, !mechanism.usesSystemTitles || security != nil else {
                 throw DLMSClientError(code: .invalidArgument, step: .associate,
                                       reason: "\(mechanism) needs \(mechanism == .gmac ? "keys and a system title" : mechanism.usesSystemTitles ? "a secret and a system title" : "a secret")")
@@ -250,6 +253,20 @@ public final class DLMSClient {
             ownChallenge = try Self.securityStep(.associate) { try HLS.challenge(length: 16) }
             aarq.senderACSERequirements = [0x07, 0x80]
             aarq.mechanismName = mechanism.mechanism
+            aarq.callingAuthenticationValue = .charString(DLMSBytes(ownChallenge))
+        case .highECDSA(let signing):
+            if let security, security.systemTitle != signing.systemTitle {
+                throw DLMSClientError(code: .invalidArgument, step: .associate,
+                                      reason: "hls-ecdsa signs as \(signing.systemTitle) but the association is ciphered as \(security.systemTitle)")
+            }
+            guard signing.signingKey.curve == signing.meterPublicKey.curve else {
+                throw DLMSClientError(code: .invalidArgument, step: .associate,
+                                      reason: "hls-ecdsa: the client's key is \(signing.signingKey.curve) but the meter's is \(signing.meterPublicKey.curve)")
+            }
+            ownChallenge = try Self.securityStep(.associate) { try HLS.challenge(length: 16) }
+            aarq.callingAPTitle = signing.systemTitle.dlmsBytes
+            aarq.senderACSERequirements = [0x07, 0x80]
+            aarq.mechanismName = HLSMechanism.ecdsa.mechanism
             aarq.callingAuthenticationValue = .charString(DLMSBytes(ownChallenge))
         }
         if ciphering != nil {
@@ -300,8 +317,20 @@ public final class DLMSClient {
         association.conformance = granted.negotiatedConformance
         association.serverMaxReceivePDUSize = granted.serverMaxReceivePDUSize
         association.dlmsVersion = granted.negotiatedDLMSVersion
-        if case .high(let mechanism, let secret) = connection.authentication {
-            try await completeHLS(mechanism, secret: secret, ownChallenge: ownChallenge, aare: aare)
+        switch connection.authentication {
+        case .high(let mechanism, let secret):
+            let credentials: HLSCredentials
+            if mechanism == .gmac, let security {
+                credentials = .keys(blockCipherKey: security.blockCipherKey, authenticationKey: security.authenticationKey)
+            } else {
+                credentials = .secret(secret!)
+            }
+            try await completeHLS(mechanism, credentials: credentials, ownSystemTitle: security?.systemTitle, ownChallenge: ownChallenge, aare: aare)
+        case .highECDSA(let signing):
+            try await completeHLS(.ecdsa, credentials: .signing(privateKey: signing.signingKey, peerPublicKey: signing.meterPublicKey),
+                                  ownSystemTitle: signing.systemTitle, ownChallenge: ownChallenge, aare: aare)
+        case .none, .low:
+            break
         }
         // The dedicated key serves the association once it is up, i.e. after HLS pass 3/4: the
         // reply_to_HLS_authentication ACTION stays glo-ciphered. Gurux's client does the same and
@@ -314,17 +343,12 @@ public final class DLMSClient {
 
     /// HLS passes 3 and 4 (Green Book 9.2.7.4): our f(StoC) through `reply_to_HLS_authentication`
     /// of the current association object, and the check of the meter's f(CtoS).
-    private func completeHLS(_ mechanism: HLSMechanism, secret: DLMSSecret?, ownChallenge: [UInt8], aare: AARE) async throws {
+    private func completeHLS(_ mechanism: HLSMechanism, credentials: HLSCredentials, ownSystemTitle: SystemTitle?, ownChallenge: [UInt8],
+                             aare: AARE) async throws {
         guard let challenge = aare.respondingAuthenticationValue?.bytes, HLS.challengeLengths.contains(challenge.count) else {
             throw DLMSClientError(code: .securityFailed, step: .associate, reason: "the AARE carries no HLS challenge of 8 to 64 bytes")
         }
-        let credentials: HLSCredentials
-        if mechanism == .gmac, let security = connection.security {
-            credentials = .keys(blockCipherKey: security.blockCipherKey, authenticationKey: security.authenticationKey)
-        } else {
-            credentials = .secret(secret!)
-        }
-        let exchange = HLSExchange(mechanism: mechanism, credentials: credentials, ownSystemTitle: connection.security?.systemTitle,
+        let exchange = HLSExchange(mechanism: mechanism, credentials: credentials, ownSystemTitle: ownSystemTitle,
                                    peerSystemTitle: association.serverSystemTitle, ownChallenge: ownChallenge, peerChallenge: challenge)
         let reply = try Self.securityStep(.associate) {
             try exchange.response(invocationCounter: mechanism == .gmac ? try self.takeInvocationCounter() : 0)

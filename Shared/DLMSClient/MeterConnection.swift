@@ -21,12 +21,16 @@ public struct MeterConnection: Hashable, Sendable {
         /// `reply_to_HLS_authentication`. MD5, SHA-1 and SHA-256 use `secret`; GMAC uses the
         /// association's keys (`MeterConnection.security`).
         case high(HLSMechanism, secret: DLMSSecret?)
+        /// High-level security with ECDSA (mechanism 7, security suite 1 or 2): each party signs
+        /// its reply with its private key and checks the other's with the other's public key.
+        case highECDSA(HLSSigning)
 
         public var description: String {
             switch self {
             case .none: "none"
             case .low: "lls"
             case .high(let mechanism, _): "hls-\(mechanism.description.replacingOccurrences(of: "high-", with: ""))"
+            case .highECDSA: "hls-ecdsa"
             }
         }
 
@@ -35,12 +39,46 @@ public struct MeterConnection: Hashable, Sendable {
             case (.none, .none): true
             case (.low(let a), .low(let b)): a == b
             case (.high(let m1, let s1), .high(let m2, let s2)): m1 == m2 && s1 == s2
+            case (.highECDSA(let a), .highECDSA(let b)): a == b
             default: false
             }
         }
 
         /// Hashes the kind only: secrets stay out of hash values.
         public func hash(into hasher: inout Hasher) { hasher.combine(description) }
+    }
+
+    /// The keys and title of HLS-ECDSA (mechanism 7; Green Book 9.2.7.4, DLMS UA 1000-2 Ed. 9
+    /// 9.2.3.4.6). The private key never prints (``DLMSSigningKey``).
+    public struct HLSSigning: Hashable, Sendable, CustomStringConvertible {
+        /// The client's private signing key: P-256 for security suite 1, P-384 for suite 2.
+        public var signingKey: DLMSSigningKey
+        /// The meter's public signing key, of the same curve.
+        public var meterPublicKey: DLMSPublicKey
+        /// The client's system title (signed, and sent as calling-AP-title). A ciphered
+        /// association signs with `Security.systemTitle`, which must then be the same.
+        public var systemTitle: SystemTitle
+
+        public init(signingKey: DLMSSigningKey, meterPublicKey: DLMSPublicKey, systemTitle: SystemTitle) {
+            self.signingKey = signingKey
+            self.meterPublicKey = meterPublicKey
+            self.systemTitle = systemTitle
+        }
+
+        /// 1 (P-256) or 2 (P-384): the curve of the client's key.
+        public var securitySuite: UInt8 { signingKey.curve.securitySuite }
+
+        /// Keys are equal when their public halves are (a private key determines its public key).
+        public static func == (lhs: HLSSigning, rhs: HLSSigning) -> Bool {
+            lhs.signingKey.publicKey == rhs.signingKey.publicKey && lhs.meterPublicKey == rhs.meterPublicKey && lhs.systemTitle == rhs.systemTitle
+        }
+
+        public func hash(into hasher: inout Hasher) {
+            hasher.combine(meterPublicKey)
+            hasher.combine(systemTitle)
+        }
+
+        public var description: String { "HLS-ECDSA suite \(securitySuite) as \(systemTitle), meter key \(meterPublicKey)" }
     }
 
     /// What happens on the line before the framing starts.

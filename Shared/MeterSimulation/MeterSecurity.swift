@@ -5,8 +5,8 @@ import Foundation
 import NIOCore
 
 /// A simulated meter's security material (shared by a fleet; each meter's system title is its
-/// own): the global keys for ciphered associations and HLS-GMAC, and the HLS secret of
-/// mechanisms 3, 4 and 6. Keys never print.
+/// own): the global keys for ciphered associations and HLS-GMAC, the HLS secret of
+/// mechanisms 3, 4 and 6, and the key pair and client key of HLS-ECDSA. Keys never print.
 public struct MeterSecurity: Sendable, Hashable {
     /// EK. Default: 000102…0F (Gurux's and the Green Book examples' key).
     public var blockCipherKey: DLMSKey
@@ -17,13 +17,28 @@ public struct MeterSecurity: Sendable, Hashable {
     /// The weakest protection a ciphered association may use. Default: authenticated or encrypted,
     /// whichever the client's InitiateRequest carries (then kept for the association).
     public var minimumPolicy: SecurityPolicy
+    /// HLS-ECDSA (mechanism 7): the meter's private signing key, P-256 (suite 1) or P-384
+    /// (suite 2). Default: `nil`, mechanism 7 is not recognised.
+    public var signingKey: DLMSSigningKey?
+    /// HLS-ECDSA: the public key that verifies the clients' signatures (one for all clients), of
+    /// the curve of ``signingKey``. Default: `nil`, mechanism 7 is not recognised.
+    public var clientPublicKey: DLMSPublicKey?
 
     public init(blockCipherKey: DLMSKey, authenticationKey: DLMSKey, hlsSecret: DLMSSecret,
-                minimumPolicy: SecurityPolicy = SecurityPolicy(requiresAuthentication: false, requiresEncryption: false)) {
+                minimumPolicy: SecurityPolicy = SecurityPolicy(requiresAuthentication: false, requiresEncryption: false),
+                signingKey: DLMSSigningKey? = nil, clientPublicKey: DLMSPublicKey? = nil) {
         self.blockCipherKey = blockCipherKey
         self.authenticationKey = authenticationKey
         self.hlsSecret = hlsSecret
         self.minimumPolicy = minimumPolicy
+        self.signingKey = signingKey
+        self.clientPublicKey = clientPublicKey
+    }
+
+    /// The credentials of HLS-ECDSA, when both keys are set and of one curve.
+    var ecdsaCredentials: HLSCredentials? {
+        guard let signingKey, let clientPublicKey, signingKey.curve == clientPublicKey.curve else { return nil }
+        return .signing(privateKey: signingKey, peerPublicKey: clientPublicKey)
     }
 
     /// The examples' keys: EK 000102…0F, AK D0D1…DF, secret `Gurux`.
@@ -35,6 +50,7 @@ public struct MeterSecurity: Sendable, Hashable {
     public static func == (lhs: MeterSecurity, rhs: MeterSecurity) -> Bool {
         lhs.blockCipherKey == rhs.blockCipherKey && lhs.authenticationKey == rhs.authenticationKey
             && lhs.hlsSecret == rhs.hlsSecret && lhs.minimumPolicy == rhs.minimumPolicy
+            && lhs.signingKey?.publicKey == rhs.signingKey?.publicKey && lhs.clientPublicKey == rhs.clientPublicKey
     }
 
     /// Hashes the policy only: key material stays out of hash values.
@@ -149,9 +165,16 @@ extension COSEMServerSession {
             guard let challenge = aarq.callingAuthenticationValue?.bytes, HLS.challengeLengths.contains(challenge.count) else {
                 return .failure(.diagnostic(ACSEDiagnostic.authenticationRequired))
             }
-            let credentials: HLSCredentials = hls == .gmac
-                ? .keys(blockCipherKey: security.blockCipherKey, authenticationKey: security.authenticationKey)
-                : .secret(security.hlsSecret)
+            let credentials: HLSCredentials
+            switch hls {
+            case .gmac: credentials = .keys(blockCipherKey: security.blockCipherKey, authenticationKey: security.authenticationKey)
+            case .ecdsa:
+                guard let signing = security.ecdsaCredentials else {
+                    return .failure(.diagnostic(ACSEDiagnostic.authenticationMechanismNameNotRecognised))
+                }
+                credentials = signing
+            default: credentials = .secret(security.hlsSecret)
+            }
             guard let ownChallenge = try? HLS.challenge(length: 16) else { return .failure(.diagnostic(ACSEDiagnostic.noReasonGiven)) }
             context.pendingHLS = HLSExchange(mechanism: hls, credentials: credentials, ownSystemTitle: meter.systemTitle,
                                              peerSystemTitle: clientTitle, ownChallenge: ownChallenge, peerChallenge: challenge)
