@@ -136,9 +136,11 @@ struct ModeETests {
         let bus = try SimulatedBus(line: port, physicalAddresses: [0x11])
         let select = Captured()
         bus.run { line in
-            guard line.read(until: Array("!\r\n".utf8), timeout: .seconds(5)) != nil else { return }
+            // The head waits for the client once, so generously: a loaded full run (two cores, every
+            // suite in parallel) has opened the port and sent the sign-on more than 5 s after the start.
+            guard line.read(until: Array("!\r\n".utf8), timeout: .seconds(30)) != nil else { return }
             line.write("/EMH5\\2ED300L\r\n")
-            if let option = line.read(until: Array("\r\n".utf8), timeout: .seconds(5)) { select.append(option) }
+            if let option = line.read(until: Array("\r\n".utf8), timeout: .seconds(30)) { select.append(option) }
         }
         defer { bus.stop() }
         let connection = MeterConnection(endpoint: .serial(.iec21(path: port.devicePath)), framing: .hdlc, clientSAP: 16,
