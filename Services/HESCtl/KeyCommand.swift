@@ -30,6 +30,38 @@ enum KeyMaterial {
         }
     }
 
+    /// An HLS-ECDSA private key: hex (64 digits P-256, 96 digits P-384), `@FILE` holding the hex or
+    /// a PEM key (`openssl ecparam -genkey` / `openssl genpkey`), or the environment variable.
+    /// - Throws: `ValidationError` naming the flag; never quoting key material.
+    static func signingKey(_ flag: String?, name: String, environment variable: String) throws -> DLMSSigningKey? {
+        guard let text = try text(flag, name: name, environment: variable) else { return nil }
+        do {
+            return text.hasPrefix("-----BEGIN") ? try DLMSSigningKey(pemRepresentation: text) : try DLMSSigningKey(hex: text)
+        } catch {
+            throw ValidationError("--\(name): \(error)")
+        }
+    }
+
+    /// An HLS-ECDSA public key: hex (x ‖ y or 04 ‖ x ‖ y), `@FILE` holding the hex or a PEM public key, or the environment variable.
+    static func publicKey(_ flag: String?, name: String, environment variable: String) throws -> DLMSPublicKey? {
+        guard let text = try text(flag, name: name, environment: variable) else { return nil }
+        do {
+            return text.hasPrefix("-----BEGIN") ? try DLMSPublicKey(pemRepresentation: text) : try DLMSPublicKey(hex: text)
+        } catch {
+            throw ValidationError("--\(name): \(error)")
+        }
+    }
+
+    /// The flag's text, the file's when it is `@FILE`, or the environment variable's.
+    private static func text(_ flag: String?, name: String, environment variable: String) throws -> String? {
+        guard let text = flag ?? ProcessInfo.processInfo.environment[variable] else { return nil }
+        guard text.hasPrefix("@") else { return text }
+        guard let data = FileManager.default.contents(atPath: String(text.dropFirst())) else {
+            throw ValidationError("--\(name): cannot read \(text.dropFirst())")
+        }
+        return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
     /// The master key: `HES_MASTER_KEY_FILE` holds its hex; `HES_MASTER_KEY_ID` names it (default `default`).
     static func masterKey(file: String? = nil) throws -> MasterKey {
         let environment = ProcessInfo.processInfo.environment

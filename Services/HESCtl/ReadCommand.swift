@@ -18,6 +18,7 @@ struct ReadCommand: AsyncParsableCommand {
               hesctl read --tcp 127.0.0.1:4061 --framing wrapper --client 17 --server 1 --auth lls --password 12345678 --obis 1.0.1.8.0.255
               hesctl read --tcp 127.0.0.1:4061 --client 17 --password 12345678 --profile 1.0.99.1.0.255 --last-hours 4
               hesctl read --serial /dev/ttyUSB0 --baud 9600 --framing hdlc --server 1 --physical 17 --clock
+              hesctl read --tcp 127.0.0.1:4061 --client 1 --auth hls-ecdsa --signing-key @client.pem --meter-public-key @meter.pub.pem --clock
               hesctl read --serial /dev/ttyUSB1 --framing iec21                      (mode C data readout)
               hesctl read --serial /dev/ttyUSB1 --framing iec21 --password 00000000 --obis 1.8.0 --profile P.01 --last-hours 4
                                                                                      (programming mode: R1 reads, R5 load profile)
@@ -51,7 +52,7 @@ struct ReadCommand: AsyncParsableCommand {
     var server: UInt16 = 1
     @Option(help: "Server physical address on an HDLC line (lower HDLC address).")
     var physical: UInt16?
-    @Option(help: "Authentication: none, lls, hls-md5, hls-sha1, hls-gmac or hls-sha256. Default: lls when --password is given, else none.")
+    @Option(help: "Authentication: none, lls, hls-md5, hls-sha1, hls-gmac, hls-sha256 or hls-ecdsa. Default: lls when --password is given, else none.")
     var auth: String?
     @Option(help: "The LLS password, or the HLS secret of hls-md5/-sha1/-sha256 (iec21: the P1 programming-mode password).")
     var password: String?
@@ -61,6 +62,10 @@ struct ReadCommand: AsyncParsableCommand {
     var systemTitle: String?
     @Option(name: .customLong("server-system-title"), help: "Refuse a meter whose system title differs (hex).")
     var serverSystemTitle: String?
+    @Option(name: .customLong("signing-key"), help: "hls-ecdsa: the client's private key, hex (64 digits P-256 = security suite 1, 96 digits P-384 = suite 2; the key's size picks the suite) or @FILE holding the hex or a PEM key. Default: $HES_DLMS_SIGNING_KEY.")
+    var signingKey: String?
+    @Option(name: .customLong("meter-public-key"), help: "hls-ecdsa: the meter's public key (same curve), hex x‖y or 04‖x‖y, or @FILE holding the hex or a PEM key. Default: $HES_DLMS_METER_PUBLIC_KEY.")
+    var meterPublicKey: String?
     @OptionGroup var cipherKeys: CipherKeyOptions
     @Option(name: .customLong("invocation-counter"), help: "The first transmit invocation counter. Default: read 0.0.43.1.0.255 with the public client first.")
     var invocationCounter: UInt32?
@@ -103,8 +108,9 @@ struct ReadCommand: AsyncParsableCommand {
         }
         if optical, framing != nil, framing != "hdlc" { throw ValidationError("--optical opens HDLC; drop --framing or use --framing hdlc") }
         if let auth, !["none", "lls"].contains(auth), Self.hlsMechanisms[auth] == nil {
-            throw ValidationError("--auth must be none, lls, hls-md5, hls-sha1, hls-gmac or hls-sha256")
+            throw ValidationError("--auth must be none, lls, hls-md5, hls-sha1, hls-gmac, hls-sha256 or hls-ecdsa")
         }
+        _ = try ecdsaSigning()
         if auth == "lls" || auth == "hls-md5" || auth == "hls-sha1" || auth == "hls-sha256", password == nil {
             throw ValidationError("--auth \(auth!) needs --password")
         }
@@ -255,6 +261,7 @@ struct ReadCommand: AsyncParsableCommand {
         let authentication: MeterConnection.Authentication
         switch (auth, password) {
         case ("none", _), (nil, nil): authentication = .none
+        case ("hls-ecdsa", _): authentication = .highECDSA(try ecdsaSigning()!)
         case (let auth?, let password) where Self.hlsMechanisms[auth] != nil:
             do {
                 authentication = .high(Self.hlsMechanisms[auth]!, secret: try password.map { try DLMSSecret(text: $0) })
@@ -274,11 +281,28 @@ struct ReadCommand: AsyncParsableCommand {
                                security: try securitySettings())
     }
 
-    static let hlsMechanisms: [String: HLSMechanism] = ["hls-md5": .md5, "hls-sha1": .sha1, "hls-gmac": .gmac, "hls-sha256": .sha256]
+    static let hlsMechanisms: [String: HLSMechanism] = ["hls-md5": .md5, "hls-sha1": .sha1, "hls-gmac": .gmac, "hls-sha256": .sha256, "hls-ecdsa": .ecdsa]
     static let policies: [String: SecurityPolicy] = [
         "none": SecurityPolicy(requiresAuthentication: false, requiresEncryption: false),
         "authenticated": .authenticated, "encrypted": .encrypted, "both": .authenticatedAndEncrypted,
     ]
+
+    /// HLS-ECDSA's keys and the client's system title, for `--auth hls-ecdsa`; `nil` for other mechanisms.
+    func ecdsaSigning() throws -> MeterConnection.HLSSigning? {
+        guard auth == "hls-ecdsa" else { return nil }
+        guard let key = try KeyMaterial.signingKey(signingKey, name: "signing-key", environment: "HES_DLMS_SIGNING_KEY"),
+              let meterKey = try KeyMaterial.publicKey(meterPublicKey, name: "meter-public-key", environment: "HES_DLMS_METER_PUBLIC_KEY") else {
+            throw ValidationError("--auth hls-ecdsa needs --signing-key and --meter-public-key (or $HES_DLMS_SIGNING_KEY, $HES_DLMS_METER_PUBLIC_KEY)")
+        }
+        guard key.curve == meterKey.curve else {
+            throw ValidationError("--signing-key is \(key.curve) (security suite \(key.curve.securitySuite)) but --meter-public-key is \(meterKey.curve): both must be of one suite")
+        }
+        do {
+            return MeterConnection.HLSSigning(signingKey: key, meterPublicKey: meterKey, systemTitle: try SystemTitle(hex: systemTitle ?? "4853455300000001"))
+        } catch {
+            throw ValidationError("--system-title: \(error)")
+        }
+    }
 
     /// The ciphering settings; keys from the flags, `@FILE`s or the environment.
     func securitySettings() throws -> MeterConnection.Security? {

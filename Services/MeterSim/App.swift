@@ -101,6 +101,10 @@ struct Serve: AsyncParsableCommand {
     var authKey: String?
     @Option(help: ArgumentHelp("The HLS secret of hls-md5, -sha1 and -sha256 (HES_SIM_HLS_SECRET). Default: Gurux", valueName: "text"))
     var hlsSecret: String?
+    @Option(help: ArgumentHelp("HLS-ECDSA (mechanism 7): the meter's private key in hex (64 digits P-256 = suite 1, 96 digits P-384 = suite 2), or @FILE holding the hex or a PEM key (HES_SIM_SIGNING_KEY). Needs --client-public-key and the suite 0 keys. Default: none, mechanism 7 refused", valueName: "hex"))
+    var signingKey: String?
+    @Option(help: ArgumentHelp("HLS-ECDSA: the clients' public key (x‖y or 04‖x‖y in hex, or @FILE with hex or PEM), of the curve of --signing-key (HES_SIM_CLIENT_PUBLIC_KEY)", valueName: "hex"))
+    var clientPublicKey: String?
     @Flag(help: "Use the Green Book example keys (EK 000102…0F, AK D0D1…DF) and HLS secret Gurux: for development and interop tests only.")
     var exampleKeys = false
     @Option(help: ArgumentHelp("Fraction of meters whose invocation counter object reports a stale value (HES_SIM_FAULT_STALE_COUNTER_FRACTION). Default: 0", valueName: "0…1"))
@@ -179,6 +183,12 @@ struct Serve: AsyncParsableCommand {
 
     /// The fleet's keys: the flags (hex or @FILE), the environment, or the example keys.
     func security(_ settings: SettingsResolver) throws -> MeterSecurity? {
+        func keyText(_ flag: String?, _ name: String, _ env: String) throws -> String? {
+            guard let text = settings.optionalString(flag, flagName: name, env: env) else { return nil }
+            guard text.hasPrefix("@") else { return text }
+            guard let data = FileManager.default.contents(atPath: String(text.dropFirst())) else { throw ValidationError("--\(name): cannot read \(text.dropFirst())") }
+            return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        }
         func key(_ flag: String?, _ name: String, _ env: String) throws -> DLMSKey? {
             guard var text = settings.optionalString(flag, flagName: name, env: env) else { return nil }
             if text.hasPrefix("@") {
@@ -191,7 +201,11 @@ struct Serve: AsyncParsableCommand {
         let ak = try key(authKey, "auth-key", "HES_SIM_AUTH_KEY")
         var security: MeterSecurity
         switch (ek, ak, exampleKeys) {
-        case (nil, nil, false): return nil
+        case (nil, nil, false):
+            if try keyText(signingKey, "signing-key", "HES_SIM_SIGNING_KEY") != nil || keyText(clientPublicKey, "client-public-key", "HES_SIM_CLIENT_PUBLIC_KEY") != nil {
+                throw ValidationError("--signing-key and --client-public-key need the meter's suite 0 keys too: --block-cipher-key/--auth-key or --example-keys")
+            }
+            return nil
         case (nil, nil, true): security = .examples
         case (let ek?, let ak?, false): security = MeterSecurity(blockCipherKey: ek, authenticationKey: ak, hlsSecret: MeterSecurity.examples.hlsSecret)
         case (_, _, true): throw ValidationError("--example-keys or --block-cipher-key/--auth-key, not both")
@@ -199,6 +213,22 @@ struct Serve: AsyncParsableCommand {
         }
         if let secret = settings.optionalString(hlsSecret, flagName: "hls-secret", env: "HES_SIM_HLS_SECRET") {
             do { security.hlsSecret = try DLMSSecret(text: secret) } catch { throw ValidationError("--hls-secret: \(error)") }
+        }
+        let signing = try keyText(signingKey, "signing-key", "HES_SIM_SIGNING_KEY")
+        let clientKey = try keyText(clientPublicKey, "client-public-key", "HES_SIM_CLIENT_PUBLIC_KEY")
+        switch (signing, clientKey) {
+        case (nil, nil): break
+        case (let signing?, let clientKey?):
+            do {
+                security.signingKey = signing.hasPrefix("-----BEGIN") ? try DLMSSigningKey(pemRepresentation: signing) : try DLMSSigningKey(hex: signing)
+            } catch { throw ValidationError("--signing-key: \(error)") }
+            do {
+                security.clientPublicKey = clientKey.hasPrefix("-----BEGIN") ? try DLMSPublicKey(pemRepresentation: clientKey) : try DLMSPublicKey(hex: clientKey)
+            } catch { throw ValidationError("--client-public-key: \(error)") }
+            if let key = security.signingKey, let clientKey = security.clientPublicKey, key.curve != clientKey.curve {
+                throw ValidationError("--signing-key is \(key.curve) but --client-public-key is \(clientKey.curve): both must be of one security suite")
+            }
+        default: throw ValidationError("--signing-key and --client-public-key go together")
         }
         return security
     }

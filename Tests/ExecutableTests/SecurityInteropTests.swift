@@ -12,6 +12,7 @@ import TestSupport
 ///   length there (its own flag search stalls on a frame with 7E 7E inside; Tests/Interop/README.md).
 /// - `hesctl read` reads Gurux's GXDLMSSecureServer (`gurux_meter.py --secure`, patched around
 ///   its defects, Tests/Interop/README.md).
+/// - HLS mechanism 7 (ECDSA, P-256: Gurux 1.0.203 signs no P-384) with Gurux's client against meter-sim;
 /// - HLS mechanisms 3, 4 and 6 both ways; authenticated-only and encrypted-only both ways;
 ///   dedicated keys both ways.
 /// - A wrong authentication key is refused in each direction, and the next association works; so
@@ -107,6 +108,40 @@ struct SecurityInteropTests {
                                               ["--client", "1", "--auth", auth, "--password", "nope", "--security", "both"])
         #expect(wrong.status == 2, "stderr: \(wrong.stderr)")
         #expect(wrong.stderr.contains("HLS pass 3/4"), "\(wrong.stderr)")
+        await MeterSimTransportTests.stop(sim)
+    }
+
+    @Test("Gurux's client: HLS-ECDSA (mechanism 7, P-256) reads meter-sim in the clear and ciphered, wrapper and HDLC; wrong keys refused both ways",
+          arguments: ["wrapper", "hdlc"])
+    func guruxClientECDSA(framing: String) async throws {
+        let python = try await InteropTests.python()
+        let port = try freeLoopbackPort()
+        let sim = try await MeterSimTransportTests.startSim(["--meters", "1", "--framing", framing, "--port", String(port), "--example-keys",
+                                                             "--signing-key", ECDSAReadTests.meterPrivate, "--client-public-key", ECDSAReadTests.clientPublic])
+        func read(signingKey: String = ECDSAReadTests.clientPrivate, meterPublicKey: String = ECDSAReadTests.meterPublic,
+                  security: String) async throws -> (status: Int32, stdout: String, stderr: String) {
+            try await Self.pythonRead(python, "gurux_read.py", port: port, framing: framing,
+                                      ["--client", "1", "--auth", "hls-ecdsa", "--signing-key", signingKey, "--meter-public-key", meterPublicKey,
+                                       "--security", security, "--register", "1.0.1.8.0.255"])
+        }
+        for security in ["none", "both"] {
+            let ok = try await read(security: security)
+            #expect(ok.status == 0, "\(security): \(ok.stderr)")
+            let output = try? InteropTests.json(ok.stdout)
+            #expect((output?["serverSystemTitle"] as? String)?.hasPrefix("535748") == true, "\(security)")
+            #expect((output?["clock"] as? String)?.hasSuffix("Z") == true, "\(security)")
+            #expect(((output?["registers"] as? [String: Any])?["1.0.1.8.0.255"] as? [String: Any])?["raw"] is Int, "\(security)")
+        }
+        // meter-sim refuses a client signing with another key (pass 3: read-write-denied).
+        let wrongClient = try await read(signingKey: ECDSAReadTests.meterPrivate, security: "none")
+        #expect(wrongClient.status == 2, "stderr: \(wrongClient.stderr)")
+        #expect(wrongClient.stderr.contains("HLS pass 3/4") && wrongClient.stderr.contains("READ_WRITE_DENIED"), "\(wrongClient.stderr)")
+        // Gurux refuses meter-sim's signature checked with another public key (its failure path then
+        // trips over its own UnboundLocalError, hence exit 1, not 2).
+        let wrongMeter = try await read(meterPublicKey: ECDSAReadTests.clientPublic, security: "none")
+        #expect(wrongMeter.status != 0, "stdout: \(wrongMeter.stdout)")
+        #expect(wrongMeter.stderr.contains("HLS pass 3/4"), "\(wrongMeter.stderr)")
+        #expect(try await read(security: "none").status == 0)
         await MeterSimTransportTests.stop(sim)
     }
 

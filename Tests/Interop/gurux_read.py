@@ -7,7 +7,8 @@ JSON document on stdout.
                          [--max-info 128] [--max-pdu 1024] [--timeout 10]
                          [--register 1.0.1.8.0.255 --register 1.0.2.8.0.255]
                          [--profile 1.0.99.1.0.255 --from ISO --to ISO] [-v]
-                         [--auth none|lls|hls|hls-md5|hls-sha1|hls-gmac|hls-sha256]
+                         [--auth none|lls|hls|hls-md5|hls-sha1|hls-gmac|hls-sha256|hls-ecdsa]
+                         [--signing-key HEX --meter-public-key HEX]
                          [--security none|authenticated|encrypted|both] [--system-title HEX]
                          [--block-cipher-key HEX --auth-key HEX] [--invocation-counter N |
                           --invocation-counter-from-meter] [--counter-client 16]
@@ -29,7 +30,11 @@ reply_to_HLS_authentication on 0.0.40.0.0.255); --security ciphers the AARQ (glo
 and every request with suite 0 and the global keys. --invocation-counter-from-meter first opens a
 separate, unciphered association as the public client (--counter-client, 16) on its own
 connection, reads the invocation counter data object 0.0.43.1.0.255/2 (--counter-object) and then
-uses counter + 1 (as Gurux's own sample reader does). The JSON then also holds
+uses counter + 1 (as Gurux's own sample reader does). --auth hls-ecdsa (mechanism 7) signs pass 3
+with --signing-key (the client's raw private scalar, 32 bytes; Gurux 1.0.203 signs P-256 only) and
+checks the meter's f(CtoS) with --meter-public-key (04 ‖ x ‖ y or x ‖ y), through the cipher's
+signingKeyPair. Gurux print()s the private key while signing: the script sends that to stderr, so
+keep the key a test key. The JSON then also holds
 "invocationCounter" (the value read) and "serverSystemTitle" (hex, from the AARE).
 
 Exit status: 0 ok; 2 association refused; 3 timeout / connection error; 4 a read failed;
@@ -53,7 +58,8 @@ from gurux_dlms.secure import GXDLMSSecureClient  # noqa: E402
 
 AUTH = {"none": Authentication.NONE, "lls": Authentication.LOW, "hls": Authentication.HIGH,
         "hls-md5": Authentication.HIGH_MD5, "hls-sha1": Authentication.HIGH_SHA1,
-        "hls-gmac": Authentication.HIGH_GMAC, "hls-sha256": Authentication.HIGH_SHA256}
+        "hls-gmac": Authentication.HIGH_GMAC, "hls-sha256": Authentication.HIGH_SHA256,
+        "hls-ecdsa": Authentication.HIGH_ECDSA}
 SECURITY = {"none": Security.NONE, "authenticated": Security.AUTHENTICATION,
             "encrypted": Security.ENCRYPTION, "both": Security.AUTHENTICATION_ENCRYPTION}
 
@@ -87,6 +93,12 @@ class Reader:
             c.invocationCounter = args.invocation_counter
             if args.dedicated_key:
                 c.dedicatedKey = bytearray.fromhex(args.dedicated_key)
+            if auth == Authentication.HIGH_ECDSA:
+                from gurux_dlms.ecdsa.GXPrivateKey import GXPrivateKey
+                from gurux_dlms.ecdsa.GXPublicKey import GXPublicKey
+                # (the meter's public key, our private key): GXSecure signs with [1], the AARE check verifies with [0].
+                c.signingKeyPair = (GXPublicKey.fromRawBytes(bytes.fromhex(args.meter_public_key)),
+                                    GXPrivateKey.fromRawBytes(bytes.fromhex(args.signing_key)))
         else:
             self.client = GXDLMSClient(True, client, server, auth, password, framing)
         self.auth = auth
@@ -310,7 +322,11 @@ def main(argv=None):
                     help="read --counter-object with --counter-client first, then send its value + 1")
     ap.add_argument("--counter-client", type=int, default=16, help="client SAP that reads the counter (public)")
     ap.add_argument("--counter-object", default="0.0.43.1.0.255", help="invocation counter data object")
+    ap.add_argument("--signing-key", help="hls-ecdsa: the client's private key, raw hex")
+    ap.add_argument("--meter-public-key", help="hls-ecdsa: the meter's public key, hex 04|x|y or x|y")
     args = ap.parse_args(argv)
+    if args.auth == "hls-ecdsa" and not (args.signing_key and args.meter_public_key):
+        ap.error("--auth hls-ecdsa needs --signing-key and --meter-public-key")
     if args.client == 17 and not args.password and args.auth in (None, "lls"):
         ap.error("--client 17 needs --password")
     if args.auth in ("hls", "hls-md5", "hls-sha1", "hls-sha256", "lls") and not args.password:
