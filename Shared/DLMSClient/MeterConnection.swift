@@ -19,7 +19,7 @@ public struct MeterConnection: Hashable, Sendable {
         case low(password: [UInt8])
         /// High-level security (Green Book 9.2.7.4): challenges in the AARQ/AARE, then
         /// `reply_to_HLS_authentication`. MD5, SHA-1 and SHA-256 use `secret`; GMAC uses the
-        /// association's keys (`MeterConnection.security`).
+        /// association's keys (`MeterConnection.security`). ECDSA (mechanism 7) is ``highECDSA(_:)``.
         case high(HLSMechanism, secret: DLMSSecret?)
         /// High-level security with ECDSA (mechanism 7, security suite 1 or 2): each party signs
         /// its reply with its private key and checks the other's with the other's public key.
