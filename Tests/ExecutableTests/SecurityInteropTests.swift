@@ -12,7 +12,8 @@ import TestSupport
 ///   length there (its own flag search stalls on a frame with 7E 7E inside; Tests/Interop/README.md).
 /// - `hesctl read` reads Gurux's GXDLMSSecureServer (`gurux_meter.py --secure`, patched around
 ///   its defects, Tests/Interop/README.md).
-/// - HLS mechanism 7 (ECDSA, P-256: Gurux 1.0.203 signs no P-384) with Gurux's client against meter-sim;
+/// - HLS mechanism 7 (ECDSA, P-256: Gurux 1.0.203 signs no P-384) both ways: Gurux's client against
+///   meter-sim, `hesctl read` against Gurux's server (mechanism 7 patched in with Gurux's GXEcdsa);
 /// - HLS mechanisms 3, 4 and 6 both ways; authenticated-only and encrypted-only both ways;
 ///   dedicated keys both ways.
 /// - A wrong authentication key is refused in each direction, and the next association works; so
@@ -214,11 +215,11 @@ struct SecurityInteropTests {
     static let hesctlSecurity = ["--client", "1", "--auth", "hls-gmac", "--security", "both", "--block-cipher-key", blockCipherKey]
 
     /// `gurux_meter.py --secure` (GXDLMSSecureServer, patched) on an ephemeral port.
-    static func startSecureGurux(_ python: String, framing: String, now: String) async throws -> (ChildProcess, port: Int) {
+    static func startSecureGurux(_ python: String, framing: String, now: String, _ extra: [String] = []) async throws -> (ChildProcess, port: Int) {
         let meter = try ChildProcess(executable: python, name: "gurux_meter.py", arguments: [
             script("gurux_meter.py"), "--port", "0", "--framing", framing, "--secure", "--max-pdu", "256", "--max-info", "128",
             "--physical", "17", "--now", now, "--days", "2",
-        ])
+        ] + extra)
         try await meter.waitForOutput(containing: "READY", timeout: .seconds(60))
         let ready = try String(contentsOfFile: meter.stdoutPath, encoding: .utf8)
         guard let port = ready.split(separator: "\n").first(where: { $0.hasPrefix("READY") })?.split(separator: " ").last.flatMap({ Int($0) }) else {
@@ -295,6 +296,35 @@ struct SecurityInteropTests {
         let wrong = try await ChildProcess.run(product: "hesctl", arguments: base + ["--password", "nope", "--clock"], timeout: .seconds(90))
         #expect(wrong.status == 1, "stderr: \(wrong.stderr)")
         #expect(wrong.stderr.contains("associationRejected") && wrong.stderr.contains("read-write-denied"), "\(wrong.stderr)")
+    }
+
+    @Test("hesctl read: HLS-ECDSA (P-256) against Gurux's secure server, whose GXEcdsa verifies our signature (patched in: Gurux's server has no mechanism 7); wrong keys refused both ways",
+          arguments: ["none", "both"])
+    func hesctlECDSAAgainstGurux(security: String) async throws {
+        let python = try await InteropTests.python()
+        let range = InteropTests.window(hours: 1)
+        let (meter, port) = try await Self.startSecureGurux(python, framing: "hdlc", now: range.now,
+                                                            ["--ecdsa-signing-key", ECDSAReadTests.meterPrivate, "--ecdsa-client-public-key", ECDSAReadTests.clientPublic])
+        defer { meter.signal(SIGTERM) }
+        let base = ["read"] + Self.endpoint(port: port, framing: "hdlc") + ["--client", "1", "--auth", "hls-ecdsa", "--security", security, "--clock",
+                                                                           "--block-cipher-key", Self.blockCipherKey, "--auth-key", Self.authenticationKey]
+        func read(signingKey: String = ECDSAReadTests.clientPrivate, meterPublicKey: String = ECDSAReadTests.meterPublic) async throws
+            -> (status: Int32, stdout: String, stderr: String) {
+            try await ChildProcess.run(product: "hesctl", arguments: base + ["--signing-key", signingKey, "--meter-public-key", meterPublicKey],
+                                       timeout: .seconds(90))
+        }
+        let ok = try await read()
+        #expect(ok.status == 0, "stderr: \(ok.stderr)")
+        let output = try? InteropTests.json(ok.stdout)
+        #expect((output?["clock"] as? [String: Any])?["time"] as? String == range.now)
+        #expect((output?["association"] as? [String: Any])?["serverSystemTitle"] as? String == "4752580000000011")   // "GRX", physical 17
+        let wrongClient = try await read(signingKey: ECDSAReadTests.meterPrivate)
+        #expect(wrongClient.status == 1, "stderr: \(wrongClient.stderr)")
+        #expect(wrongClient.stderr.contains("associationRejected") && wrongClient.stderr.contains("read-write-denied"), "\(wrongClient.stderr)")
+        let wrongMeter = try await read(meterPublicKey: ECDSAReadTests.clientPublic)
+        #expect(wrongMeter.status == 1, "stderr: \(wrongMeter.stderr)")
+        #expect(wrongMeter.stderr.contains("securityFailed") && wrongMeter.stderr.contains("does not verify"), "\(wrongMeter.stderr)")
+        #expect(try await read().status == 0)
     }
 
     @Test("Gurux's secure server refuses a wrong authentication key and a stale invocation counter; the next association works")

@@ -21,7 +21,9 @@ InitiateRequest and of every APDU, global keys --block-cipher-key / --auth-key (
 examples' EK 000102...0F and AK D0D1...DF), server system title --system-title (default "GRX" and
 the physical address in 5 bytes, 4752580000000001 for physical 1); client SAP 16 stays public and
 unciphered and can read the invocation counter 0.0.43.1.0.255 (the last counter accepted from
-client 1; a client sends counter + 1). Client 17 (LLS) still works.
+client 1; a client sends counter + 1). Client 17 (LLS) still works. --ecdsa-signing-key (the meter's
+raw P-256 private key) with --ecdsa-client-public-key adds HLS-ECDSA (mechanism 7) for client 1,
+checked and answered with Gurux's GXEcdsa.
 Server address: logical device --logical (default 1); with HDLC the physical address --physical
 (default 1) and the address is accepted in 1-, 2- or 4-byte form.
 
@@ -164,7 +166,8 @@ def patch_secure_server():
         cls.generateApplicationContextName(settings, body, cipher)
         body.set(bytes([0xA2, 0x03, 0x02, 0x01, int(result)]))
         body.set(bytes([0xA3, 0x05, 0xA1, 0x03, 0x02, 0x01, int(diagnostic)]))
-        if cipher and (settings.authentication in (Authentication.HIGH_GMAC, Authentication.HIGH_SHA256) or cipher.isCiphered()):
+        if cipher and (settings.authentication in (Authentication.HIGH_GMAC, Authentication.HIGH_SHA256, Authentication.HIGH_ECDSA)
+                       or cipher.isCiphered()):
             title = bytes(cipher.systemTitle)
             body.set(bytes([0xA4, 2 + len(title), 0x04, len(title)]) + title)
         if settings.authentication > Authentication.LOW:
@@ -315,7 +318,8 @@ def build_server_classes(secure=False):
         def getMaxPduSize(self):   # called by getRequestNextDataBlock, missing too
             return self.maxPduSize
 
-    HLS_MECHANISMS = (Authentication.HIGH_MD5, Authentication.HIGH_SHA1, Authentication.HIGH_GMAC, Authentication.HIGH_SHA256)
+    HLS_MECHANISMS = (Authentication.HIGH_MD5, Authentication.HIGH_SHA1, Authentication.HIGH_GMAC, Authentication.HIGH_SHA256,
+                      Authentication.HIGH_ECDSA)
 
     class Association(GXDLMSAssociationLogicalName):
         def invoke(self, settings, e):
@@ -324,7 +328,10 @@ def build_server_classes(secure=False):
             # data instead of a refusal; with HLS-GMAC f(CtoS) carries the server's current
             # invocation counter, which the ciphered ACTION-Response carrying it then uses again
             # (the same GCM IV twice); with HLS-SHA256 it hashes the bare secret instead of
-            # secret || system titles || challenges. Checked and answered here (mechanisms 3-6).
+            # secret || system titles || challenges; mechanism 7 (ECDSA) raises "not implemented".
+            # Checked and answered here (mechanisms 3-7; 7 with GXEcdsa, P-256 only, and the
+            # byte order of Gurux's client: f(StoC) over ST-C || ST-S || StoC || CtoS, f(CtoS) over
+            # ST-S || ST-C || CtoS || StoC).
             if e.index != 1 or settings.authentication not in HLS_MECHANISMS:
                 return super().invoke(settings, e)
             from gurux_dlms.GXSecure import GXSecure
@@ -334,6 +341,22 @@ def build_server_classes(secure=False):
             client_title = bytes(settings.sourceSystemTitle or b"")
             server_title = bytes(settings.cipher.systemTitle) if settings.cipher else b""
             secret = self.hls_secret
+
+            if mechanism == Authentication.HIGH_ECDSA:
+                from gurux_dlms.ecdsa.GXEcdsa import GXEcdsa
+                signing_key, client_key = self.ecdsa_keys or (None, None)
+                valid = False
+                if client_key is not None and len(reply) == 64:
+                    valid = GXEcdsa(client_key).verify(reply, client_title + server_title + stoc + ctos)
+                if not valid:
+                    log("HLS-ECDSA: the client's f(StoC) does not verify")
+                    self.associationStatus = AssociationStatus.NON_ASSOCIATED
+                    e.error = ErrorCode.READ_WRITE_DENIED
+                    return None
+                self.associationStatus = AssociationStatus.ASSOCIATED
+                e.byteArray = True
+                answer = bytes(GXEcdsa(signing_key).sign(server_title + client_title + ctos + stoc))
+                return bytes([0x09, len(answer)]) + answer
 
             def f(challenge, other, own_title, peer_title, ic):
                 if mechanism == Authentication.HIGH_GMAC:
@@ -488,6 +511,12 @@ def build_server_classes(secure=False):
             self.assoc.authenticationMechanismName.mechanismId = Authentication.LOW
             self.assoc.secret = self.password
             self.assoc.hls_secret = args.hls_secret.encode()
+            self.assoc.ecdsa_keys = None
+            if args.ecdsa_signing_key and args.ecdsa_client_public_key:
+                from gurux_dlms.ecdsa.GXPrivateKey import GXPrivateKey
+                from gurux_dlms.ecdsa.GXPublicKey import GXPublicKey
+                self.assoc.ecdsa_keys = (GXPrivateKey.fromRawBytes(bytes.fromhex(args.ecdsa_signing_key)),
+                                         GXPublicKey.fromRawBytes(bytes.fromhex(args.ecdsa_client_public_key)))
             self.clock = Clock(self)
             self.r1 = Register("1.0.1.8.0.255", self, 0, 0)
             self.r2 = Register("1.0.2.8.0.255", self, 1, -3)
@@ -797,6 +826,8 @@ def main(argv=None):
     ap.add_argument("--auth-key", default="D0D1D2D3D4D5D6D7D8D9DADBDCDDDEDF", help="AK (hex) with --secure")
     ap.add_argument("--system-title", help="server system title (hex, 8 bytes); default GRX + physical address")
     ap.add_argument("--hls-secret", default="Gurux", help="HLS MD5/SHA-1/SHA-256 secret of client 1 with --secure")
+    ap.add_argument("--ecdsa-signing-key", help="HLS-ECDSA (P-256) with --secure: the meter's private key, raw hex")
+    ap.add_argument("--ecdsa-client-public-key", help="HLS-ECDSA with --secure: the client's public key, hex 04|x|y")
     ap.add_argument("--expect-profile", action="store_true", help="print expected rows as JSON and exit")
     ap.add_argument("--from", dest="from_", help="range start (ISO 8601) for --expect-profile")
     ap.add_argument("--to", help="range end (ISO 8601) for --expect-profile")
