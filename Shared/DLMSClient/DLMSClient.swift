@@ -226,10 +226,17 @@ public final class DLMSClient {
         var initiate = InitiateRequest(proposedConformance: profile.proposedConformance, clientMaxReceivePDUSize: profile.maximumReceivePDUSize)
         let security = connection.security
         if let security, security.ciphers {
+            let signingCurve: ECDSACurve? = if case .highECDSA(let signing) = connection.authentication { signing.signingKey.curve } else { nil }
+            let suite: UInt8
+            do {
+                suite = try DLMSCipher.securitySuite(blockCipherKey: security.blockCipherKey, signingCurve: signingCurve)
+            } catch {
+                throw DLMSClientError(code: .invalidArgument, step: .associate, reason: "\(error)")
+            }
             ciphering = CipheringState(
                 cipher: DLMSCipher(systemTitle: security.systemTitle, peerSystemTitle: security.expectedServerSystemTitle,
                                    blockCipherKey: security.blockCipherKey, authenticationKey: security.authenticationKey,
-                                   dedicatedKey: security.dedicatedKey, policy: security.policy),
+                                   dedicatedKey: security.dedicatedKey, policy: security.policy, securitySuite: suite),
                 transmitCounter: InvocationCounter(startingAt: firstInvocationCounter))
             initiate.dedicatedKey = security.dedicatedKey.map { key in key.withUnsafeBytes { DLMSBytes($0) } }
         }

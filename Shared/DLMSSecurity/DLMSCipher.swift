@@ -242,3 +242,28 @@ public struct DLMSCipher: Sendable, CustomStringConvertible {
         return carried
     }
 }
+
+extension DLMSCipher {
+    /// The security suite of an association ciphered with `blockCipherKey` and, with HLS-ECDSA,
+    /// signing on `signingCurve` (Green Book 9.2.3.4, Table 30): 0 for AES-128 without signatures,
+    /// 1 for AES-128 with P-256, 2 for AES-256 (with P-384 or without signatures). The suite is
+    /// the low nibble of every security control byte, and meters of suite 1 or 2 check it.
+    /// - Throws: `DLMSSecurityError` `.invalidKey` when the curve belongs to another suite than
+    ///   the key (P-384 with a 16-byte key, P-256 with a 32-byte key).
+    public static func securitySuite(blockCipherKey: DLMSKey, signingCurve: ECDSACurve?) throws -> UInt8 {
+        let suite: UInt8 = blockCipherKey.count == 32 ? 2 : signingCurve == .p256 ? 1 : 0
+        if let signingCurve, signingCurve.securitySuite != suite {
+            throw DLMSSecurityError.invalidKey(
+                "\(signingCurve) signatures belong to security suite \(signingCurve.securitySuite), which ciphers with \(signingCurve == .p256 ? 16 : 32)-byte keys, not \(blockCipherKey.count)-byte ones")
+        }
+        return suite
+    }
+
+    /// Whether an association may use `suite` with `blockCipherKey` and, with HLS-ECDSA,
+    /// `signingCurve`: suites 0 and 1 cipher with 16-byte keys, suite 2 with 32-byte keys, and
+    /// ECDSA signs on its suite's curve (a meter takes the suite the client's AARQ names).
+    public static func allows(suite: UInt8, blockCipherKey: DLMSKey, signingCurve: ECDSACurve?) -> Bool {
+        guard suite <= 2, (suite == 2) == (blockCipherKey.count == 32) else { return false }
+        return signingCurve.map { $0.securitySuite == suite } ?? true
+    }
+}

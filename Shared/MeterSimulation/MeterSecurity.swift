@@ -145,8 +145,15 @@ extension COSEMServerSession {
         var kind: CipheringKind?
         if ciphered {
             guard case .ciphered(let apdu)? = aarq.userInformation else { return .failure(.diagnostic(ACSEDiagnostic.noReasonGiven)) }
+            // The association's suite is the one the AARQ's security control names, if the
+            // meter's key length (and, for HLS-ECDSA, its curve) belongs to it.
+            let suite = SecurityControl(rawValue: apdu.securityControl).suite
+            guard DLMSCipher.allows(suite: suite, blockCipherKey: security.blockCipherKey,
+                                    signingCurve: hls == .ecdsa ? security.signingKey?.curve : nil) else {
+                return .failure(.deciphering("security suite \(suite) does not go with the meter's \(security.blockCipherKey.count)-byte keys\(hls == .ecdsa ? " and its \(security.signingKey.map { "\($0.curve)" } ?? "missing") signing key" : "")"))
+            }
             var cipher = DLMSCipher(systemTitle: meter.systemTitle, peerSystemTitle: clientTitle, blockCipherKey: security.blockCipherKey,
-                                    authenticationKey: security.authenticationKey, policy: security.minimumPolicy)
+                                    authenticationKey: security.authenticationKey, policy: security.minimumPolicy, securitySuite: suite)
             do {
                 var plain = ByteBuffer(bytes: try meter.unprotect(apdu, with: cipher))
                 let request = try InitiateRequest.decode(from: &plain)

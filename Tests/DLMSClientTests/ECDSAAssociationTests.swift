@@ -24,11 +24,26 @@ struct ECDSAAssociationTests {
 
     static let suites = [KeyPairs.generate(.p256), .generate(.p384)]
 
+    /// Suite 2 ciphers with AES-256: 32-byte keys on both sides.
+    static let ek256 = try! DLMSKey(hex: "000102030405060708090A0B0C0D0E0F101112131415161718191A1B1C1D1E1F")
+    static let ak256 = try! DLMSKey(hex: "D0D1D2D3D4D5D6D7D8D9DADBDCDDDEDFE0E1E2E3E4E5E6E7E8E9EAEBECEDEEEF")
+
     static func meterSecurity(_ keys: KeyPairs) -> MeterSecurity {
         var security = MeterSecurity.examples
+        if keys.client.curve == .p384 {
+            security.blockCipherKey = ek256
+            security.authenticationKey = ak256
+        }
         security.signingKey = keys.meter
         security.clientPublicKey = keys.client.publicKey
         return security
+    }
+
+    /// A ciphered connection with the keys of the suite of `keys`.
+    static func cipheredConnection(_ secure: SecureMeter, _ keys: KeyPairs, client: DLMSSigningKey? = nil, meterPublicKey: DLMSPublicKey? = nil) -> MeterConnection {
+        keys.client.curve == .p384
+            ? secure.connection(signing(keys, client: client, meterPublicKey: meterPublicKey), blockCipherKey: ek256, authenticationKey: ak256)
+            : secure.connection(signing(keys, client: client, meterPublicKey: meterPublicKey))
     }
 
     static func signing(_ keys: KeyPairs, client: DLMSSigningKey? = nil, meterPublicKey: DLMSPublicKey? = nil) -> MeterConnection.Authentication {
@@ -64,17 +79,65 @@ struct ECDSAAssociationTests {
     func ciphered(_ keys: KeyPairs) async throws {
         let secure = try await SecureMeter.start(security: Self.meterSecurity(keys))
         defer { Task { await secure.server.stop() } }
-        let register = try await DLMSClient.withAssociation(to: secure.connection(Self.signing(keys))) { client in
+        let register = try await DLMSClient.withAssociation(to: Self.cipheredConnection(secure, keys)) { client in
             _ = try await client.readClock()
             return try await client.readRegister(OBISCode(1, 0, 1, 8, 0, 255))
         }
         #expect(register.raw.integerValue != nil)
+        // Every ciphered APDU names the association's suite in its security control byte (0x30 |
+        // suite: 0x31 with P-256 and AES-128, 0x32 with P-384 and AES-256), the AARQ's
+        // InitiateRequest too (glo-initiate-request 0x21, length, SC).
+        let requests = secure.requests.withLockedValue { $0 }
+        let controls = requests.compactMap { request -> UInt8? in
+            guard let tag = request.getInteger(at: request.readerIndex, as: UInt8.self), [0xC8, 0xCB].contains(tag),
+                  let length = request.getInteger(at: request.readerIndex + 1, as: UInt8.self) else { return nil }
+            // A-XDR length: one byte, or 0x8n and n bytes (pass 3 with a P-384 signature is longer than 127).
+            return request.getInteger(at: request.readerIndex + 2 + (length & 0x80 == 0 ? 0 : Int(length & 0x7F)), as: UInt8.self)
+        }
+        #expect(!controls.isEmpty && controls.allSatisfy { $0 == 0x30 | keys.client.curve.securitySuite }, "\(controls)")
+        let aarq = try #require(requests.last { $0.getInteger(at: $0.readerIndex, as: UInt8.self) == AARQ.tag })
+        var copy = aarq
+        guard case .ciphered(let initiate)? = try AARQ.decode(from: &copy).userInformation else { Issue.record("the AARQ is not ciphered"); return }
+        #expect(initiate.securityControl == 0x30 | keys.client.curve.securitySuite)
         // After the HLS-ECDSA AARQ (the counter read with the public client comes before it) every
         // service request, pass 3 included, is glo-ciphered: glo-get C8, glo-action CB; then the RLRQ.
         let tags = secure.requests.withLockedValue { $0.compactMap { $0.getInteger(at: $0.readerIndex, as: UInt8.self) } }
         let afterAARQ = tags.suffix(from: try #require(tags.lastIndex(of: 0x60)) + 1)
         #expect(afterAARQ.contains(0xCB) && afterAARQ.contains(0xC8), "\(tags)")
         #expect(afterAARQ.allSatisfy { [0xC8, 0xCB, 0x62].contains($0) }, "\(tags)")
+    }
+
+    @Test("keys of another suite than the signing curve: refused before anything is sent, and by the meter")
+    func suiteMismatch() async throws {
+        // P-384 (suite 2) with 16-byte keys (suites 0/1): the client refuses.
+        let p384 = Self.suites[1]
+        let secure = try await SecureMeter.start(security: Self.meterSecurity(p384))
+        defer { Task { await secure.server.stop() } }
+        let error = await #expect(throws: DLMSClientError.self) {
+            try await DLMSClient.withAssociation(to: secure.connection(Self.signing(p384))) { try await $0.readClock() }
+        }
+        #expect(error?.code == .invalidArgument)
+        // Only the invocation counter read of the public client (in the clear) reached the meter.
+        #expect(secure.requests.withLockedValue { $0.allSatisfy { ![0xC8, 0xCB].contains($0.getInteger(at: $0.readerIndex, as: UInt8.self)) } })
+        // A meter that signs on P-384 (suite 2) but holds 16-byte keys refuses the suite 1 AARQ
+        // of a P-256 client at once: the AARE rejects it, no reply_to_HLS (glo-action) follows.
+        let p256 = Self.suites[0]
+        var security = MeterSecurity.examples
+        security.signingKey = p384.meter
+        security.clientPublicKey = p384.client.publicKey
+        let mismatched = try await SecureMeter.start(security: security)
+        defer { Task { await mismatched.server.stop() } }
+        let refused = await #expect(throws: DLMSClientError.self) {
+            try await DLMSClient.withAssociation(to: mismatched.connection(Self.signing(p256))) { try await $0.readClock() }
+        }
+        #expect(refused?.code == .associationRejected)
+        let tags = mismatched.requests.withLockedValue { $0.compactMap { $0.getInteger(at: $0.readerIndex, as: UInt8.self) } }
+        #expect(tags.contains(AARQ.tag) && !tags.contains(0xCB), "\(tags)")
+        #expect(DLMSCipher.allows(suite: 1, blockCipherKey: SecureAssociationTests.ek, signingCurve: .p256))
+        #expect(!DLMSCipher.allows(suite: 0, blockCipherKey: SecureAssociationTests.ek, signingCurve: .p256))
+        #expect(!DLMSCipher.allows(suite: 1, blockCipherKey: Self.ek256, signingCurve: nil))
+        #expect(DLMSCipher.allows(suite: 2, blockCipherKey: Self.ek256, signingCurve: .p384))
+        #expect(try DLMSCipher.securitySuite(blockCipherKey: SecureAssociationTests.ek, signingCurve: nil) == 0)
     }
 
     @Test("a client signing with another key is refused by the meter; the meter stays usable", arguments: suites)

@@ -554,6 +554,20 @@ def build_server_classes(secure=False):
             # Defect: GXDLMSSecureServer.__init__ stores its GXCiphering as settings.ciphering, but
             # everything else reads settings.cipher (None): nothing would be ciphered or deciphered.
             self.settings.cipher = cipher
+            if args.ecdsa_signing_key:
+                # HLS-ECDSA with P-256 keys is security suite 1 (AES-GCM-128): every security
+                # control byte says so (0x31, 0x21 …), and Gurux answers with its configured suite.
+                from gurux_dlms.objects.enums import SecuritySuite
+                cipher.securitySuite = SecuritySuite.SUITE_1
+                # Defect: _GXAPDU (the AARE's glo-initiate-response) and GXDLMS (service answers)
+                # build their AesGcmParameter without the cipher's suite, so they would say suite 0.
+                suite = cipher.securitySuite
+                encrypt = GXCiphering.encrypt.__func__
+
+                def encrypt_in_suite(cls, p, data):
+                    p.securitySuite = suite
+                    return encrypt(cls, p, data)
+                GXCiphering.encrypt = classmethod(encrypt_in_suite)
             self.settings.rx_guard = {"last": 0, "failure": None}
             meter = self
 

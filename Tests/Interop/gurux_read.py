@@ -94,6 +94,9 @@ class Reader:
             if args.dedicated_key:
                 c.dedicatedKey = bytearray.fromhex(args.dedicated_key)
             if auth == Authentication.HIGH_ECDSA:
+                # P-256 signatures are security suite 1: its number is in every security control byte.
+                from gurux_dlms.objects.enums import SecuritySuite
+                c.securitySuite = SecuritySuite.SUITE_1
                 from gurux_dlms.ecdsa.GXPrivateKey import GXPrivateKey
                 from gurux_dlms.ecdsa.GXPublicKey import GXPublicKey
                 # (the meter's public key, our private key): GXSecure signs with [1], the AARE check verifies with [0].
