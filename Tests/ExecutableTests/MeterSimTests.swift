@@ -55,7 +55,7 @@ struct MeterSimTests {
     static let aarq = bytes("6036A1090607608574050801018A0207808B0760857405080201AC0A80083132333435363738BE10040E01000000065F1F0400401E5D0400")
 
     @Test func wrapperAARQGetsAcceptedAAREFromEachMeterAndStopsOnSIGTERM() async throws {
-        let port = try freeLoopbackPort()
+        let port = try freeLoopbackPorts(count: 3)
         let adminPort = try freeLoopbackPort()
         let child = try ChildProcess(product: "meter-sim", arguments: [
             "--meters", "3", "--framing", "wrapper", "--port", String(port), "--admin-port", String(adminPort)])
@@ -89,7 +89,7 @@ struct MeterSimTests {
     }
 
     @Test func hdlcSNRMGetsUA() async throws {
-        let port = try freeLoopbackPort()
+        let port = try freeLoopbackPorts(count: 2)
         let child = try ChildProcess(product: "meter-sim", arguments: [
             "--meters", "2", "--framing", "hdlc", "--port", String(port), "--admin-port", "0"])
         try await child.waitForOutput(containing: "meter-sim ready: 2 meter(s)", timeout: .seconds(20))
@@ -271,7 +271,7 @@ struct MeterSimTransportTests {
 
     @Test("wrapper over UDP: one socket per meter, one wrapper frame per datagram")
     func wrapperOverUDP() async throws {
-        let port = try freeLoopbackPort()
+        let port = try freeLoopbackPorts(count: 2)
         let sim = try await Self.startSim(["--meters", "2", "--transport", "udp", "--port", String(port)])
         for meter in 0..<2 {
             try await Self.readAndCheck(["--udp", "127.0.0.1:\(port + meter)"], meter: meter)
@@ -497,7 +497,7 @@ struct MeterSimTransportTests {
 
     @Test("fleet file: groups with their transports and fault mix; refusing associations switched through the admin interface")
     func fleetFileAndRuntimeRefusal() async throws {
-        let port = try freeLoopbackPort(), adminPort = try freeLoopbackPort()
+        let port = try freeLoopbackPorts(count: 8), adminPort = try freeLoopbackPort()
         let path = Self.linePath()
         let fleet = """
             {"seed": 0, "groups": [

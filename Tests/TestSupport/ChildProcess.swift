@@ -152,6 +152,33 @@ public func freeLoopbackPort() throws -> Int {
     return Int(UInt16(bigEndian: address.sin_port))
 }
 
+/// The first of `count` consecutive ports free for TCP and UDP on 127.0.0.1, for a simulated
+/// fleet that listens on port+n. A kernel-chosen port (``freeLoopbackPort()``) lies in Linux's
+/// ephemeral range, where the ports after it may be any other test's outgoing sockets; these are
+/// picked at random below that range (20000…32767) and each is checked by binding it.
+public func freeLoopbackPorts(count: Int) throws -> Int {
+    for _ in 0..<200 {
+        let base = Int.random(in: 20_000...(32_767 - count))
+        if (base..<base + count).allSatisfy({ isFreeLoopbackPort($0, type: SOCK_STREAM) && isFreeLoopbackPort($0, type: SOCK_DGRAM) }) {
+            return base
+        }
+    }
+    throw ChildProcessError(reason: "found no \(count) consecutive free loopback ports")
+}
+
+private func isFreeLoopbackPort(_ port: Int, type: __socket_type) -> Bool {
+    let socketDescriptor = socket(AF_INET, Int32(type.rawValue), 0)
+    guard socketDescriptor >= 0 else { return false }
+    defer { close(socketDescriptor) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_port = UInt16(port).bigEndian
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    return withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(socketDescriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+    } == 0
+}
+
 /// A minimal HTTP GET over a plain socket, for probing admin endpoints without an HTTP client
 /// dependency. Returns the status code and body.
 public func httpGet(host: String = "127.0.0.1", port: Int, path: String) throws -> (status: Int, body: String) {
