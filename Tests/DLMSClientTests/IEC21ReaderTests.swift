@@ -16,19 +16,20 @@ struct IEC21ReaderTests {
 
     @Test("mode C: sign-on with address, identification, option select, readout with BCC")
     func modeCReadout() async throws {
+        // Generous deadlines: a loaded two-core CI run delays the 300 Bd sign-on by seconds.
         let line = try PseudoTerminal()
         let seen = Captured()
         line.serve { meter in
-            guard let signOn = meter.read(until: Array("!\r\n".utf8), timeout: .seconds(5)) else { return }
+            guard let signOn = meter.read(until: Array("!\r\n".utf8), timeout: .seconds(20)) else { return }
             seen.append(signOn)
             meter.write("/EMH5\\@ED300L\r\n")
-            guard let select = meter.read(until: Array("\r\n".utf8), timeout: .seconds(5)) else { return }
+            guard let select = meter.read(until: Array("\r\n".utf8), timeout: .seconds(20)) else { return }
             seen.append(select)
             meter.write(Self.readoutBlock("0.0.0(12345678)\r\n1.8.0(001234.567*kWh)\r\n2.8.0(000012.300*kWh)\r\n!\r\n"))
         }
         let transport = try await TransportEndpoint.serial(.iec21(path: line.devicePath)).open(timeout: .seconds(2))
         defer { Task { await transport.close() } }
-        let readout = try await IEC21Reader.readout(over: transport, configuration: .init(address: "12345678", responseTimeout: .seconds(3)))
+        let readout = try await IEC21Reader.readout(over: transport, configuration: .init(address: "12345678", responseTimeout: .seconds(10)))
         #expect(readout.identification.manufacturer == "EMH")
         #expect(readout.identification.identification == "ED300L")
         #expect(readout.dataSets.map(\.address) == ["0.0.0", "1.8.0", "2.8.0"])
