@@ -51,6 +51,9 @@ public final class DLMSClient {
     /// Set when the association is ciphered.
     private var ciphering: CipheringState?
 
+    /// Whether the association is ciphered (its service APDUs are glo- or ded-ciphered).
+    public var isCiphered: Bool { ciphering != nil }
+
     private init(connection: MeterConnection, framing: any APDUFraming, logger: Logger) {
         self.connection = connection
         self.framing = framing
@@ -412,7 +415,7 @@ public final class DLMSClient {
     }
 
     /// Runs a security computation, turning its errors into `DLMSClientError`s of `step`.
-    private static func securityStep<T>(_ step: DLMSClientError.Step, _ body: () throws -> T) throws -> T {
+    static func securityStep<T>(_ step: DLMSClientError.Step, _ body: () throws -> T) throws -> T {
         do {
             return try body()
         } catch let error as DLMSClientError {

@@ -357,10 +357,17 @@ public struct COSEMServerSession: Sendable {
         return .lastDataBlock(invokeID: invokeID, result: result, blockNumber: block.blockNumber)
     }
 
+    /// The security setup's key_agreement (class 64 method 3), handled by the session: it needs
+    /// the association's ciphering and the client's system title.
+    static let keyAgreement = CosemMethodDescriptor(classID: .securitySetup, instance: .securitySetup, method: 3)
+
     func action(_ request: ActionRequest, association: AssociationContext, now: Date) -> ByteBuffer? {
         let response: ActionResponse
         let id: InvokeIDAndPriority
         switch request {
+        case .normal(let i, let method, let parameters) where method == Self.keyAgreement:
+            id = i
+            response = .normal(invokeID: i, response: keyAgreement(parameters: parameters, association: association))
         case .normal(let i, let method, let parameters):
             id = i
             response = .normal(invokeID: i, response: ActionResponseWithOptionalData(

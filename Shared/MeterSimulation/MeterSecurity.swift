@@ -61,6 +61,34 @@ extension SimulatedMeter {
     /// The meter's system title (security setup attribute 5): 8 bytes, `SWH` and 40 bits of the meter's key.
     public var systemTitle: SystemTitle { try! SystemTitle(serverSystemTitle) }
 
+    /// The meter's security now: `configuration.security` with the keys agreed through its
+    /// security setup's key_agreement since it started (the global unicast encryption key
+    /// replaces ``MeterSecurity/blockCipherKey``, the authentication key
+    /// ``MeterSecurity/authenticationKey``). Per meter, kept in memory for the life of the
+    /// process (a restarted meter-sim has its configured keys again). New associations use it;
+    /// the one that agreed a key keeps the keys it started with.
+    public var currentSecurity: MeterSecurity? {
+        guard var security = configuration.security else { return nil }
+        let agreed = state.withLockedValue { $0.agreedKeys }
+        if let key = agreed[.globalUnicastEncryption] { security.blockCipherKey = key }
+        if let key = agreed[.authentication] { security.authenticationKey = key }
+        return security
+    }
+
+    /// A key agreed through key_agreement, if any: the broadcast key and the master key (KEK)
+    /// are kept here only (the simulated meter neither broadcasts nor takes key_transfer).
+    public func agreedKey(_ keyID: DLMSKeyID) -> DLMSKey? { state.withLockedValue { $0.agreedKeys[keyID] } }
+
+    /// Replaces keys after a key_agreement. A new global unicast encryption key starts a new
+    /// invocation counter sequence (an invocation counter belongs to its key), so the
+    /// client's counter guard is reset with it.
+    func replaceKeys(_ keys: [DLMSKeyID: DLMSKey]) {
+        state.withLockedValue { state in
+            state.agreedKeys.merge(keys) { $1 }
+            if keys[.globalUnicastEncryption] != nil { state.clientCounterGuard = InvocationCounterGuard() }
+        }
+    }
+
     /// The invocation counter the meter reports in 0.0.43.1.0.255: the last one it accepted
     /// from a client (0 before any), or — with the stale-counter fault — a lower one, so a
     /// client that trusts it is refused.
@@ -134,7 +162,7 @@ extension COSEMServerSession {
         let ciphered = aarq.applicationContextName == .logicalNameWithCiphering
         let hls = aarq.mechanismName.flatMap(HLSMechanism.init)
         guard ciphered || hls != nil else { return .success((context, nil, nil)) }
-        guard let security = meter.configuration.security else {
+        guard let security = meter.currentSecurity else {
             return .failure(.diagnostic(ciphered ? ACSEDiagnostic.applicationContextNameNotSupported : ACSEDiagnostic.authenticationMechanismNameNotRecognised))
         }
         let clientTitle = aarq.callingAPTitle.flatMap { try? SystemTitle($0) }
@@ -248,6 +276,43 @@ extension COSEMServerSession {
         guard let response = try? exchange.response(invocationCounter: counter) else { return answer(.otherReason) }
         security.pendingHLS = nil
         return answer(.success, .octetString(ByteBuffer(bytes: response)))
+    }
+}
+
+// MARK: - Security setup key_agreement (IC 64 method 3)
+
+extension COSEMServerSession {
+    /// The security setup's key_agreement (Blue Book IC 64 method 3; Green Book 9.2.3.4.6), for
+    /// the management client of a ciphered HLS-ECDSA association: verifies each element's
+    /// key-data with the clients' public key, answers with the meter's own ephemeral key signed
+    /// by its signing key, and replaces the keys once every element verified (the association
+    /// keeps its keys; the next ones use the new ones). Refusals are action-results and leave
+    /// the meter's keys as they were: read-write-denied for another client or association or a
+    /// key-data that does not verify, type-unmatched for a parameter of another shape.
+    func keyAgreement(parameters: DLMSData?, association: AssociationContext) -> ActionResponseWithOptionalData {
+        guard association.role == .management, association.mechanism == .highECDSA,
+              let cipher = security.cipher, let clientTitle = cipher.peerSystemTitle,
+              let meterSecurity = meter.currentSecurity, let signingKey = meterSecurity.signingKey,
+              let clientKey = meterSecurity.clientPublicKey else {
+            return ActionResponseWithOptionalData(result: .readWriteDenied)
+        }
+        guard let parameters, let entries = try? DLMSKeyAgreement.decode(parameters),
+              Set(entries.map(\.keyID)).count == entries.count else {
+            return ActionResponseWithOptionalData(result: .typeUnmatched)
+        }
+        var keys: [DLMSKeyID: DLMSKey] = [:]
+        var answers: [DLMSKeyAgreement.Entry] = []
+        for entry in entries {
+            guard let agreement = try? DLMSKeyAgreement(role: .server, keyID: entry.keyID, signingKey: signingKey, peerSigningKey: clientKey,
+                                                        clientSystemTitle: clientTitle, serverSystemTitle: meter.systemTitle),
+                  let key = try? agreement.agreedKey(peerKeyData: entry.keyData) else {
+                return ActionResponseWithOptionalData(result: .readWriteDenied)
+            }
+            keys[entry.keyID] = key
+            answers.append(.init(keyID: entry.keyID, keyData: agreement.ownKeyData))
+        }
+        meter.replaceKeys(keys)
+        return ActionResponseWithOptionalData(result: .success, returnParameters: .data(DLMSKeyAgreement.encode(answers)))
     }
 }
 

@@ -86,6 +86,8 @@ public final class SimulatedMeter: Sendable {
         var clientCounterGuard = InvocationCounterGuard()
         /// The meter's own transmit invocation counter.
         var serverInvocationCounter: UInt32 = 0
+        /// Keys replaced through the security setup's key_agreement, over `configuration.security`'s.
+        var agreedKeys: [DLMSKeyID: DLMSKey] = [:]
     }
 
     public let configuration: Configuration
