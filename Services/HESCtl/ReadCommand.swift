@@ -19,6 +19,9 @@ struct ReadCommand: AsyncParsableCommand {
               hesctl read --tcp 127.0.0.1:4061 --client 17 --password 12345678 --profile 1.0.99.1.0.255 --last-hours 4
               hesctl read --serial /dev/ttyUSB0 --baud 9600 --framing hdlc --server 1 --physical 17 --clock
               hesctl read --tcp 127.0.0.1:4061 --client 1 --auth hls-ecdsa --signing-key @client.pem --meter-public-key @meter.pub.pem --clock
+              hesctl read --tcp 127.0.0.1:4061 --client 1 --auth hls-ecdsa --signing-key @client.pem --meter-public-key @meter.pub.pem \
+                  --block-cipher-key @ek.hex --auth-key @ak.hex --agree-key unicast --key-out new-ek.hex
+                                                                                     (ECDH key agreement: the new key goes to new-ek.hex, mode 0600)
               hesctl read --serial /dev/ttyUSB1 --framing iec21                      (mode C data readout)
               hesctl read --serial /dev/ttyUSB1 --framing iec21 --password 00000000 --obis 1.8.0 --profile P.01 --last-hours 4
                                                                                      (programming mode: R1 reads, R5 load profile)
@@ -92,6 +95,10 @@ struct ReadCommand: AsyncParsableCommand {
     var to: String?
     @Option(name: .customLong("last-hours"), help: "Profile range: the last N hours.")
     var lastHours: Int?
+    @Option(name: .customLong("agree-key"), help: "Agree a new key with the meter through its security setup's key_agreement (ECDH, security suites 1 and 2): unicast, broadcast, authentication or kek. Needs --auth hls-ecdsa, ciphering keys, the management client and --key-out. The meter uses the new key from its next association.")
+    var agreeKey: String?
+    @Option(name: .customLong("key-out"), help: "--agree-key: a new file to write the agreed key to, in hex (created with mode 0600; an existing file is refused). The key is never printed.")
+    var keyOut: String?
     @Flag(help: "Print JSON (the only output format; accepted for scripts that pass it).")
     var json = false
     @Flag(help: "Log protocol steps to standard error.")
@@ -133,7 +140,19 @@ struct ReadCommand: AsyncParsableCommand {
             throw ValidationError("'\(time)' is not an ISO 8601 time (e.g. 2026-11-26T00:00:00Z)")
         }
         guard timeout > 0 else { throw ValidationError("--timeout must be positive") }
+        if let agreeKey {
+            guard Self.agreedKeyIDs[agreeKey] != nil else { throw ValidationError("--agree-key must be unicast, broadcast, authentication or kek") }
+            guard keyOut != nil else { throw ValidationError("--agree-key needs --key-out FILE (the key is never printed)") }
+            guard auth == "hls-ecdsa", framing != "iec21" else { throw ValidationError("--agree-key needs --auth hls-ecdsa (its keys sign the ephemeral keys)") }
+            guard try securitySettings() != nil else { throw ValidationError("--agree-key needs a ciphered association: --block-cipher-key and --auth-key") }
+        } else if keyOut != nil {
+            throw ValidationError("--key-out goes with --agree-key")
+        }
     }
+
+    static let agreedKeyIDs: [String: DLMSKeyID] = [
+        "unicast": .globalUnicastEncryption, "broadcast": .globalBroadcastEncryption, "authentication": .authentication, "kek": .masterKey,
+    ]
 
     func run() async throws {
         if framing == "iec21" {
@@ -147,12 +166,21 @@ struct ReadCommand: AsyncParsableCommand {
         let connection = try meterConnection()
         var logger = Logger(label: "hesctl.read")
         logger.logLevel = verbose ? .debug : .warning
-        let readsClock = clock || (obisCodes.isEmpty && profile == nil)
+        let readsClock = clock || (obisCodes.isEmpty && profile == nil && agreeKey == nil)
         let range = try profileRange()
+        // The key file is created before the meter changes its key, so a key the meter took is
+        // never lost for want of a writable file.
+        let keyFile = try keyOut.map { try AgreedKeyFile(creating: $0) }
+        defer { keyFile?.discardUnlessWritten() }
 
         do {
             let output = try await DLMSClient.withAssociation(to: connection, logger: logger) { client in
                 var output = ReadOutput(meter: .init(connection), association: .init(client.association))
+                if let agreeKey, let keyID = Self.agreedKeyIDs[agreeKey], let keyFile {
+                    let key = try await client.agreeKey(keyID)
+                    try keyFile.write(key)
+                    output.agreedKey = ReadOutput.AgreedKey(keyID: agreeKey, file: keyFile.path)
+                }
                 if readsClock {
                     output.clock = ReadOutput.Clock(try await client.readClock())
                 }
@@ -483,5 +511,53 @@ struct ReadOutput: Encodable {
     var association: Association
     var clock: Clock?
     var registers: [Register] = []
+    /// `--agree-key`: which key was replaced and where it was written (never the key).
+    var agreedKey: AgreedKey?
+
+    struct AgreedKey: Encodable {
+        var keyID: String
+        var file: String
+    }
     var profile: Profile?
+}
+
+/// The file `--key-out` names: created (exclusively, mode 0600) before the key agreement and
+/// written after it; removed if no key was agreed. Used by one task at a time (the association's
+/// body, then the command), hence unchecked.
+final class AgreedKeyFile: @unchecked Sendable {
+    let path: String
+    private let descriptor: Int32
+    private var isClosed = false
+    private var isWritten = false
+
+    init(creating path: String) throws {
+        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0o600)
+        guard fd >= 0 else {
+            throw ValidationError("--key-out \(path): cannot create it (\(String(cString: strerror(errno)))); an existing file is never overwritten")
+        }
+        self.path = path
+        self.descriptor = fd
+    }
+
+    /// Writes the key's hex and a newline, and closes the file.
+    func write(_ key: DLMSKey) throws {
+        var text = key.withUnsafeBytes { bytes in Array(bytes.map { String(format: "%02X", $0) }.joined().utf8) }
+        defer { for i in text.indices { text[i] = 0 } }
+        text.append(UInt8(ascii: "\n"))
+        let written = text.withUnsafeBytes { Foundation.write(descriptor, $0.baseAddress, $0.count) }
+        let closed = close(descriptor)
+        isClosed = true
+        guard written == text.count, closed == 0 else {
+            throw ValidationError("--key-out \(path): the meter took a new key but writing it failed (\(String(cString: strerror(errno))))")
+        }
+        isWritten = true
+    }
+
+    /// Closes and removes the file when no key went into it.
+    func discardUnlessWritten() {
+        guard !isWritten else { return }
+        if !isClosed { close(descriptor) }
+        isClosed = true
+        unlink(path)
+    }
 }
