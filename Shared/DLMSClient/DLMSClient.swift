@@ -314,7 +314,7 @@ public final class DLMSClient {
                 cipher.peerSystemTitle = title
                 ciphering = CipheringState(cipher: cipher, transmitCounter: state.transmitCounter, receiveGuard: state.receiveGuard, kind: state.kind)
             }
-            var buffer = ByteBuffer(bytes: try unprotect(ciphered, step: .associate))
+            var buffer = try unprotectedAPDU(ciphered, step: .associate)
             granted = try Self.securityStep(.associate) { try InitiateResponse.decode(from: &buffer) }
         case .initiateResponse(let response)?:
             guard ciphering == nil else {
@@ -388,13 +388,6 @@ public final class DLMSClient {
             let state = ciphering!
             let counter = try state.transmitCounter.next()
             return try state.cipher.protect(plain.getBytes(at: plain.readerIndex, length: plain.readableBytes)!, kind: kind, invocationCounter: counter)
-        }
-    }
-
-    private func unprotect(_ apdu: CipheredAPDU, step: DLMSClientError.Step) throws -> [UInt8] {
-        try Self.securityStep(step) {
-            let state = ciphering!
-            return try state.cipher.unprotect(apdu, counterGuard: &state.receiveGuard)
         }
     }
 

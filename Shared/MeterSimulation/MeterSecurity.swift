@@ -99,15 +99,8 @@ extension SimulatedMeter {
         }
     }
 
-    /// Checks and deciphers a client APDU against the meter's receive counter (kept across
-    /// associations, so a replayed APDU from an earlier session is refused too).
-    func unprotect(_ apdu: CipheredAPDU, with cipher: DLMSCipher) throws -> [UInt8] {
-        try state.withLockedValue { state in
-            try cipher.unprotect(apdu, counterGuard: &state.clientCounterGuard)
-        }
-    }
-
-    /// ``unprotect(_:with:)`` into a buffer.
+    /// Checks and deciphers a client APDU into a buffer against the meter's receive counter (kept
+    /// across associations, so a replayed APDU from an earlier session is refused too).
     func unprotectedAPDU(_ apdu: CipheredAPDU, with cipher: DLMSCipher) throws -> ByteBuffer {
         try state.withLockedValue { state in
             try cipher.unprotectedAPDU(apdu, counterGuard: &state.clientCounterGuard)
@@ -183,7 +176,7 @@ extension COSEMServerSession {
             var cipher = DLMSCipher(systemTitle: meter.systemTitle, peerSystemTitle: clientTitle, blockCipherKey: security.blockCipherKey,
                                     authenticationKey: security.authenticationKey, policy: security.minimumPolicy, securitySuite: suite)
             do {
-                var plain = ByteBuffer(bytes: try meter.unprotect(apdu, with: cipher))
+                var plain = try meter.unprotectedAPDU(apdu, with: cipher)
                 let request = try InitiateRequest.decode(from: &plain)
                 initiate = request
                 if let key = request.dedicatedKey { cipher.dedicatedKey = try DLMSKey(bytes: key.bytes) }
