@@ -36,7 +36,7 @@ enum KeyMaterial {
     static func signingKey(_ flag: String?, name: String, environment variable: String) throws -> DLMSSigningKey? {
         guard let text = try text(flag, name: name, environment: variable) else { return nil }
         do {
-            return text.hasPrefix("-----BEGIN") ? try DLMSSigningKey(pemRepresentation: text) : try DLMSSigningKey(hex: text)
+            return try DLMSSigningKey(pemOrHex: text)
         } catch {
             throw ValidationError("--\(name): \(error)")
         }
@@ -46,7 +46,7 @@ enum KeyMaterial {
     static func publicKey(_ flag: String?, name: String, environment variable: String) throws -> DLMSPublicKey? {
         guard let text = try text(flag, name: name, environment: variable) else { return nil }
         do {
-            return text.hasPrefix("-----BEGIN") ? try DLMSPublicKey(pemRepresentation: text) : try DLMSPublicKey(hex: text)
+            return try DLMSPublicKey(pemOrHex: text)
         } catch {
             throw ValidationError("--\(name): \(error)")
         }

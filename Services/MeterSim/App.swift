@@ -190,11 +190,7 @@ struct Serve: AsyncParsableCommand {
             return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
         }
         func key(_ flag: String?, _ name: String, _ env: String) throws -> DLMSKey? {
-            guard var text = settings.optionalString(flag, flagName: name, env: env) else { return nil }
-            if text.hasPrefix("@") {
-                guard let data = FileManager.default.contents(atPath: String(text.dropFirst())) else { throw ValidationError("--\(name): cannot read \(text.dropFirst())") }
-                text = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-            }
+            guard let text = try keyText(flag, name, env) else { return nil }
             do { return try DLMSKey(hex: text) } catch { throw ValidationError("--\(name): \(error)") }
         }
         let ek = try key(blockCipherKey, "block-cipher-key", "HES_SIM_BLOCK_CIPHER_KEY")
@@ -219,12 +215,8 @@ struct Serve: AsyncParsableCommand {
         switch (signing, clientKey) {
         case (nil, nil): break
         case (let signing?, let clientKey?):
-            do {
-                security.signingKey = signing.hasPrefix("-----BEGIN") ? try DLMSSigningKey(pemRepresentation: signing) : try DLMSSigningKey(hex: signing)
-            } catch { throw ValidationError("--signing-key: \(error)") }
-            do {
-                security.clientPublicKey = clientKey.hasPrefix("-----BEGIN") ? try DLMSPublicKey(pemRepresentation: clientKey) : try DLMSPublicKey(hex: clientKey)
-            } catch { throw ValidationError("--client-public-key: \(error)") }
+            do { security.signingKey = try DLMSSigningKey(pemOrHex: signing) } catch { throw ValidationError("--signing-key: \(error)") }
+            do { security.clientPublicKey = try DLMSPublicKey(pemOrHex: clientKey) } catch { throw ValidationError("--client-public-key: \(error)") }
             if let key = security.signingKey, let clientKey = security.clientPublicKey, key.curve != clientKey.curve {
                 throw ValidationError("--signing-key is \(key.curve) but --client-public-key is \(clientKey.curve): both must be of one security suite")
             }

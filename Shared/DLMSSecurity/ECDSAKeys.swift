@@ -89,6 +89,12 @@ public struct DLMSSigningKey: Sendable, CustomStringConvertible, CustomDebugStri
         }
     }
 
+    /// A key as a file or flag gives it: PEM when the text starts with `-----BEGIN`, else hex.
+    /// - Throws: `DLMSSecurityError` `.invalidKey`, as ``init(pemRepresentation:)`` or ``init(hex:)``.
+    public init(pemOrHex text: String) throws {
+        if text.hasPrefix("-----BEGIN") { try self.init(pemRepresentation: text) } else { try self.init(hex: text) }
+    }
+
     /// A new random key (tests, simulated meters, `hesctl key`).
     public static func generate(_ curve: ECDSACurve) -> DLMSSigningKey {
         curve == .p256 ? DLMSSigningKey(storage: .p256(P256.Signing.PrivateKey())) : DLMSSigningKey(storage: .p384(P384.Signing.PrivateKey()))
@@ -189,6 +195,12 @@ public struct DLMSPublicKey: Hashable, Sendable, CustomStringConvertible {
         } else {
             throw DLMSSecurityError.invalidKey("the PEM text is not a P-256 or P-384 public key")
         }
+    }
+
+    /// A key as a file or flag gives it: PEM when the text starts with `-----BEGIN`, else hex.
+    /// - Throws: `DLMSSecurityError` `.invalidKey`, as ``init(pemRepresentation:)`` or ``init(hex:)``.
+    public init(pemOrHex text: String) throws {
+        if text.hasPrefix("-----BEGIN") { try self.init(pemRepresentation: text) } else { try self.init(hex: text) }
     }
 
     public var curve: ECDSACurve {
