@@ -58,6 +58,41 @@ public actor PostgresTestCluster {
         return try await task.value
     }
 
+    /// Stops the server (`pg_ctl stop -m fast`: sessions are ended, as when a database server
+    /// goes down). Only for a cluster of the test's own (`PostgresTestCluster()`), never `shared`.
+    public func stopServer() async throws {
+        let server = try await self.start()
+        guard let directory = server.directory, let binDirectory = server.binDirectory else {
+            throw PostgresTestClusterError(description: "an external server (HES_TEST_POSTGRES_URL) cannot be stopped by the tests")
+        }
+        try await Self.runBlocking {
+            try PostgresClusterProcess.pgCtl("stop", binDirectory: binDirectory, directory: directory, port: server.configuration.port)
+        }
+    }
+
+    /// Starts the server stopped by ``stopServer()`` again, on the same port.
+    public func restartServer() async throws {
+        let server = try await self.start()
+        guard let directory = server.directory, let binDirectory = server.binDirectory else {
+            throw PostgresTestClusterError(description: "an external server (HES_TEST_POSTGRES_URL) cannot be restarted by the tests")
+        }
+        try await Self.runBlocking {
+            try PostgresClusterProcess.pgCtl("start", binDirectory: binDirectory, directory: directory, port: server.configuration.port)
+        }
+    }
+
+    /// Stops a private cluster and deletes its directory (the shared one goes at exit).
+    public func remove() async {
+        guard let server = try? await self.start(), let directory = server.directory else { return }
+        PostgresClusterProcess.running.withLock { $0.removeAll { $0 == directory } }
+        PostgresClusterProcess.remove(directory)
+    }
+
+    /// Whether this cluster was booted by the tests (and can be stopped and restarted).
+    public var isPrivate: Bool {
+        get async throws { try await self.start().directory != nil }
+    }
+
     /// Creates a fresh, empty database with a unique name and returns how to reach it.
     ///
     /// - Parameter prefix: Part of the name, to recognise the test in logs (`[a-z0-9_]`).
@@ -151,16 +186,8 @@ enum PostgresClusterProcess {
         var lastError: (any Error)?
         for _ in 0..<5 {
             let port = try self.freeLoopbackPort()
-            let options = [
-                "-p \(port)", "-k \(directory)", "-c listen_addresses=127.0.0.1", "-c fsync=off",
-                "-c synchronous_commit=off", "-c full_page_writes=off", "-c max_connections=300",
-            ].joined(separator: " ")
             do {
-                try self.run(
-                    binDirectory + "/pg_ctl",
-                    ["-D", data, "-l", directory + "/server.log", "-w", "-t", "60", "-o", options, "start"],
-                    asPostgres: runAsPostgres, in: directory
-                )
+                try self.pgCtl("start", binDirectory: binDirectory, directory: directory, port: port)
             } catch {
                 // Most likely someone took the port between our probe and the bind: try another.
                 lastError = error
@@ -179,6 +206,19 @@ enum PostgresClusterProcess {
         throw PostgresTestClusterError(
             description: "could not start the test PostgreSQL: \(lastError.map { "\($0)" } ?? "unknown"); server.log:\n\(log.suffix(2000))"
         )
+    }
+
+    /// Runs `pg_ctl start` (waiting until the server accepts connections) or `pg_ctl stop`
+    /// (fast: open sessions are ended) on the cluster in `directory`.
+    static func pgCtl(_ action: String, binDirectory: String, directory: String, port: Int) throws {
+        let options = [
+            "-p \(port)", "-k \(directory)", "-c listen_addresses=127.0.0.1", "-c fsync=off",
+            "-c synchronous_commit=off", "-c full_page_writes=off", "-c max_connections=300",
+        ].joined(separator: " ")
+        let arguments = action == "start"
+            ? ["-D", directory + "/data", "-l", directory + "/server.log", "-w", "-t", "60", "-o", options, "start"]
+            : ["-D", directory + "/data", "-w", "-t", "60", "-m", "fast", action]
+        try self.run(binDirectory + "/pg_ctl", arguments, asPostgres: geteuid() == 0, in: directory)
     }
 
     static func findBinDirectory() throws -> String {
