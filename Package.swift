@@ -9,7 +9,6 @@ let swiftSettings: [SwiftSetting] = [
 
 let nioCore: Target.Dependency = .product(name: "NIOCore", package: "swift-nio")
 let nioPosix: Target.Dependency = .product(name: "NIOPosix", package: "swift-nio")
-let nioHTTP1: Target.Dependency = .product(name: "NIOHTTP1", package: "swift-nio")
 let logging: Target.Dependency = .product(name: "Logging", package: "swift-log")
 let metrics: Target.Dependency = .product(name: "Metrics", package: "swift-metrics")
 let prometheus: Target.Dependency = .product(name: "Prometheus", package: "swift-prometheus")
@@ -17,6 +16,8 @@ let lifecycle: Target.Dependency = .product(name: "ServiceLifecycle", package: "
 let argumentParser: Target.Dependency = .product(name: "ArgumentParser", package: "swift-argument-parser")
 let postgresNIO: Target.Dependency = .product(name: "PostgresNIO", package: "postgres-nio")
 let crypto: Target.Dependency = .product(name: "Crypto", package: "swift-crypto")
+let hummingbird: Target.Dependency = .product(name: "Hummingbird", package: "hummingbird")
+let hummingbirdTesting: Target.Dependency = .product(name: "HummingbirdTesting", package: "hummingbird")
 let cryptoExtras: Target.Dependency = .product(name: "CryptoExtras", package: "swift-crypto")
 
 /// The dependencies every executable shares: runtime, observability, lifecycle, flags.
@@ -55,6 +56,8 @@ let package = Package(
         .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
         // Already in the graph through postgres-nio; declared for our own hashing (and ciphering later).
         .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
+        // The one HTTP server stack (admin endpoints, APIs); swift-configuration support left out.
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1", traits: ["FullFoundation"]),
     ],
     targets: [
         // MARK: - DLMS stack (sans-IO, bottom up)
@@ -79,16 +82,18 @@ let package = Package(
         .target(name: "Contracts", dependencies: [], path: "Shared/Contracts", swiftSettings: swiftSettings),
         .target(name: "Persistence", dependencies: [postgresNIO, crypto, logging, nioCore, nioPosix, lifecycle], path: "Shared/Persistence", resources: [.copy("Migrations")], swiftSettings: swiftSettings),
         .target(name: "Observability", dependencies: [logging, metrics, prometheus], path: "Shared/Observability", swiftSettings: swiftSettings),
-        .target(name: "ServiceRuntime", dependencies: ["Observability", logging, metrics, prometheus, lifecycle, argumentParser, nioCore, nioPosix, nioHTTP1], path: "Shared/ServiceRuntime", swiftSettings: swiftSettings),
+        // One helper per dependency kind (PostgreSQL, Kafka): created, watched for readiness, wired the same way in every service.
+        .target(name: "ServiceDependencies", dependencies: ["ServiceRuntime", "Observability", "Persistence", "Messaging", logging], path: "Shared/ServiceDependencies", swiftSettings: swiftSettings),
+        .target(name: "ServiceRuntime", dependencies: ["Observability", logging, metrics, prometheus, lifecycle, argumentParser, nioCore, nioPosix, hummingbird], path: "Shared/ServiceRuntime", swiftSettings: swiftSettings),
 
         // MARK: - Executables
-        .executableTarget(name: "ConfigService", dependencies: serviceBase + ["Persistence"], path: "Services/ConfigService", swiftSettings: swiftSettings),
-        .executableTarget(name: "Scheduler", dependencies: serviceBase + ["Persistence", "Messaging", "Contracts"], path: "Services/Scheduler", swiftSettings: swiftSettings),
-        .executableTarget(name: "Collector", dependencies: serviceBase + ["Messaging", "Contracts", "DLMSCodec"], path: "Services/Collector", swiftSettings: swiftSettings),
-        .executableTarget(name: "Uploader", dependencies: serviceBase + ["Persistence", "Messaging", "Contracts"], path: "Services/Uploader", swiftSettings: swiftSettings),
-        .executableTarget(name: "MeterSim", dependencies: serviceBase + ["MeterSimulation", "DLMSLink", "DLMSCodec", "DLMSSecurity", "COSEM", nioCore, nioPosix], path: "Services/MeterSim", swiftSettings: swiftSettings),
+        .executableTarget(name: "ConfigService", dependencies: serviceBase + ["Persistence", "ServiceDependencies"], path: "Services/ConfigService", swiftSettings: swiftSettings),
+        .executableTarget(name: "Scheduler", dependencies: serviceBase + ["Persistence", "Messaging", "Contracts", "ServiceDependencies"], path: "Services/Scheduler", swiftSettings: swiftSettings),
+        .executableTarget(name: "Collector", dependencies: serviceBase + ["Messaging", "Contracts", "DLMSCodec", "ServiceDependencies"], path: "Services/Collector", swiftSettings: swiftSettings),
+        .executableTarget(name: "Uploader", dependencies: serviceBase + ["Persistence", "Messaging", "Contracts", "ServiceDependencies"], path: "Services/Uploader", swiftSettings: swiftSettings),
+        .executableTarget(name: "MeterSim", dependencies: serviceBase + [hummingbird, "MeterSimulation", "DLMSLink", "DLMSCodec", "DLMSSecurity", "COSEM", nioCore, nioPosix], path: "Services/MeterSim", swiftSettings: swiftSettings),
         .executableTarget(name: "IMSSim", dependencies: serviceBase + ["Contracts"], path: "Services/IMSSim", swiftSettings: swiftSettings),
-        .executableTarget(name: "KafkaDev", dependencies: serviceBase + ["Messaging", "Contracts"], path: "Services/KafkaDev", swiftSettings: swiftSettings),
+        .executableTarget(name: "KafkaDev", dependencies: serviceBase + ["Messaging", "Contracts", nioCore, nioPosix], path: "Services/KafkaDev", swiftSettings: swiftSettings),
         .executableTarget(name: "KafkaProbe", dependencies: ["Messaging", lifecycle, logging, argumentParser], path: "Tests/KafkaProbe", swiftSettings: swiftSettings),
         .executableTarget(name: "HESCtl", dependencies: serviceBase + ["Messaging", "Contracts", "DLMSCodec", "DLMSLink", "DLMSSecurity", "DLMSClient", "Persistence"], path: "Services/HESCtl", swiftSettings: swiftSettings),
         .executableTarget(name: "Benchmarks", dependencies: ["AllocationCounter", "COSEM", "DLMSCodec", "DLMSSecurity", "DLMSLink", "DLMSClient", "MeterSimulation", "Contracts", "Messaging", nioCore, nioPosix], path: "Benchmarks", exclude: ["AllocationCounter"], swiftSettings: swiftSettings),
@@ -105,7 +110,9 @@ let package = Package(
         .testTarget(name: "MessagingTests", dependencies: ["Messaging", "TestSupport", "Contracts"], path: "Tests/MessagingTests", swiftSettings: swiftSettings),
         .testTarget(name: "ContractsTests", dependencies: ["Contracts"], path: "Tests/ContractsTests", swiftSettings: swiftSettings),
         .testTarget(name: "PersistenceTests", dependencies: ["Persistence", "TestSupport", logging, lifecycle], path: "Tests/PersistenceTests", swiftSettings: swiftSettings),
-        .testTarget(name: "ServiceRuntimeTests", dependencies: ["ServiceRuntime", "Observability", "TestSupport"], path: "Tests/ServiceRuntimeTests", swiftSettings: swiftSettings),
+        .testTarget(name: "ServiceRuntimeTests", dependencies: ["ServiceRuntime", "Observability", "TestSupport", hummingbird, hummingbirdTesting], path: "Tests/ServiceRuntimeTests", swiftSettings: swiftSettings),
+        // The services' serviceGroup(for:) built and run in-process (executable targets are testable).
+        .testTarget(name: "ServiceAssemblyTests", dependencies: ["Collector", "ConfigService", "Scheduler", "Uploader", "MeterSim", "TestSupport", "ServiceRuntime", "Persistence", "Contracts", lifecycle, logging, hummingbird, hummingbirdTesting], path: "Tests/ServiceAssemblyTests", swiftSettings: swiftSettings),
         .testTarget(name: "ExecutableTests", dependencies: ["TestSupport", "Messaging", "Persistence", "Contracts"], path: "Tests/ExecutableTests", swiftSettings: swiftSettings),
     ]
 )

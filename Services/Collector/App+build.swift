@@ -2,6 +2,7 @@ import Contracts
 import Logging
 import Messaging
 import Observability
+import ServiceDependencies
 import ServiceLifecycle
 import ServiceRuntime
 
@@ -17,21 +18,14 @@ struct CollectorConfiguration: Sendable {
 
 extension App {
     /// Builds the collector's services: the producer that will publish readings and results,
-    /// and a probe that reports the broker to `/readyz`. Task consumption and DLMS sessions
-    /// arrive with the collector issue.
+    /// watched as the `kafka` dependency. Task consumption and DLMS sessions arrive with the
+    /// collector issue.
     static func serviceGroup(for configuration: CollectorConfiguration) throws -> ServiceGroup {
-        let runtime = ServiceRuntime(configuration.runtime)
-        var logger = runtime.logger
-        logger[metadataKey: LogMetadataKey.region] = "\(configuration.region)"
-        logger.info("collector starting", metadata: ["kafka.brokers": "\(configuration.kafkaBrokers)"])
-
-        var producerConfiguration = KafkaProducerConfiguration(bootstrapServers: configuration.kafkaBrokers)
-        producerConfiguration.clientID = "hes-collector-\(configuration.region)"
-        producerConfiguration.shutdownFlushTimeout = .seconds(3)
-        let producer = try KafkaProducer(configuration: producerConfiguration, logger: logger)
-        let kafkaProbe = DependencyProbe(.init(name: "kafka"), readiness: runtime.readiness, logger: logger) {
-            try await producer.checkConnectivity(timeout: .seconds(3))
-        }
-        return runtime.serviceGroup(running: [producer, kafkaProbe])
+        var runtimeConfiguration = configuration.runtime
+        runtimeConfiguration.logMetadata[LogMetadataKey.region] = configuration.region
+        let runtime = ServiceRuntime(runtimeConfiguration)
+        runtime.logger.info("collector starting")
+        let producer = try runtime.kafkaProducer(clientID: "hes-collector-\(configuration.region)", brokers: configuration.kafkaBrokers)
+        return runtime.serviceGroup(running: [producer])
     }
 }

@@ -1,5 +1,6 @@
 import Logging
 import Persistence
+import ServiceDependencies
 import ServiceLifecycle
 import ServiceRuntime
 
@@ -10,15 +11,12 @@ struct ConfigServiceConfiguration: Sendable {
 }
 
 extension App {
-    /// Builds config-service: the database (migrations, readiness). The configuration API
-    /// arrives with the config-service issue.
+    /// Builds config-service: the database, watched. The configuration API arrives with the
+    /// config-service issue.
     static func serviceGroup(for configuration: ConfigServiceConfiguration) -> ServiceGroup {
         let runtime = ServiceRuntime(configuration.runtime)
-        runtime.logger.info("config-service starting", metadata: ["db.endpoint": "\(configuration.database.endpoint)"])
-        runtime.readiness.register("database")
-        let database = DatabaseService(configuration: .init(database: configuration.database), logger: runtime.logger) {
-            runtime.readiness.markReady("database")
-        }
+        runtime.logger.info("config-service starting")
+        let database = runtime.database(configuration.database)
         return runtime.serviceGroup(running: [database])
     }
 }

@@ -13,6 +13,9 @@ struct KafkaDevConfiguration: Sendable {
     var regions: [String]
     /// Partitions of every topic (task topics need the same count, see DESIGN.md §2). Default: 12.
     var partitions: Int
+    /// A fixed port on 127.0.0.1 that forwards to the first mock broker and is published as the
+    /// bootstrap address, so clients survive a restart. Default: none (the brokers' own ports).
+    var bootstrapPort: Int?
     /// Where the bootstrap address is written for other processes.
     /// Default: `./.hes-run/kafka-bootstrap`.
     var bootstrapFile: String

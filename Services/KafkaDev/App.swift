@@ -23,6 +23,9 @@ struct App: AsyncParsableCommand {
     @Option(help: ArgumentHelp("File the bootstrap address is written to (HES_KAFKA_BOOTSTRAP_FILE). Default: ./.hes-run/kafka-bootstrap", valueName: "path"))
     var bootstrapFile: String?
 
+    @Option(help: ArgumentHelp("A fixed bootstrap port on 127.0.0.1 forwarding to the mock cluster, whose own ports change on every start; services then survive a kafka-dev restart (HES_KAFKA_DEV_PORT). Default: none", valueName: "port"))
+    var port: Int?
+
     func run() async throws {
         let settings = try common.settings()
         let regionList = settings.string(regions, flagName: "regions", env: "HES_REGION", default: "local")
@@ -33,6 +36,10 @@ struct App: AsyncParsableCommand {
             brokers: try settings.int(brokers, flagName: "brokers", env: "HES_KAFKA_DEV_BROKERS", default: 1, range: 1...16),
             regions: regionList,
             partitions: try settings.int(partitions, flagName: "partitions", env: "HES_KAFKA_DEV_PARTITIONS", default: 12, range: 1...1000),
+            bootstrapPort: try settings.optionalString(port.map(String.init), flagName: "port", env: "HES_KAFKA_DEV_PORT").map { text in
+                guard let number = Int(text), (1...65535).contains(number) else { throw ValidationError("--port: '\(text)' is not a port (1...65535)") }
+                return number
+            },
             bootstrapFile: settings.string(bootstrapFile, flagName: "bootstrap-file", env: "HES_KAFKA_BOOTSTRAP_FILE", default: "./.hes-run/kafka-bootstrap"))
         try await App.serviceGroup(for: configuration).run()
     }

@@ -17,21 +17,30 @@ struct KafkaDevBroker: Service {
         for topic in configuration.topics {
             try cluster.createTopic(name: topic, partitions: configuration.partitions, replicationFactor: min(3, configuration.brokers))
         }
-        try Self.publish(cluster.bootstrapServers, to: configuration.bootstrapFile)
+        var forwarder: BootstrapForwarder?
+        var bootstrap = cluster.bootstrapServers
+        if let port = configuration.bootstrapPort {
+            let first = String(cluster.bootstrapServers.split(separator: ",")[0])
+            forwarder = try await BootstrapForwarder(host: "127.0.0.1", port: port, target: first, logger: logger)
+            bootstrap = forwarder?.address ?? bootstrap
+        }
+        try Self.publish(bootstrap, to: configuration.bootstrapFile)
         logger.info("kafka-dev ready", metadata: [
-            KafkaLogMetadataKey.brokers: "\(cluster.bootstrapServers)",
+            KafkaLogMetadataKey.brokers: "\(bootstrap)",
+            "kafka.mock_brokers": "\(cluster.bootstrapServers)",
             KafkaLogMetadataKey.topic: "\(configuration.topics.joined(separator: ","))",
             "kafka.partitions_per_topic": "\(configuration.partitions)",
             "kafka.bootstrap_file": "\(configuration.bootstrapFile)",
         ])
-        FileHandle.standardOutput.write(Data("kafka-dev bootstrap: \(cluster.bootstrapServers)\n".utf8))
+        FileHandle.standardOutput.write(Data("kafka-dev bootstrap: \(bootstrap)\n".utf8))
         readiness.markReady("kafka-dev")
 
         try? await gracefulShutdown()
 
         readiness.markNotReady("kafka-dev", reason: "shutting down")
+        await forwarder?.close()
         // Leave no stale address behind for the next run (unless someone replaced it).
-        if (try? String(contentsOfFile: configuration.bootstrapFile, encoding: .utf8)) == cluster.bootstrapServers {
+        if (try? String(contentsOfFile: configuration.bootstrapFile, encoding: .utf8)) == bootstrap {
             try? FileManager.default.removeItem(atPath: configuration.bootstrapFile)
         }
         logger.info("kafka-dev stopped; its messages are gone")

@@ -168,7 +168,7 @@ extension App {
         let kinds = configuration.groups.map { "\($0.count)×\($0.transport.rawValue)/\($0.framing.rawValue)/\($0.quirk.rawValue)" }
         runtime.logger.info("meter-sim starting", metadata: ["meters": "\(configuration.meterCount)", "groups": "\(kinds.joined(separator: ", "))"])
         let fleet = MeterFleet(configuration: configuration, readiness: runtime.readiness, logger: runtime.logger)
-        runtime.adminServer.addRoute { [fleet] in fleet.adminRoute($0) }
+        runtime.adminServer.addRoutes { [fleet] router in fleet.addAdminRoutes(to: router) }
         return runtime.serviceGroup(running: [fleet])
     }
 }

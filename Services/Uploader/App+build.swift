@@ -1,6 +1,8 @@
 import Logging
 import Messaging
+import Observability
 import Persistence
+import ServiceDependencies
 import ServiceLifecycle
 import ServiceRuntime
 
@@ -13,26 +15,13 @@ struct UploaderConfiguration: Sendable {
 }
 
 extension App {
-    /// Builds the uploader's services: the database (migrations, readiness) and the producer
-    /// for the dead-letter topic. Delivery to the IMS arrives with the uploader issue.
+    /// Builds the uploader's services: the database and the producer for the dead-letter topic,
+    /// both watched. Delivery to the IMS arrives with the uploader issue.
     static func serviceGroup(for configuration: UploaderConfiguration) throws -> ServiceGroup {
         let runtime = ServiceRuntime(configuration.runtime)
-        let logger = runtime.logger
-        logger.info("uploader starting", metadata: [
-            "db.endpoint": "\(configuration.database.endpoint)", "kafka.brokers": "\(configuration.kafkaBrokers)",
-            "ims.url": "\(configuration.imsURL)",
-        ])
-        runtime.readiness.register("database")
-        let database = DatabaseService(configuration: .init(database: configuration.database), logger: logger) {
-            runtime.readiness.markReady("database")
-        }
-        var producerConfiguration = KafkaProducerConfiguration(bootstrapServers: configuration.kafkaBrokers)
-        producerConfiguration.clientID = "hes-uploader"
-        producerConfiguration.shutdownFlushTimeout = .seconds(3)
-        let producer = try KafkaProducer(configuration: producerConfiguration, logger: logger)
-        let kafkaProbe = DependencyProbe(.init(name: "kafka"), readiness: runtime.readiness, logger: logger) {
-            try await producer.checkConnectivity(timeout: .seconds(3))
-        }
-        return runtime.serviceGroup(running: [database, producer, kafkaProbe])
+        runtime.logger.info("uploader starting", metadata: [LogMetadataKey.imsURL: "\(configuration.imsURL)"])
+        let database = runtime.database(configuration.database)
+        let producer = try runtime.kafkaProducer(clientID: "hes-uploader", brokers: configuration.kafkaBrokers)
+        return runtime.serviceGroup(running: [database, producer])
     }
 }

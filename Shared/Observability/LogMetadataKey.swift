@@ -16,4 +16,21 @@ public enum LogMetadataKey {
     public static let kafkaOffset = "kafka.offset"
     public static let databaseHost = "db.host"
     public static let error = "error"
+    // MARK: - Processes and their dependencies
+    /// `host:port` the admin HTTP server listens on.
+    public static let adminAddress = "admin.address"
+    /// The path of an HTTP request that failed.
+    public static let httpPath = "http.path"
+    /// The dependency (`database`, `kafka`, `ims`) a readiness line is about.
+    public static let dependency = "dependency"
+    /// When the next check of an unreachable dependency runs.
+    public static let retryIn = "retry.in"
+    /// `host:port` of the PostgreSQL server.
+    public static let databaseEndpoint = "db.endpoint"
+    /// Kafka bootstrap servers.
+    public static let kafkaBrokers = "kafka.brokers"
+    /// Base URL of the IMS.
+    public static let imsURL = "ims.url"
+    /// `client.id` of a Kafka producer or consumer.
+    public static let kafkaClientID = "kafka.client_id"
 }

@@ -1,6 +1,7 @@
 import Logging
 import PostgresNIO
 import ServiceLifecycle
+import Synchronization
 
 /// Runs the process's PostgreSQL connection pool and prepares the database before use.
 ///
@@ -76,6 +77,7 @@ public struct DatabaseService: Service {
     public let configuration: Configuration
     private let logger: Logger
     private let onReady: @Sendable () -> Void
+    private let prepared = PreparedFlag()
 
     /// - Parameters:
     ///   - configuration: Database and start-up settings.
@@ -100,6 +102,7 @@ public struct DatabaseService: Service {
                 try await self.prepareWithRetry()
             }
             if prepared {
+                self.prepared.set()
                 self.onReady()
                 // Keep the pool open until the group shuts down, so later services can finish.
                 try? await gracefulShutdown()
@@ -175,6 +178,29 @@ public struct DatabaseService: Service {
         return MigrationRunner.Report(applied: [], alreadyApplied: [], unknown: [])
     }
 
+    // MARK: - Readiness
+
+    /// Whether the database answers now: throws until ``run()`` has prepared it (migrations
+    /// applied), then opens a dedicated connection (so a pool that still holds connections does
+    /// not hide a server that went away), runs `SELECT 1` and closes it.
+    ///
+    /// - Throws: ``PersistenceError`` (`unreachable` before preparation and while the server
+    ///   does not answer).
+    public func checkConnectivity() async throws {
+        let endpoint = self.configuration.database.endpoint
+        guard self.prepared.isSet else {
+            throw PersistenceError.unreachable("the database at \(endpoint) is not prepared yet (connecting, applying migrations)")
+        }
+        let connection = try await self.configuration.database.connect(logger: self.logger)
+        do {
+            try await connection.query("SELECT 1", logger: self.logger)
+            try? await connection.close()
+        } catch {
+            try? await connection.close()
+            throw PersistenceError.classify(error, context: "checking the database", endpoint: endpoint)
+        }
+    }
+
     // MARK: - Using the pool
 
     /// Leases a pooled connection for `body`. Errors are ``PersistenceError``s.
@@ -208,4 +234,11 @@ public struct DatabaseService: Service {
         let milliseconds = seconds * 1000 + attoseconds / 1_000_000_000_000_000
         return milliseconds % 1000 == 0 ? "\(milliseconds / 1000)s" : "\(Double(milliseconds) / 1000)s"
     }
+}
+
+/// Set once the database has been prepared; shared by the copies of a ``DatabaseService``.
+private final class PreparedFlag: Sendable {
+    private let value = Atomic<Bool>(false)
+    func set() { value.store(true, ordering: .releasing) }
+    var isSet: Bool { value.load(ordering: .acquiring) }
 }

@@ -1,22 +1,27 @@
+import Foundation
+import Hummingbird
 import Logging
+import Observability
 import NIOCore
-import NIOHTTP1
-import NIOPosix
 import Prometheus
 import ServiceLifecycle
 import Synchronization
 
-/// The admin HTTP server of every executable: `/healthz` (the process lives), `/readyz` (its
-/// dependencies answer) and `/metrics` (Prometheus text format).
+/// The router type every executable adds its admin (and API) routes to.
+public typealias AdminRouter = Router<BasicRequestContext>
+
+/// The admin HTTP server of every executable, on Hummingbird: `/healthz` (the process lives),
+/// `/readyz` (its dependencies answer, see ``Readiness``) and `/metrics` (Prometheus text
+/// format), plus whatever routes the executable adds with ``addRoutes(_:)``.
+///
+/// Errors thrown by a route are answered as RFC 9457 problem documents
+/// (`application/problem+json`, see ``HTTPProblem``), never as a dropped connection.
 ///
 /// It is the first service of each group so that it shuts down last: probes keep answering
 /// while the other services drain.
 public final class AdminServer: Service, Sendable {
-    /// An executable's own admin endpoint: given the request, an answer, or `nil` to pass.
-    public typealias Route = @Sendable (AdminRequest) -> AdminResponse?
-
     private let configuration: AdminServerConfiguration
-    private let routes = Mutex<[Route]>([])
+    private let registrations = Mutex<[@Sendable (AdminRouter) -> Void]>([])
     private let readiness: Readiness
     private let registry: PrometheusCollectorRegistry
     private let logger: Logger
@@ -29,137 +34,83 @@ public final class AdminServer: Service, Sendable {
         self.logger = logger
     }
 
-    /// Adds endpoints (e.g. meter-sim's `/meters`), consulted before the built-in paths. Add them
-    /// before `run()`.
-    public func addRoute(_ route: @escaping Route) {
-        routes.withLock { $0.append(route) }
+    /// Adds an executable's own endpoints (meter-sim's `/meters`, an API). Call before `run()`.
+    /// - Parameter register: called once with the router when the server is built.
+    public func addRoutes(_ register: @escaping @Sendable (AdminRouter) -> Void) {
+        registrations.withLock { $0.append(register) }
     }
 
     /// The port actually bound (useful with port 0), once `run()` has bound it.
     public var port: Int? { boundPort.withLock { $0 } }
 
-    public func run() async throws {
+    /// The router with the built-in paths, the problem middleware and the executable's routes:
+    /// what `run()` serves, and what tests drive through `Application(router:).test(.router)`.
+    public func makeRouter() -> AdminRouter {
+        let router = AdminRouter()
+        router.add(middleware: ProblemMiddleware(logger: logger))
         let readiness = self.readiness
         let registry = self.registry
-        let routes = self.routes.withLock { $0 }
-        let channel: any Channel
+        router.get("healthz") { _, _ in "ok\n" }
+        router.get("readyz") { _, _ in
+            try ReadinessReport(readiness.status).response()
+        }
+        router.get("metrics") { _, _ in
+            var headers = HTTPFields()
+            headers[.contentType] = "text/plain; version=0.0.4"
+            return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: registry.emitToBuffer())))
+        }
+        for register in registrations.withLock({ $0 }) {
+            register(router)
+        }
+        return router
+    }
+
+    public func run() async throws {
+        let logger = self.logger
+        let configuration = self.configuration
+        let application = Application(
+            router: makeRouter(),
+            configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: nil, reuseAddress: true),
+            onServerRunning: { [self] channel in
+                let port = channel.localAddress?.port ?? configuration.port
+                self.boundPort.withLock { $0 = port }
+                logger.info("admin server listening", metadata: [LogMetadataKey.adminAddress: "\(configuration.host):\(port)"])
+            },
+            logger: quietServerLogger())
         do {
-            channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-                .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-                .childChannelInitializer { channel in
-                    channel.pipeline.configureHTTPServerPipeline().flatMap {
-                        channel.pipeline.addHandler(AdminHTTPHandler(readiness: readiness, registry: registry, routes: routes))
-                    }
-                }
-                .bind(host: configuration.host, port: configuration.port)
-                .get()
-        } catch {
+            try await application.run()
+        } catch where port == nil {
             throw ServiceRuntimeError.adminBindFailed(host: configuration.host, port: configuration.port, underlying: error)
         }
-        let port = channel.localAddress?.port ?? configuration.port
-        boundPort.withLock { $0 = port }
-        logger.info("admin server listening", metadata: ["admin.address": "\(configuration.host):\(port)"])
+    }
 
-        await withGracefulShutdownHandler {
-            try? await channel.closeFuture.get()
-        } onGracefulShutdown: {
-            channel.close(promise: nil)
-        }
+    /// Hummingbird logs every request at debug and its own start at info; the process logger
+    /// already says where the server listens, so the framework's logger is one level quieter.
+    private func quietServerLogger() -> Logger {
+        var serverLogger = logger
+        if serverLogger.logLevel < .notice { serverLogger.logLevel = .notice }
+        return serverLogger
     }
 }
 
-/// Answers the three admin paths; anything else is 404, any method but GET/HEAD is 405.
-private final class AdminHTTPHandler: ChannelInboundHandler, Sendable {
-    typealias InboundIn = HTTPServerRequestPart
-    typealias OutboundOut = HTTPServerResponsePart
+/// The body of `/readyz`: `{"ready": false, "pending": {"database": "connection refused"}}`,
+/// 200 when every component is ready, else 503 naming what is missing and why.
+struct ReadinessReport: Codable, Sendable {
+    var ready: Bool
+    var pending: [String: String]
 
-    private let readiness: Readiness
-    private let registry: PrometheusCollectorRegistry
-    private let routes: [AdminServer.Route]
-
-    init(readiness: Readiness, registry: PrometheusCollectorRegistry, routes: [AdminServer.Route]) {
-        self.readiness = readiness
-        self.registry = registry
-        self.routes = routes
+    init(_ status: (isReady: Bool, pending: [String: String])) {
+        self.ready = status.isReady
+        self.pending = status.pending
     }
 
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        guard case .head(let head) = unwrapInboundIn(data) else { return }
-        let (status, contentType, body) = response(to: head)
-        var headers = HTTPHeaders()
-        headers.add(name: "Content-Type", value: contentType)
-        headers.add(name: "Content-Length", value: String(body.count))
-        headers.add(name: "Connection", value: "close")
-        let responseHead = HTTPResponseHead(version: head.version, status: status, headers: headers)
-        context.write(wrapOutboundOut(.head(responseHead)), promise: nil)
-        if head.method != .HEAD {
-            context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(bytes: body)))), promise: nil)
-        }
-        let channel = context.channel
-        context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in
-            channel.close(promise: nil)
-        }
-    }
-
-    private func response(to head: HTTPRequestHead) -> (HTTPResponseStatus, String, [UInt8]) {
-        if !routes.isEmpty {
-            let parts = head.uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)
-            let request = AdminRequest(method: head.method.rawValue, path: parts.first.map(String.init) ?? head.uri,
-                                       query: parts.count > 1 ? String(parts[1]) : "")
-            for route in routes {
-                if let answer = route(request) {
-                    return (HTTPResponseStatus(statusCode: answer.status), answer.contentType, answer.body)
-                }
-            }
-        }
-        guard head.method == .GET || head.method == .HEAD else {
-            return (.methodNotAllowed, "text/plain", Array("method not allowed\n".utf8))
-        }
-        let path = head.uri.split(separator: "?", maxSplits: 1).first.map(String.init) ?? head.uri
-        switch path {
-        case "/healthz":
-            return (.ok, "text/plain", Array("ok\n".utf8))
-        case "/readyz":
-            let status = readiness.status
-            if status.isReady { return (.ok, "text/plain", Array("ready\n".utf8)) }
-            let reasons = status.pending.keys.sorted().map { "\($0): \(status.pending[$0]!)" }.joined(separator: "\n")
-            return (.serviceUnavailable, "text/plain", Array("not ready\n\(reasons)\n".utf8))
-        case "/metrics":
-            return (.ok, "text/plain; version=0.0.4", registry.emitToBuffer())
-        default:
-            return (.notFound, "text/plain", Array("not found\n".utf8))
-        }
-    }
-}
-
-/// A request to an executable's own admin endpoint (see `AdminServer.addRoute`).
-public struct AdminRequest: Sendable {
-    /// `GET`, `POST`, …
-    public let method: String
-    public let path: String
-    /// The raw query string, without `?`.
-    public let query: String
-
-    /// The query parameters (`a=1&b=2`), last one wins.
-    public var queryItems: [String: String] {
-        var items: [String: String] = [:]
-        for pair in query.split(separator: "&") {
-            let parts = pair.split(separator: "=", maxSplits: 1)
-            items[String(parts[0])] = parts.count > 1 ? String(parts[1]) : ""
-        }
-        return items
-    }
-}
-
-/// The answer of an executable's admin endpoint.
-public struct AdminResponse: Sendable {
-    public var status: Int
-    public var contentType: String
-    public var body: [UInt8]
-
-    public init(status: Int = 200, contentType: String = "application/json", body: String) {
-        self.status = status
-        self.contentType = contentType
-        self.body = Array(body.utf8)
+    func response() throws -> Response {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        var body = try encoder.encode(self)
+        body.append(UInt8(ascii: "\n"))
+        var headers = HTTPFields()
+        headers[.contentType] = "application/json"
+        return Response(status: ready ? .ok : .serviceUnavailable, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: body)))
     }
 }

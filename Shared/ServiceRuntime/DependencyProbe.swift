@@ -3,73 +3,184 @@ import Metrics
 import Observability
 import ServiceLifecycle
 
-/// Checks a dependency (a Kafka broker, the IMS) at an interval and reports it to `/readyz`.
-///
-/// An unreachable dependency is logged once when it goes away and once when it comes back (with
-/// the error in between at debug level), so a long outage does not flood the log; the process
-/// keeps running and keeps retrying.
-public struct DependencyProbe: Service {
-    /// Default interval between checks while the dependency is healthy: 10 s; while it is not,
-    /// checks back off from 1 s doubling up to this interval.
-    public struct Configuration: Sendable {
-        public var name: String
-        public var interval: Duration
-        public var initialRetryDelay: Duration
+/// One dependency a process watches: its name, how to check it and how often.
+public struct DependencyCheck: Sendable {
+    /// The name `/readyz`, the logs and the metrics use (`database`, `kafka`, `ims`).
+    public var name: String
+    /// Time between checks while the dependency answers. Default: 2 s, so a lost
+    /// dependency shows on `/readyz` within a few seconds.
+    public var interval: Duration
+    /// First wait after a failed check; it doubles after each further failure, up to
+    /// `maximumRetryDelay`. Default: 500 ms.
+    public var initialRetryDelay: Duration
+    /// Default: 5 s.
+    public var maximumRetryDelay: Duration
+    /// Deadline of one check; a check still running then counts as failed. Default: 3 s.
+    public var checkTimeout: Duration
+    /// Why the dependency is not ready before its first check passed. Default: `not checked yet`.
+    public var initialReason: String
 
-        public init(name: String, interval: Duration = .seconds(10), initialRetryDelay: Duration = .seconds(1)) {
-            self.name = name
-            self.interval = interval
-            self.initialRetryDelay = initialRetryDelay
-        }
+    /// Returns when the dependency answered, throws (an error that says why) when it did not.
+    public var check: @Sendable () async throws -> Void
+
+    public init(
+        name: String, interval: Duration = .seconds(2), initialRetryDelay: Duration = .milliseconds(500),
+        maximumRetryDelay: Duration = .seconds(5), checkTimeout: Duration = .seconds(3),
+        initialReason: String = "not checked yet", check: @escaping @Sendable () async throws -> Void
+    ) {
+        self.check = check
+        self.name = name
+        self.interval = interval
+        self.initialRetryDelay = initialRetryDelay
+        self.maximumRetryDelay = maximumRetryDelay
+        self.checkTimeout = checkTimeout
+        self.initialReason = initialReason
     }
+}
 
-    private let configuration: Configuration
+/// Watches one dependency (PostgreSQL, a Kafka broker, the IMS) for the whole life of the
+/// process and reports it to `/readyz`. Create it through ``ServiceRuntime/watch(_:)``, the one
+/// way every service follows its dependencies.
+///
+/// Each check runs with a deadline. A dependency that stops answering makes the process not
+/// ready (naming the dependency and the error) within one interval plus one deadline; the
+/// process keeps running and keeps checking, and is ready again at the first check that passes.
+/// Losing and recovering are logged once each (the errors in between at debug level), so a long
+/// outage does not flood the log. Metrics: `hes_dependency_up{dependency}` (1 or 0) and
+/// `hes_dependency_check_failures_total{dependency}`.
+public struct DependencyProbe<ProbeClock: Clock<Duration>>: Service {
+    private let configuration: DependencyCheck
     private let readiness: Readiness
     private let logger: Logger
-    private let check: @Sendable () async throws -> Void
+    private let clock: ProbeClock
     private let failures: Counter
+    private let up: Gauge
 
-    /// - Parameter check: returns when the dependency answered, throws when it did not.
-    public init(_ configuration: Configuration, readiness: Readiness, logger: Logger, check: @escaping @Sendable () async throws -> Void) {
+    /// The dependency's name.
+    public var name: String { configuration.name }
+
+    /// - Parameter clock: decides when checks run and when they time out (tests pass their own).
+    public init(_ configuration: DependencyCheck, readiness: Readiness, logger: Logger, clock: ProbeClock) {
         self.configuration = configuration
         self.readiness = readiness
         self.logger = logger
-        self.check = check
+        self.clock = clock
         self.failures = Counter(label: "hes_dependency_check_failures_total", dimensions: [("dependency", configuration.name)])
-        readiness.register(configuration.name, reason: "not checked yet")
+        self.up = Gauge(label: "hes_dependency_up", dimensions: [("dependency", configuration.name)])
+        self.up.record(0)
+        readiness.register(configuration.name, reason: configuration.initialReason)
     }
 
     public func run() async throws {
-        var healthy: Bool? = nil
-        var retryDelay = configuration.initialRetryDelay
+        var state = DependencyProbeState(configuration: configuration)
         while !Task.isCancelled && !Task.isShuttingDownGracefully {
+            let outcome: Result<Void, any Error>
             do {
-                try await check()
-                if healthy != true {
-                    logger.info("\(configuration.name) reachable")
-                }
-                healthy = true
-                retryDelay = configuration.initialRetryDelay
-                readiness.markReady(configuration.name)
+                try await withDeadline(configuration.checkTimeout, clock: clock, configuration.check)
+                outcome = .success(())
             } catch {
-                failures.increment()
-                readiness.markNotReady(configuration.name, reason: "\(error)")
-                if healthy != false {
-                    logger.error("\(configuration.name) unreachable, retrying", metadata: [
-                        LogMetadataKey.error: "\(error)", "retry.in": "\(retryDelay)",
-                    ])
-                } else {
-                    logger.debug("\(configuration.name) still unreachable", metadata: [LogMetadataKey.error: "\(error)"])
-                }
-                healthy = false
+                if Task.isCancelled || Task.isShuttingDownGracefully { return }
+                outcome = .failure(error)
             }
-            let delay = healthy == true ? configuration.interval : retryDelay
-            if healthy == false { retryDelay = min(retryDelay * 2, configuration.interval) }
+            let step = state.checked(outcome)
+            report(step, outcome: outcome)
             do {
-                try await cancelWhenGracefulShutdown { try await Task.sleep(for: delay) }
+                try await cancelWhenGracefulShutdown { try await clock.sleep(for: step.nextCheckIn) }
             } catch {
                 return
             }
+        }
+    }
+
+    private func report(_ step: DependencyProbeState.Step, outcome: Result<Void, any Error>) {
+        let name = configuration.name
+        switch outcome {
+        case .success:
+            readiness.markReady(name)
+            up.record(1)
+            if step.changed {
+                logger.info("\(name) reachable", metadata: [LogMetadataKey.dependency: "\(name)"])
+            }
+        case .failure(let error):
+            failures.increment()
+            up.record(0)
+            readiness.markNotReady(name, reason: "\(error)")
+            if step.first {
+                // Starting while a dependency is still coming up is normal: not an error yet.
+                logger.notice("waiting for \(name)", metadata: [
+                    LogMetadataKey.dependency: "\(name)", LogMetadataKey.error: "\(error)",
+                ])
+            } else if step.changed {
+                logger.error("\(name) unreachable, retrying", metadata: [
+                    LogMetadataKey.dependency: "\(name)", LogMetadataKey.error: "\(error)",
+                    LogMetadataKey.retryIn: "\(step.nextCheckIn)",
+                ])
+            } else {
+                logger.debug("\(name) still unreachable", metadata: [LogMetadataKey.dependency: "\(name)", LogMetadataKey.error: "\(error)"])
+            }
+        }
+    }
+}
+
+extension DependencyProbe where ProbeClock == ContinuousClock {
+    /// A probe on the wall clock.
+    public init(_ configuration: DependencyCheck, readiness: Readiness, logger: Logger) {
+        self.init(configuration, readiness: readiness, logger: logger, clock: ContinuousClock())
+    }
+}
+
+/// The probe's decisions, without I/O: after each check, whether the dependency changed state
+/// (a line to log) and when to check next (the interval while healthy, a doubling backoff while not).
+struct DependencyProbeState: Sendable {
+    struct Step: Equatable, Sendable {
+        /// The check's outcome differs from the one before (the first check always does).
+        var changed: Bool
+        /// This was the first check.
+        var first: Bool = false
+        var nextCheckIn: Duration
+    }
+
+    private let configuration: DependencyCheck
+    private var healthy: Bool?
+    private var retryDelay: Duration
+
+    init(configuration: DependencyCheck) {
+        self.configuration = configuration
+        self.retryDelay = configuration.initialRetryDelay
+    }
+
+    mutating func checked(_ outcome: Result<Void, any Error>) -> Step {
+        switch outcome {
+        case .success:
+            let changed = healthy != true, first = healthy == nil
+            healthy = true
+            retryDelay = configuration.initialRetryDelay
+            return Step(changed: changed, first: first, nextCheckIn: configuration.interval)
+        case .failure:
+            let changed = healthy != false, first = healthy == nil
+            healthy = false
+            let delay = retryDelay
+            retryDelay = min(retryDelay * 2, configuration.maximumRetryDelay)
+            return Step(changed: changed, first: first, nextCheckIn: delay)
+        }
+    }
+}
+
+/// Why a dependency check failed when it did not throw by itself.
+public struct DependencyCheckTimeout: Error, CustomStringConvertible {
+    public let timeout: Duration
+    public var description: String { "no answer within \(timeout)" }
+}
+
+/// Runs `body`, or throws ``DependencyCheckTimeout`` when it has not returned by `timeout` on
+/// `clock` (the body is then cancelled).
+func withDeadline<C: Clock<Duration>>(_ timeout: Duration, clock: C, _ body: @escaping @Sendable () async throws -> Void) async throws {
+    try await withThrowingTaskGroup(of: Bool.self) { group in
+        group.addTask { try await body(); return true }
+        group.addTask { try await clock.sleep(for: timeout); return false }
+        defer { group.cancelAll() }
+        guard let finished = try await group.next(), finished else {
+            throw DependencyCheckTimeout(timeout: timeout)
         }
     }
 }

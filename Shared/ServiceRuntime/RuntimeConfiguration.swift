@@ -14,6 +14,8 @@ public struct RuntimeConfiguration: Sendable {
     /// cancelled. Default: 4 s, inside the 5 s that orchestrators commonly allow by default
     /// with room to exit.
     public var gracefulShutdownTimeout: Duration
+    /// Metadata on every log line of the process (a collector's `region`). Default: none.
+    public var logMetadata: [String: String] = [:]
 
     public init(
         executable: String, logFormat: LogFormat = .text, logLevel: Logger.Level = .info,
