@@ -56,6 +56,7 @@ let package = Package(
         .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
         // Already in the graph through postgres-nio; declared for our own hashing (and ciphering later).
         .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
+        .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
         // The one HTTP server stack (admin endpoints, APIs); swift-configuration support left out.
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1", traits: ["FullFoundation"]),
     ],
@@ -89,13 +90,13 @@ let package = Package(
         // MARK: - Executables
         .executableTarget(name: "ConfigService", dependencies: serviceBase + ["Persistence", "ServiceDependencies"], path: "Services/ConfigService", swiftSettings: swiftSettings),
         .executableTarget(name: "Scheduler", dependencies: serviceBase + ["Persistence", "Messaging", "Contracts", "ServiceDependencies"], path: "Services/Scheduler", swiftSettings: swiftSettings),
-        .executableTarget(name: "Collector", dependencies: serviceBase + ["Messaging", "Contracts", "DLMSCodec", "ServiceDependencies"], path: "Services/Collector", swiftSettings: swiftSettings),
+        .executableTarget(name: "Collector", dependencies: serviceBase + ["Messaging", "Contracts", "COSEM", "DLMSCodec", "DLMSLink", "DLMSSecurity", "DLMSClient", "ServiceDependencies", .product(name: "DequeModule", package: "swift-collections"), .product(name: "NIOConcurrencyHelpers", package: "swift-nio")], path: "Services/Collector", swiftSettings: swiftSettings),
         .executableTarget(name: "Uploader", dependencies: serviceBase + ["Persistence", "Messaging", "Contracts", "ServiceDependencies"], path: "Services/Uploader", swiftSettings: swiftSettings),
         .executableTarget(name: "MeterSim", dependencies: serviceBase + [hummingbird, "MeterSimulation", "DLMSLink", "DLMSCodec", "DLMSSecurity", "COSEM", nioCore, nioPosix], path: "Services/MeterSim", swiftSettings: swiftSettings),
         .executableTarget(name: "IMSSim", dependencies: serviceBase + ["Contracts"], path: "Services/IMSSim", swiftSettings: swiftSettings),
         .executableTarget(name: "KafkaDev", dependencies: serviceBase + ["Messaging", "Contracts", nioCore, nioPosix], path: "Services/KafkaDev", swiftSettings: swiftSettings),
         .executableTarget(name: "KafkaProbe", dependencies: ["Messaging", lifecycle, logging, argumentParser], path: "Tests/KafkaProbe", swiftSettings: swiftSettings),
-        .executableTarget(name: "HESCtl", dependencies: serviceBase + ["Messaging", "Contracts", "DLMSCodec", "DLMSLink", "DLMSSecurity", "DLMSClient", "Persistence"], path: "Services/HESCtl", swiftSettings: swiftSettings),
+        .executableTarget(name: "HESCtl", dependencies: serviceBase + ["COSEM", "Messaging", "Contracts", "DLMSCodec", "DLMSLink", "DLMSSecurity", "DLMSClient", "Persistence"], path: "Services/HESCtl", swiftSettings: swiftSettings),
         .executableTarget(name: "Benchmarks", dependencies: ["AllocationCounter", "COSEM", "DLMSCodec", "DLMSSecurity", "DLMSLink", "DLMSClient", "MeterSimulation", "Contracts", "Messaging", nioCore, nioPosix], path: "Benchmarks", exclude: ["AllocationCounter"], swiftSettings: swiftSettings),
         .target(name: "AllocationCounter", path: "Benchmarks/AllocationCounter"),
 
@@ -111,6 +112,7 @@ let package = Package(
         .testTarget(name: "ContractsTests", dependencies: ["Contracts"], path: "Tests/ContractsTests", swiftSettings: swiftSettings),
         .testTarget(name: "PersistenceTests", dependencies: ["Persistence", "TestSupport", logging, lifecycle], path: "Tests/PersistenceTests", swiftSettings: swiftSettings),
         .testTarget(name: "ServiceRuntimeTests", dependencies: ["ServiceRuntime", "Observability", "TestSupport", hummingbird, hummingbirdTesting], path: "Tests/ServiceRuntimeTests", swiftSettings: swiftSettings),
+        .testTarget(name: "CollectorTests", dependencies: ["Collector", "Contracts", "COSEM", "DLMSSecurity", "TestSupport", nioCore], path: "Tests/CollectorTests", swiftSettings: swiftSettings),
         // The services' serviceGroup(for:) built and run in-process (executable targets are testable).
         .testTarget(name: "ServiceAssemblyTests", dependencies: ["Collector", "ConfigService", "Scheduler", "Uploader", "MeterSim", "TestSupport", "ServiceRuntime", "Persistence", "Contracts", lifecycle, logging, hummingbird, hummingbirdTesting], path: "Tests/ServiceAssemblyTests", swiftSettings: swiftSettings),
         .testTarget(name: "ExecutableTests", dependencies: ["TestSupport", "Messaging", "Persistence", "Contracts"], path: "Tests/ExecutableTests", swiftSettings: swiftSettings),

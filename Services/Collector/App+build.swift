@@ -1,4 +1,5 @@
 import Contracts
+import DLMSSecurity
 import Logging
 import Messaging
 import Observability
@@ -12,20 +13,41 @@ struct CollectorConfiguration: Sendable {
     /// The region whose `hes.tasks.<region>` topics this worker consumes.
     var region: String
     var kafkaBrokers: String
-    /// Default: 256.
+    /// Sessions at once over all lines. Default: 256.
     var maxConcurrentLines: Int
+    /// Unwraps the meters' keys in tasks; without it, tasks with keys fail with `keys.unavailable`.
+    var masterKey: MasterKey? = nil
+    /// Deadlines for meters whose access does not give its own.
+    var sessionDefaults = MeterSessionPlan.Defaults()
 }
 
 extension App {
-    /// Builds the collector's services: the producer that will publish readings and results,
-    /// watched as the `kafka` dependency. Task consumption and DLMS sessions arrive with the
-    /// collector issue.
+    /// Builds the collector: the producer of readings and results (watched as `kafka`), the
+    /// consumer of the region's task topics (group `hes-collector-<region>`, range assignor so
+    /// a line's normal and priority partitions land on one member) and the ``TaskWorker``.
+    ///
+    /// Order matters on shutdown (reverse order): the worker stops first and marks what it
+    /// finished, then the consumer commits and leaves the group, then the producer flushes.
     static func serviceGroup(for configuration: CollectorConfiguration) throws -> ServiceGroup {
         var runtimeConfiguration = configuration.runtime
         runtimeConfiguration.logMetadata[LogMetadataKey.region] = configuration.region
         let runtime = ServiceRuntime(runtimeConfiguration)
-        runtime.logger.info("collector starting")
-        let producer = try runtime.kafkaProducer(clientID: "hes-collector-\(configuration.region)", brokers: configuration.kafkaBrokers)
-        return runtime.serviceGroup(running: [producer])
+        runtime.logger.info("collector starting", metadata: [
+            "sessions.max": "\(configuration.maxConcurrentLines)", "master_key": "\(configuration.masterKey.map { $0.id } ?? "none")",
+        ])
+        let clientID = "hes-collector-\(configuration.region)"
+        let producer = try runtime.kafkaProducer(clientID: clientID, brokers: configuration.kafkaBrokers)
+        var consumerConfiguration = KafkaConsumerConfiguration(
+            bootstrapServers: configuration.kafkaBrokers, groupID: clientID,
+            topics: [KafkaTopics.priorityTasks(region: configuration.region), KafkaTopics.tasks(region: configuration.region)])
+        consumerConfiguration.clientID = clientID
+        consumerConfiguration.assignmentStrategy = .range
+        let consumer = try KafkaConsumer(configuration: consumerConfiguration, logger: runtime.logger)
+        let executor = TaskExecutor(defaults: configuration.sessionDefaults, masterKey: configuration.masterKey,
+                                    lines: LineRegistry(), logger: runtime.logger)
+        let worker = TaskWorker(
+            configuration: .init(region: configuration.region, maxConcurrentSessions: configuration.maxConcurrentLines),
+            consumer: consumer, producer: producer, executor: executor, logger: runtime.logger)
+        return runtime.serviceGroup(running: [producer, consumer, worker])
     }
 }

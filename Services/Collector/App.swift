@@ -1,4 +1,6 @@
 import ArgumentParser
+import DLMSSecurity
+import Foundation
 import ServiceRuntime
 
 /// `collector`: a worker of a region's collector pool. Reads the region's task topics, runs
@@ -15,16 +17,41 @@ struct App: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Region whose tasks this worker serves (HES_REGION).", valueName: "name"))
     var region: String?
 
-    @Option(help: ArgumentHelp("Lines served at the same time by this worker (HES_MAX_CONCURRENT_LINES). Default: 256", valueName: "count"))
+    @Option(help: ArgumentHelp("Sessions (lines) served at the same time by this worker (HES_MAX_CONCURRENT_LINES). Default: 256", valueName: "count"))
     var maxConcurrentLines: Int?
+
+    @Option(help: ArgumentHelp("File holding the master key (hex) that unwraps the meters' keys in tasks (HES_MASTER_KEY_FILE). Default: none", valueName: "path"))
+    var masterKeyFile: String?
+
+    @Option(help: ArgumentHelp("The master key's id, as wrapped keys name it (HES_MASTER_KEY_ID). Default: default", valueName: "id"))
+    var masterKeyID: String?
+
+    @Option(help: ArgumentHelp("Deadline of each session step for meters whose task gives none (HES_STEP_TIMEOUT). Default: 15s", valueName: "duration"))
+    var stepTimeout: String?
 
     func run() async throws {
         let settings = try common.settings()
-        let configuration = CollectorConfiguration(
+        var masterKey: MasterKey?
+        if let path = settings.optionalString(masterKeyFile, flagName: "master-key-file", env: "HES_MASTER_KEY_FILE") {
+            guard let data = FileManager.default.contents(atPath: path) else {
+                throw ValidationError("master key file '\(path)' cannot be read")
+            }
+            do {
+                masterKey = try MasterKey(id: settings.string(masterKeyID, flagName: "master-key-id", env: "HES_MASTER_KEY_ID", default: "default"),
+                                          hex: String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines))
+            } catch {
+                throw ValidationError("master key file '\(path)': \(error)")
+            }
+        }
+        var sessionDefaults = MeterSessionPlan.Defaults()
+        sessionDefaults.stepTimeout = try settings.duration(stepTimeout, flagName: "step-timeout", env: "HES_STEP_TIMEOUT", default: .seconds(15))
+        var configuration = CollectorConfiguration(
             runtime: try common.runtimeConfiguration(executable: "collector", defaultAdminPort: 9103, settings: settings),
             region: try settings.requiredString(region, flagName: "region", env: "HES_REGION"),
             kafkaBrokers: kafka.kafkaBrokers(settings),
             maxConcurrentLines: try settings.int(maxConcurrentLines, flagName: "max-concurrent-lines", env: "HES_MAX_CONCURRENT_LINES", default: 256, range: 1...100_000))
+        configuration.masterKey = masterKey
+        configuration.sessionDefaults = sessionDefaults
         try await App.serviceGroup(for: configuration).run()
     }
 }

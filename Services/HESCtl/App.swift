@@ -13,6 +13,7 @@ struct App: AsyncParsableCommand {
             DLMSCommand.self,
             ReadCommand.self,
             KeyCommand.self,
+            TaskCommand.self,
         ])
 }
 

@@ -119,7 +119,7 @@ struct CipherKeyOptions: ParsableArguments {
 /// key itself is never stored or sent in the clear.
 struct KeyCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "key", abstract: "Wrap DLMS keys with the master key (RFC 3394).", subcommands: [Wrap.self])
+        commandName: "key", abstract: "Wrap DLMS keys with the master key (RFC 3394).", subcommands: [Wrap.self, WrapSecret.self])
 
     struct Wrap: ParsableCommand {
         static let configuration = CommandConfiguration(

@@ -4,8 +4,9 @@ import Foundation
 /// `hes.tasks.<region>` (or `.priority`) keyed by line id, and executed by a collector.
 public struct CollectionTask: VersionedContract, Hashable {
     public static let schemaName = "collection-task"
-    public static let supportedMajorVersions = 1...1
-    public static let currentMajorVersion = 1
+    /// v2 carries the meter's access (`meter`); v1 tasks, without it, cannot be executed.
+    public static let supportedMajorVersions = 2...2
+    public static let currentMajorVersion = 2
 
     /// Why the task exists.
     public enum Origin: String, Codable, Sendable, Hashable {
@@ -25,6 +26,8 @@ public struct CollectionTask: VersionedContract, Hashable {
     /// The physical line (serial port, RS-485 bus, gateway, IP endpoint); the Kafka key.
     public var lineID: String
     public var meterID: String
+    /// How to reach and open the meter.
+    public var meter: MeterAccess
     /// The configuration version the task was planned from.
     public var configVersion: Int64
     /// The command this task executes, for `origin == .command`.
@@ -38,7 +41,7 @@ public struct CollectionTask: VersionedContract, Hashable {
     public var actions: [TaskAction]
 
     public init(
-        taskID: String, origin: Origin, region: String, lineID: String, meterID: String,
+        taskID: String, origin: Origin, region: String, lineID: String, meterID: String, meter: MeterAccess,
         configVersion: Int64, commandID: String? = nil, slot: Date? = nil,
         createdAt: Date, deadline: Date, actions: [TaskAction]
     ) {
@@ -48,6 +51,7 @@ public struct CollectionTask: VersionedContract, Hashable {
         self.region = region
         self.lineID = lineID
         self.meterID = meterID
+        self.meter = meter
         self.configVersion = configVersion
         self.commandID = commandID
         self.slot = slot

@@ -33,4 +33,6 @@ public enum LogMetadataKey {
     public static let imsURL = "ims.url"
     /// `client.id` of a Kafka producer or consumer.
     public static let kafkaClientID = "kafka.client_id"
+    /// The stable code of an error (`meter.timeout`, `unreachable`).
+    public static let errorCode = "error.code"
 }

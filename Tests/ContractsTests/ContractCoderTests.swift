@@ -8,7 +8,11 @@ struct ContractCoderTests {
 
     static let task = CollectionTask(
         taskID: "daily/2025-11-26T00:00:00Z/EMH-1", origin: .schedule, region: "west", lineID: "rs485-7",
-        meterID: "EMH-1", configVersion: 42, slot: t0, createdAt: t0, deadline: t0.addingTimeInterval(900),
+        meterID: "EMH-1",
+        meter: MeterAccess(endpoint: .gatewayUDP(host: "10.1.2.3", port: 4001), protocol: .dlmsHDLC, clientSAP: 17, hdlcPhysicalAddress: 18,
+                           authentication: .lls, manufacturerProfile: .named("emh"),
+                           keys: .init(password: WrappedSecret(masterKeyID: "m1", wrapped: String(repeating: "ab", count: 24)))),
+        configVersion: 42, slot: t0, createdAt: t0, deadline: t0.addingTimeInterval(900),
         actions: [
             .readObjects([ObjectReference(classID: 3, obis: "1.0.1.8.0.255", attribute: 2)]),
             .readProfile(profile: ObjectReference(classID: 7, obis: "1.0.99.1.0.255", attribute: 2), from: t0.addingTimeInterval(-86400), to: t0),
@@ -39,7 +43,7 @@ struct ContractCoderTests {
     @Test
     func wireFormatIsStable() throws {
         let json = String(decoding: try ContractCoder.encode(Self.task), as: UTF8.self)
-        #expect(json.contains(#""schema":"collection-task\/v1""#))
+        #expect(json.contains(#""schema":"collection-task\/v2""#))
         #expect(json.contains(#""type":"read-profile""#))
         #expect(json.contains(#""slot":"2025-11-26T00:00:00.000Z""#))
         #expect(json.contains(#""origin":"schedule""#))

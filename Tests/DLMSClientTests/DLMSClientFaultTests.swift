@@ -84,7 +84,9 @@ struct DLMSClientFaultTests {
         #expect(error?.code == .timeout)
         #expect(error?.step == .get)
         #expect(error?.isRetriable == true)
-        #expect(elapsed < .seconds(2), "deadline 500 ms + release 300 ms, took \(elapsed)")
+        // 500 ms deadline + 300 ms release; the bound only has to tell a deadline that holds from one
+        // that does not (the session would then hang), on a CI machine with a load of 11.
+        #expect(elapsed < .seconds(10), "deadline 500 ms + release 300 ms, took \(elapsed)")
     }
 
     @Test("garbage instead of a wrapper frame fails the step, no crash")

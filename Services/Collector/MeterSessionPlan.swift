@@ -1,0 +1,173 @@
+import COSEM
+import Contracts
+import DLMSClient
+import DLMSLink
+import DLMSSecurity
+import Foundation
+
+/// How to open a session with the meter of a task: the `MeterConnection` its `MeterAccess`
+/// describes, with its wrapped secrets unwrapped by the collector's master key (in memory only,
+/// never logged), and whether the meter shares a physical line with others.
+struct MeterSessionPlan: Sendable {
+    var connection: MeterConnection
+    /// Meters behind a gateway or on a serial line share one port, kept open between sessions
+    /// (`DLMSLine`); IP meters get a connection of their own per session.
+    var sharesLine: Bool
+
+    /// The collector's defaults for what a meter's access does not say.
+    struct Defaults: Sendable {
+        /// Default: 10 s.
+        var connectTimeout: Duration = .seconds(10)
+        /// Default: 15 s.
+        var stepTimeout: Duration = .seconds(15)
+    }
+
+    /// - Throws: ``CollectorError`` (`task.invalid` for a description no session can follow,
+    ///   `keys.unavailable` / `keys.invalid` for secrets the collector cannot unwrap).
+    init(_ access: MeterAccess, masterKey: MasterKey?, defaults: Defaults = .init()) throws {
+        guard access.protocol != .iec62056_21 else {
+            throw CollectorError.unsupported("IEC 62056-21 mode C tasks are not executed by this collector yet; use dlms-hdlc (mode E) for optical heads")
+        }
+        let endpoint: TransportEndpoint
+        var opening = MeterConnection.Opening.none
+        switch access.endpoint {
+        case .tcp(let host, let port): endpoint = .tcp(host: host, port: port)
+        case .udp(let host, let port): endpoint = .udp(host: host, port: port)
+        case .gatewayUDP(let host, let port): endpoint = .gatewayUDP(host: host, port: port)
+        case .serial(let device, let baudRate): endpoint = .serial(.hdlc(path: device, baudRate: baudRate))
+        case .optical(let device, let maximumBaudRate):
+            endpoint = .serial(.iec21(path: device))
+            opening = .iec21ModeE(address: access.deviceAddress, maximumBaudRate: maximumBaudRate)
+        }
+        let framing: MeterConnection.Framing = access.protocol == .dlmsWrapper ? .wrapper : .hdlc
+        if framing == .wrapper, case .serial = endpoint {
+            throw CollectorError.invalidTask("meter.protocol", "the wrapper (dlms-wrapper) runs over TCP or UDP, not a serial line")
+        }
+        if framing == .wrapper, case .gatewayUDP = endpoint {
+            throw CollectorError.invalidTask("meter.protocol", "a serial gateway carries HDLC (dlms-hdlc), not the wrapper")
+        }
+        let profile = try Self.profile(access.manufacturerProfile)
+        var timeouts = MeterConnection.Timeouts()
+        timeouts.connect = access.timeouts?.connectSeconds.map { .milliseconds(Int64($0 * 1000)) } ?? defaults.connectTimeout
+        timeouts.step = access.timeouts?.stepSeconds.map { .milliseconds(Int64($0 * 1000)) } ?? defaults.stepTimeout
+
+        let keys = Keys(access.keys, masterKey: masterKey)
+        let authentication: MeterConnection.Authentication
+        switch access.authentication {
+        case .none: authentication = .none
+        case .lls:
+            let password = try keys.secret(\.password, "meter.keys.password", purpose: "LLS needs the password")
+            authentication = .low(password: password.withUnsafeBytes { Array($0) })
+        case .hlsMD5: authentication = .high(.md5, secret: try keys.secret(\.password, "meter.keys.password", purpose: "HLS-MD5 needs the secret"))
+        case .hlsSHA1: authentication = .high(.sha1, secret: try keys.secret(\.password, "meter.keys.password", purpose: "HLS-SHA1 needs the secret"))
+        case .hlsSHA256: authentication = .high(.sha256, secret: try keys.optionalSecret(\.password, "meter.keys.password"))
+        case .hlsGMAC: authentication = .high(.gmac, secret: nil)
+        }
+
+        var security: MeterConnection.Security?
+        let ciphers = access.security != .none || access.authentication == .hlsGMAC || access.authentication == .hlsSHA256
+        if ciphers {
+            guard let titleHex = access.systemTitle else {
+                throw CollectorError.invalidTask("meter.systemTitle", "ciphering and \(access.authentication.rawValue) need the client's system title")
+            }
+            let title: SystemTitle
+            do { title = try SystemTitle(hex: titleHex) } catch {
+                throw CollectorError.invalidTask("meter.systemTitle", "'\(titleHex)' is not a system title (16 hex digits)")
+            }
+            var expected: SystemTitle?
+            if let serverTitle = access.serverSystemTitle {
+                do { expected = try SystemTitle(hex: serverTitle) } catch {
+                    throw CollectorError.invalidTask("meter.serverSystemTitle", "'\(serverTitle)' is not a system title (16 hex digits)")
+                }
+            }
+            let policy: SecurityPolicy = switch access.security {
+            case .none: SecurityPolicy(requiresAuthentication: false, requiresEncryption: false)
+            case .authenticated: .authenticated
+            case .encrypted: .encrypted
+            case .both: .authenticatedAndEncrypted
+            }
+            // The invocation counter is read from the meter's counter object (public client)
+            // before each ciphered association, so it never goes backwards across collectors.
+            security = MeterConnection.Security(
+                systemTitle: title,
+                blockCipherKey: try keys.key(\.blockCipherKey, "meter.keys.blockCipherKey"),
+                authenticationKey: try keys.key(\.authenticationKey, "meter.keys.authenticationKey"),
+                policy: policy,
+                dedicatedKey: try keys.optionalKey(\.dedicatedKey, "meter.keys.dedicatedKey"),
+                expectedServerSystemTitle: expected)
+        }
+        connection = MeterConnection(
+            endpoint: endpoint, framing: framing, clientSAP: UInt8(access.clientSAP),
+            serverLogicalAddress: UInt16(access.serverLogicalAddress),
+            serverPhysicalAddress: access.hdlcPhysicalAddress.map { UInt16($0) },
+            authentication: authentication, profile: profile, timeouts: timeouts, opening: opening, security: security)
+        switch access.endpoint {
+        case .tcp, .udp: sharesLine = false
+        case .gatewayUDP, .serial, .optical: sharesLine = true
+        }
+    }
+
+    static func profile(_ reference: ManufacturerProfileReference) throws -> ManufacturerProfile {
+        switch reference {
+        case .named(let name):
+            guard let profile = ManufacturerProfile.builtIn[name] else {
+                throw CollectorError.invalidTask("meter.manufacturerProfile", "unknown manufacturer profile '\(name)' (\(ManufacturerProfile.builtIn.keys.sorted().joined(separator: ", ")))")
+            }
+            return profile
+        case .inline(let json):
+            do {
+                return try JSONDecoder().decode(ManufacturerProfile.self, from: Data(json.utf8))
+            } catch {
+                throw CollectorError.invalidTask("meter.manufacturerProfile", "the inline profile is not valid: \(error)")
+            }
+        }
+    }
+
+    /// The wrapped secrets of one meter and the master key to open them.
+    private struct Keys {
+        let keys: MeterAccess.Keys?
+        let masterKey: MasterKey?
+
+        init(_ keys: MeterAccess.Keys?, masterKey: MasterKey?) {
+            self.keys = keys
+            self.masterKey = masterKey
+        }
+
+        func optionalSecret(_ path: KeyPath<MeterAccess.Keys, WrappedSecret?>, _ field: String) throws -> DLMSSecret? {
+            guard let wrapped = keys?[keyPath: path] else { return nil }
+            let master = try master(field)
+            do {
+                return try WrappedDLMSSecret(masterKeyID: wrapped.masterKeyID, wrapped: Hex.decode(wrapped.wrapped) ?? []).unwrap(with: master)
+            } catch {
+                throw CollectorError.keysInvalid("\(field): \(error)")
+            }
+        }
+
+        func secret(_ path: KeyPath<MeterAccess.Keys, WrappedSecret?>, _ field: String, purpose: String) throws -> DLMSSecret {
+            guard let secret = try optionalSecret(path, field) else { throw CollectorError.invalidTask(field, purpose) }
+            return secret
+        }
+
+        func optionalKey(_ path: KeyPath<MeterAccess.Keys, WrappedSecret?>, _ field: String) throws -> DLMSKey? {
+            guard let wrapped = keys?[keyPath: path] else { return nil }
+            let master = try master(field)
+            do {
+                return try WrappedDLMSKey(masterKeyID: wrapped.masterKeyID, wrapped: Hex.decode(wrapped.wrapped) ?? []).unwrap(with: master)
+            } catch {
+                throw CollectorError.keysInvalid("\(field): \(error)")
+            }
+        }
+
+        func key(_ path: KeyPath<MeterAccess.Keys, WrappedSecret?>, _ field: String) throws -> DLMSKey {
+            guard let key = try optionalKey(path, field) else { throw CollectorError.invalidTask(field, "ciphering needs this key") }
+            return key
+        }
+
+        private func master(_ field: String) throws -> MasterKey {
+            guard let masterKey else {
+                throw CollectorError.keysUnavailable("\(field) is wrapped, but this collector has no master key (HES_MASTER_KEY_FILE)")
+            }
+            return masterKey
+        }
+    }
+}
