@@ -33,6 +33,58 @@ struct CollectorPipelineTests {
             return child
         }
 
+        /// kafka-dev on this stack's fixed port, with the region's topics.
+        func startKafka(partitions: Int = 4) async throws {
+            _ = try await start("kafka-dev", [
+                "--port", String(kafkaPort), "--regions", CollectorPipelineTests.region, "--partitions", String(partitions),
+                "--admin-port", "0", "--bootstrap-file", directory + "/bootstrap",
+            ], ready: "kafka-dev bootstrap")
+        }
+
+        /// meter-sim serving `fleet` (a fleet file's JSON); returns its admin port.
+        func startMeterSim(fleet: String) async throws -> Int {
+            try fleet.write(toFile: directory + "/fleet.json", atomically: true, encoding: .utf8)
+            let adminPort = try freeLoopbackPort()
+            _ = try await start("meter-sim", ["--fleet", directory + "/fleet.json", "--admin-port", String(adminPort)], ready: "meter-sim ready")
+            return adminPort
+        }
+
+        func startCollector(_ extra: [String] = [], masterKeyFile: String? = nil) async throws -> ChildProcess {
+            var environment = ["HES_KAFKA_BROKERS": brokers]
+            environment["HES_MASTER_KEY_FILE"] = masterKeyFile
+            return try await start("collector", ["--admin-port", "0", "--region", CollectorPipelineTests.region] + extra,
+                                   environment: environment, ready: "Kafka consumer started")
+        }
+
+        /// A consumer of hes.readings and hes.results keeping what it reads.
+        func resultReader() throws -> (KafkaMessageCollector, Task<Void, any Error>) {
+            var configuration = KafkaConsumerConfiguration(
+                bootstrapServers: brokers, groupID: KafkaTestSupport.uniqueName("pipe-check"), topics: [KafkaTopics.readings, KafkaTopics.results])
+            configuration.offsetReset = .earliest
+            let consumer = try KafkaConsumer(configuration: configuration, logger: KafkaTestSupport.testLogger("pipe-check"))
+            let running = Task { try await consumer.run() }
+            return (KafkaMessageCollector(consumer) { consumer.markFinished($0) }, running)
+        }
+
+        /// Publishes `tasks` with `hesctl task publish`.
+        func publish(_ tasks: [CollectionTask]) async throws {
+            let lines = try tasks.map { String(decoding: try ContractCoder.encode($0), as: UTF8.self) }.joined(separator: "\n")
+            let file = directory + "/tasks-\(UUID().uuidString.prefix(6)).jsonl"
+            try lines.write(toFile: file, atomically: true, encoding: .utf8)
+            let published = try await ChildProcess.run(product: "hesctl", arguments: ["task", "publish", file, "--kafka-brokers", brokers])
+            #expect(published.status == 0, "\(published.stderr)")
+        }
+
+        /// A master key file for the collector and meter-sim's LLS password wrapped with it.
+        func wrappedPassword() async throws -> (masterKeyFile: String, password: WrappedSecret) {
+            let file = directory + "/master.key"
+            try "000102030405060708090A0B0C0D0E0F".write(toFile: file, atomically: true, encoding: .utf8)
+            let wrapped = try await ChildProcess.run(product: "hesctl", arguments: [
+                "key", "wrap-secret", "--secret", "12345678", "--master-key-file", file], environment: ["HES_MASTER_KEY_ID": "default"])
+            #expect(wrapped.status == 0, "\(wrapped.stderr)")
+            return (file, try JSONDecoder().decode(WrappedSecret.self, from: Data(wrapped.stdout.utf8)))
+        }
+
         func stop() async {
             for child in processes.reversed() where child.isRunning {
                 child.signal(SIGTERM)
@@ -186,6 +238,110 @@ struct CollectorPipelineTests {
             #expect(clock?.valueType == .dateTime)
         }
         #expect(!collector.standardError.contains("12345678"), "the password never appears in the collector's log")
+    }
+
+    static func task(_ id: String, serial: String, line: String, access: MeterAccess, origin: CollectionTask.Origin = .command,
+                     deadline: TimeInterval = 60, actions: [TaskAction]) -> CollectionTask {
+        let now = Date()
+        return CollectionTask(taskID: id, origin: origin, region: region, lineID: line, meterID: serial, meter: access, configVersion: 1,
+                              commandID: origin == .command ? id : nil, createdAt: now, deadline: now.addingTimeInterval(deadline), actions: actions)
+    }
+
+    static func results(_ messages: [KafkaConsumerMessage]) -> [TaskResult] {
+        messages.filter { $0.topic == KafkaTopics.results }.compactMap { try? ContractCoder.decode(TaskResult.self, from: $0.value) }
+    }
+
+    @Test("commands: time sync with 200 ms latency leaves the clock within 100 ms; a disconnect delivered twice acts once")
+    func commands() async throws {
+        try await Self.withStack { stack in
+            try await stack.startKafka()
+            let port = try freeLoopbackPorts(count: 2)
+            let admin = try await stack.startMeterSim(fleet: """
+                {"seed": 0, "groups": [
+                  {"count": 1, "transport": "tcp", "framing": "wrapper", "port": \(port), "faults": {"latency": "200ms", "clockDrift": "-90s"}},
+                  {"count": 1, "transport": "tcp", "framing": "hdlc", "port": \(port + 1)}
+                ]}
+                """)
+            let (masterKeyFile, password) = try await stack.wrappedPassword()
+            _ = try await stack.startCollector(masterKeyFile: masterKeyFile)
+            let (reader, running) = try stack.resultReader()
+            defer { running.cancel() }
+            // The reading client (17, LLS) may set the clock and operate the disconnector.
+            let clockMeter = MeterAccess(endpoint: .tcp(host: "127.0.0.1", port: port), protocol: .dlmsWrapper, clientSAP: 17,
+                                         authentication: .lls, keys: .init(password: password))
+            let breakerMeter = MeterAccess(endpoint: .tcp(host: "127.0.0.1", port: port + 1), protocol: .dlmsHDLC, clientSAP: 17,
+                                           hdlcPhysicalAddress: 16, authentication: .lls, keys: .init(password: password))
+            try await stack.publish([
+                Self.task("sync-1", serial: "SIM00000001", line: "tcp-0", access: clockMeter, actions: [.synchronizeClock(maximumDeviation: 0.05)]),
+                Self.task("cut-1", serial: "SIM00000002", line: "tcp-1", access: breakerMeter, actions: [.setSupplyState(.disconnected)]),
+            ])
+            let first = Self.results(try await reader.wait(forCount: 2, timeout: .seconds(60)))
+            let sync = try #require(first.first { $0.taskID == "sync-1" })
+            #expect(sync.outcome == .succeeded, "\(sync)")
+            #expect(sync.details["clockSet"] == "true")
+            #expect(Double(sync.details["clockOffsetBeforeSeconds"] ?? "") .map { abs($0 + 90) < 1 } == true, "\(sync.details)")
+            let meters = try JSONSerialization.jsonObject(with: Data(httpGet(port: admin, path: "/meters").body.utf8)) as? [[String: Any]] ?? []
+            let offset = try #require(meters.first?["clockOffsetSeconds"] as? Double)
+            #expect(abs(offset) <= 0.1, "the simulated clock is \(offset) s off after the sync: \(sync.details)")
+
+            let cut = try #require(first.first { $0.taskID == "cut-1" })
+            #expect(cut.outcome == .succeeded, "\(cut)")
+            #expect(cut.details["supplyAction"] == "remote-disconnect" && cut.details["supplyState"] == "disconnected", "\(cut.details)")
+            // Delivered again (a redelivery after a crash looks the same): nothing more is done.
+            try await stack.publish([
+                Self.task("cut-1", serial: "SIM00000002", line: "tcp-1", access: breakerMeter, actions: [.setSupplyState(.disconnected)]),
+            ])
+            let again = Self.results(try await reader.wait(forCount: 3, timeout: .seconds(60))).filter { $0.taskID == "cut-1" }
+            #expect(again.count == 2)
+            #expect(again.last?.details["supplyAction"] == "none" && again.last?.details["supplyStateBefore"] == "disconnected", "\(String(describing: again.last))")
+            let after = try JSONSerialization.jsonObject(with: Data(httpGet(port: admin, path: "/meters/SIM00000002").body.utf8)) as? [String: Any]
+            #expect(after?["disconnectState"] as? String == "disconnected")
+        }
+    }
+
+    @Test("faults end as typed failures with their codes while other lines keep being served")
+    func faultsAreTypedFailures() async throws {
+        try await Self.withStack { stack in
+            try await stack.startKafka()
+            let port = try freeLoopbackPorts(count: 6)
+            _ = try await stack.startMeterSim(fleet: """
+                {"seed": 0, "groups": [
+                  {"count": 1, "transport": "tcp", "framing": "wrapper", "port": \(port), "faults": {"silent": 1}},
+                  {"count": 1, "transport": "tcp", "framing": "wrapper", "port": \(port + 1), "faults": {"garbage": 1}},
+                  {"count": 1, "transport": "tcp", "framing": "wrapper", "port": \(port + 2), "faults": {"refuse": 1}},
+                  {"count": 1, "transport": "tcp", "framing": "wrapper", "port": \(port + 3), "faults": {"latency": "3s"}},
+                  {"count": 1, "transport": "tcp", "framing": "wrapper", "port": \(port + 4)}
+                ]}
+                """)
+            let collector = try await stack.startCollector(["--step-timeout", "1s"])
+            let (reader, running) = try stack.resultReader()
+            defer { running.cancel() }
+            let read: [TaskAction] = [.readObjects([ObjectReference(classID: 8, obis: "0.0.1.0.0.255", attribute: 2)])]
+            var tasks = (0..<5).map { index in
+                Self.task("fault-\(index)", serial: String(format: "SIM%08d", index + 1), line: "tcp-\(index)",
+                          access: MeterAccess(endpoint: .tcp(host: "127.0.0.1", port: port + index), protocol: .dlmsWrapper), origin: .schedule,
+                          actions: read)
+            }
+            // Nothing listens on the sixth port; an expired task is reported, not run.
+            tasks.append(Self.task("fault-5", serial: "SIM00000099", line: "tcp-5",
+                                   access: MeterAccess(endpoint: .tcp(host: "127.0.0.1", port: port + 5), protocol: .dlmsWrapper), origin: .schedule, actions: read))
+            tasks.append(Self.task("expired", serial: "SIM00000005", line: "tcp-4",
+                                   access: MeterAccess(endpoint: .tcp(host: "127.0.0.1", port: port + 4), protocol: .dlmsWrapper), origin: .schedule,
+                                   deadline: -1, actions: read))
+            try await stack.publish(tasks)
+            let results = Self.results(try await reader.wait(forCount: 7 + 1, timeout: .seconds(60)))
+            func code(_ id: String) -> String? { results.first { $0.taskID == id }?.failure?.code }
+            #expect(code("fault-0") == "meter.timeout", "\(results)")
+            #expect(["meter.malformed-response", "meter.link-failed", "meter.unexpected-response"].contains(code("fault-1") ?? ""), "\(results)")
+            #expect(code("fault-2") == "association.refused", "\(results)")
+            #expect(code("fault-3") == "meter.timeout", "\(results)")
+            #expect(results.first { $0.taskID == "fault-4" }?.outcome == .succeeded, "\(results)")
+            #expect(code("fault-5") == "meter.unreachable", "\(results)")
+            #expect(results.first { $0.taskID == "expired" }?.outcome == .expired)
+            #expect(results.first { $0.taskID == "fault-0" }?.failure?.retriable == true)
+            #expect(results.first { $0.taskID == "fault-2" }?.failure?.retriable == false)
+            #expect(collector.isRunning)
+        }
     }
 
     struct ExpectedProfile {
