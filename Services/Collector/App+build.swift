@@ -17,6 +17,8 @@ struct CollectorConfiguration: Sendable {
     var maxConcurrentLines: Int
     /// Unwraps the meters' keys in tasks; without it, tasks with keys fail with `keys.unavailable`.
     var masterKey: MasterKey? = nil
+    /// How long the group waits for a silent member before its partitions move. Default: 45 s.
+    var kafkaSessionTimeout: Duration = .seconds(45)
     /// Deadlines for meters whose access does not give its own.
     var sessionDefaults = MeterSessionPlan.Defaults()
 }
@@ -42,6 +44,7 @@ extension App {
             topics: [KafkaTopics.priorityTasks(region: configuration.region), KafkaTopics.tasks(region: configuration.region)])
         consumerConfiguration.clientID = clientID
         consumerConfiguration.assignmentStrategy = .range
+        consumerConfiguration.sessionTimeout = configuration.kafkaSessionTimeout
         let consumer = try KafkaConsumer(configuration: consumerConfiguration, logger: runtime.logger)
         let executor = TaskExecutor(defaults: configuration.sessionDefaults, masterKey: configuration.masterKey,
                                     lines: LineRegistry(), logger: runtime.logger)

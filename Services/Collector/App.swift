@@ -26,6 +26,9 @@ struct App: AsyncParsableCommand {
     @Option(help: ArgumentHelp("The master key's id, as wrapped keys name it (HES_MASTER_KEY_ID). Default: default", valueName: "id"))
     var masterKeyID: String?
 
+    @Option(help: ArgumentHelp("How long the group waits for a silent member (a killed collector) before its lines move to the others (HES_KAFKA_SESSION_TIMEOUT). Default: 45s", valueName: "duration"))
+    var kafkaSessionTimeout: String?
+
     @Option(help: ArgumentHelp("Deadline of each session step for meters whose task gives none (HES_STEP_TIMEOUT). Default: 15s", valueName: "duration"))
     var stepTimeout: String?
 
@@ -51,6 +54,7 @@ struct App: AsyncParsableCommand {
             kafkaBrokers: kafka.kafkaBrokers(settings),
             maxConcurrentLines: try settings.int(maxConcurrentLines, flagName: "max-concurrent-lines", env: "HES_MAX_CONCURRENT_LINES", default: 256, range: 1...100_000))
         configuration.masterKey = masterKey
+        configuration.kafkaSessionTimeout = try settings.duration(kafkaSessionTimeout, flagName: "kafka-session-timeout", env: "HES_KAFKA_SESSION_TIMEOUT", default: .seconds(45))
         configuration.sessionDefaults = sessionDefaults
         try await App.serviceGroup(for: configuration).run()
     }

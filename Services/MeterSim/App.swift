@@ -304,7 +304,7 @@ struct Expect: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "expect", abstract: "Print the values a simulated meter will report (JSON).")
 
-    @Option(help: ArgumentHelp("Meter index (0-based) or serial number (SIM00000001).", valueName: "index|serial"))
+    @Option(help: ArgumentHelp("Meter index (0-based), serial number (SIM00000001), or a range of indices (0-199: one JSON line per meter).", valueName: "index|serial|first-last"))
     var meter: String
     @Option(help: "Seed of the deterministic data. Default: 0")
     var seed: UInt64 = 0
@@ -320,15 +320,25 @@ struct Expect: ParsableCommand {
     var at: String?
 
     func run() throws {
-        let index: Int
-        if let number = Int(meter) {
-            index = number
+        let indices: ClosedRange<Int>
+        let bounds = meter.split(separator: "-", omittingEmptySubsequences: false)
+        if bounds.count == 2, let first = Int(bounds[0]), let last = Int(bounds[1]) {
+            guard first >= 0, first <= last, last - first < 1_000_000 else {
+                throw ValidationError("--meter: '\(meter)' is not a range of indices first-last")
+            }
+            indices = first...last
+        } else if let number = Int(meter) {
+            indices = number...number
         } else if meter.hasPrefix("SIM"), let number = Int(meter.dropFirst(3)), number >= 1 {
-            index = number - 1
+            indices = (number - 1)...(number - 1)
         } else {
-            throw ValidationError("--meter: '\(meter)' is neither an index nor a SIM serial number")
+            throw ValidationError("--meter: '\(meter)' is neither an index, a SIM serial number nor a range")
         }
-        guard index >= 0 else { throw ValidationError("--meter: index must be 0 or more") }
+        guard indices.lowerBound >= 0 else { throw ValidationError("--meter: index must be 0 or more") }
+        for index in indices { try printExpectation(meter: index) }
+    }
+
+    private func printExpectation(meter index: Int) throws {
         let simulated = SimulatedMeter(configuration: .fleetMember(index: index, seed: seed))
         let serial = simulated.configuration.serialNumber
         if let profile {

@@ -344,6 +344,94 @@ struct CollectorPipelineTests {
         }
     }
 
+    @Test("200 meters on 60 lines (TCP, gateway multi-drop, serial buses), two collectors, one SIGKILLed mid-run and restarted: nothing is lost")
+    func killedCollectorLosesNothing() async throws {
+        try await Self.withStack { stack in
+            try await stack.startKafka(partitions: 8)
+            let tcpPort = try freeLoopbackPorts(count: 40), gatewayPort = try freeLoopbackPorts(count: 10)
+            let busPath = stack.directory + "/bus"
+            let admin = try await stack.startMeterSim(fleet: """
+                {"seed": 0, "groups": [
+                  {"count": 40, "transport": "tcp", "framing": "wrapper", "port": \(tcpPort)},
+                  {"count": 80, "transport": "gateway-udp", "framing": "hdlc", "metersPerLine": 8, "physicalBase": 16, "port": \(gatewayPort)},
+                  {"count": 80, "transport": "serial", "framing": "hdlc", "metersPerLine": 8, "physicalBase": 16, "linePath": "\(busPath)", "baud": 38400}
+                ]}
+                """)
+            let (masterKeyFile, password) = try await stack.wrappedPassword()
+            let collectorArguments = ["--kafka-session-timeout", "6s", "--step-timeout", "5s"]
+            let first = try await stack.startCollector(collectorArguments, masterKeyFile: masterKeyFile)
+            _ = try await stack.startCollector(collectorArguments, masterKeyFile: masterKeyFile)
+            let (reader, running) = try stack.resultReader()
+            defer { running.cancel() }
+
+            let now = Date()
+            let to = Date(timeIntervalSince1970: (now.timeIntervalSince1970 / 900).rounded(.down) * 900)
+            let from = to.addingTimeInterval(-3600)
+            var tasks: [CollectionTask] = []
+            for index in 0..<200 {
+                let serial = String(format: "SIM%08d", index + 1)
+                let (line, endpoint, physical): (String, MeterEndpoint, Int?) = switch index {
+                case 0..<40: ("tcp-\(index)", .tcp(host: "127.0.0.1", port: tcpPort + index), nil)
+                case 40..<120: ("gateway-\((index - 40) / 8)", .gatewayUDP(host: "127.0.0.1", port: gatewayPort + (index - 40) / 8), 16 + (index - 40) % 8)
+                default: ("bus-\((index - 120) / 8)", .serial(device: "\(busPath)-\((index - 120) / 8)", baudRate: 38400), 16 + (index - 120) % 8)
+                }
+                let access = MeterAccess(endpoint: endpoint, protocol: index < 40 ? .dlmsWrapper : .dlmsHDLC, clientSAP: 17,
+                                         hdlcPhysicalAddress: physical, authentication: .lls, keys: .init(password: password))
+                tasks.append(Self.task("hourly/\(serial)", serial: serial, line: line, access: access, origin: .schedule, deadline: 240, actions: [
+                    .readObjects([ObjectReference(classID: 3, obis: "1.0.1.8.0.255", attribute: 2)]),
+                    .readProfile(profile: ObjectReference(classID: 7, obis: "1.0.99.1.0.255", attribute: 2), from: from, to: to),
+                ]))
+            }
+            try await stack.publish(tasks)
+
+            // Kill one collector once about a third of the tasks are done, then start another.
+            _ = try await reader.wait(forCount: 120, timeout: .seconds(120))
+            first.signal(SIGKILL)
+            _ = await first.waitForExit(timeout: .seconds(5))
+            _ = try await stack.startCollector(collectorArguments, masterKeyFile: masterKeyFile)
+
+            let deadline = ContinuousClock.now + .seconds(200)
+            var results: [TaskResult] = []
+            while ContinuousClock.now < deadline {
+                results = Self.results(reader.received)
+                if Set(results.map(\.taskID)).count >= tasks.count { break }
+                try await Task.sleep(for: .milliseconds(200))
+            }
+            let done = Set(results.map(\.taskID))
+            #expect(done == Set(tasks.map(\.taskID)), "missing: \(Set(tasks.map(\.taskID)).subtracting(done).sorted().prefix(20))")
+            let failed = results.filter { $0.outcome != .succeeded }
+            #expect(failed.isEmpty, "\(failed.prefix(10).map { "\($0.taskID) \($0.outcome) \($0.failure?.code ?? "") \($0.failure?.reason ?? "")" })")
+
+            // Every expected profile reading was published (at least once).
+            let batches = reader.received.filter { $0.topic == KafkaTopics.readings }.compactMap { try? ContractCoder.decode(ReadingBatch.self, from: $0.value) }
+            var published: Set<String> = []
+            for batch in batches {
+                for reading in batch.readings where reading.obis == "1.0.1.8.0.255" && reading.classID == 3 && reading.captureTime.timeIntervalSince1970.truncatingRemainder(dividingBy: 900) == 0 {
+                    published.insert("\(batch.meterID)|\(Int(reading.captureTime.timeIntervalSince1970))|\(reading.value)")
+                }
+            }
+            let formatter = ISO8601DateFormatter()
+            let expectation = try await ChildProcess.run(product: "meter-sim", arguments: [
+                "expect", "--meter", "0-199", "--profile", "1.0.99.1.0.255", "--from", formatter.string(from: from), "--to", formatter.string(from: to)])
+            var expected: Set<String> = []
+            for line in expectation.stdout.split(separator: "\n") {
+                let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] ?? [:]
+                let serial = object["meter"] as? String ?? "?"
+                for row in object["rows"] as? [[Any]] ?? [] {
+                    guard let time = (row.first as? String).flatMap(formatter.date(from:)) else { continue }
+                    expected.insert("\(serial)|\(Int(time.timeIntervalSince1970))|\(row[1])")
+                }
+            }
+            #expect(expected.count == 200 * 5)
+            let missing = expected.subtracting(published)
+            #expect(missing.isEmpty, "\(missing.count) expected readings not published, e.g. \(missing.sorted().prefix(5))")
+
+            let metrics = try httpGet(port: admin, path: "/metrics").body
+            let contentions = metrics.split(separator: "\n").first { $0.hasPrefix("hes_sim_bus_contentions_total") }
+            #expect(contentions == nil || contentions?.hasSuffix(" 0") == true, "\(String(describing: contentions))")
+        }
+    }
+
     struct ExpectedProfile {
         struct Row { var time: Date; var values: [String] }
         var rows: [Row]
