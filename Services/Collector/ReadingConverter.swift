@@ -56,14 +56,14 @@ enum ReadingConverter {
             return (.boolean, v ? "true" : "false")
         case .dateTime(let time):
             if let unix = time.unixTime {
-                return (.dateTime, ContractDateText.format(Date(timeIntervalSince1970: TimeInterval(unix))))
+                return (.dateTime, ContractDate.format(Date(timeIntervalSince1970: TimeInterval(unix))))
             }
             return (.text, time.description)
         case .visibleString, .utf8String:
             return (.text, value.stringValue ?? "")
         case .octetString(let buffer):
             if let time = try? CosemDateTime(octetString: buffer), let unix = time.unixTime {
-                return (.dateTime, ContractDateText.format(Date(timeIntervalSince1970: TimeInterval(unix))))
+                return (.dateTime, ContractDate.format(Date(timeIntervalSince1970: TimeInterval(unix))))
             }
             return (.octets, Hex.encode(buffer.readableBytesView))
         default:
@@ -103,12 +103,5 @@ enum ReadingConverter {
         let power = (0..<abs(scaler)).reduce(1.0) { result, _ in result * 10 }
         let scaled = scaler >= 0 ? value * power : value / power
         return scaled == scaled.rounded() && abs(scaled) < 1e15 ? String(Int64(scaled)) : "\(scaled)"
-    }
-}
-
-/// ISO 8601 in UTC with milliseconds, as the contracts write date-times.
-enum ContractDateText {
-    static func format(_ date: Date) -> String {
-        date.formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true, timeZone: .gmt))
     }
 }

@@ -39,7 +39,7 @@ struct TaskExecutor: Sendable {
         let startedAt = now()
         guard startedAt <= task.deadline else {
             return Outcome(batch: nil, result: Self.result(task, outcome: .expired, startedAt: startedAt, finishedAt: startedAt,
-                failure: CollectorError(code: .taskExpired, reason: "the deadline \(ContractDateText.format(task.deadline)) passed before the task started", retriable: false, step: "queue").failure))
+                failure: CollectorError(code: .taskExpired, reason: "the deadline \(ContractDate.format(task.deadline)) passed before the task started", retriable: false, step: "queue").failure))
         }
         let plan: MeterSessionPlan
         do {

@@ -115,3 +115,29 @@ struct ContractCoderTests {
         #expect(KafkaTopics.all(regions: ["west"]) == ["hes.tasks.west", "hes.tasks.west.priority", "hes.readings", "hes.results", "hes.readings.dlq"])
     }
 }
+
+@Suite
+struct ContractDateTests {
+    /// The hand-written formatter and parser agree with Foundation's ISO 8601 style over random
+    /// instants from 1900 to 2200 (Foundation formats the whole seconds; the milliseconds are the
+    /// instant's own), and parse back to the millisecond.
+    @Test
+    func agreesWithFoundation() {
+        var generator = SystemRandomNumberGenerator()
+        let style = Date.ISO8601FormatStyle(includingFractionalSeconds: true, timeZone: .gmt)
+        for _ in 0..<2000 {
+            let milliseconds = Int64.random(in: -2_208_988_800_000...7_258_118_400_000, using: &generator)
+            let date = Date(timeIntervalSince1970: Double(milliseconds) / 1000)
+            let text = ContractDate.format(date)
+            let seconds = milliseconds >= 0 ? milliseconds / 1000 : (milliseconds - 999) / 1000
+            let whole = Date(timeIntervalSince1970: Double(seconds)).formatted(style)
+            let expected = whole.dropLast(5) + String(format: ".%03dZ", Int(milliseconds - seconds * 1000))
+            #expect(text == expected, "\(milliseconds)")
+            #expect(ContractDate.parse(text).map { Int64(($0.timeIntervalSince1970 * 1000).rounded()) } == milliseconds, "\(text)")
+        }
+        #expect(ContractDate.parse("2025-11-26T00:00:00Z") == Date(timeIntervalSince1970: 1_764_115_200))
+        #expect(ContractDate.parse("2025-11-26T01:00:00+01:00") == Date(timeIntervalSince1970: 1_764_115_200))
+        #expect(ContractDate.parse("2025-13-26T00:00:00Z") == nil)
+        #expect(ContractDate.parse("yesterday") == nil)
+    }
+}
