@@ -109,7 +109,7 @@ let package = Package(
         .testTarget(name: "DLMSClientTests", dependencies: ["DLMSClient", "DLMSLink", "DLMSCodec", "DLMSSecurity", "COSEM", "MeterSimulation", "TestSupport", nioCore, nioPosix], path: "Tests/DLMSClientTests", swiftSettings: swiftSettings),
         .testTarget(name: "MeterSimulationTests", dependencies: ["MeterSimulation", "DLMSCodec", "COSEM", "TestSupport", nioCore], path: "Tests/MeterSimulationTests", swiftSettings: swiftSettings),
         .testTarget(name: "MessagingTests", dependencies: ["Messaging", "TestSupport", "Contracts"], path: "Tests/MessagingTests", swiftSettings: swiftSettings),
-        .testTarget(name: "ContractsTests", dependencies: ["Contracts"], path: "Tests/ContractsTests", swiftSettings: swiftSettings),
+        .testTarget(name: "ContractsTests", dependencies: ["Contracts", "TestSupport"], path: "Tests/ContractsTests", swiftSettings: swiftSettings),
         .testTarget(name: "PersistenceTests", dependencies: ["Persistence", "TestSupport", logging, lifecycle], path: "Tests/PersistenceTests", swiftSettings: swiftSettings),
         .testTarget(name: "ServiceRuntimeTests", dependencies: ["ServiceRuntime", "Observability", "TestSupport", hummingbird, hummingbirdTesting], path: "Tests/ServiceRuntimeTests", swiftSettings: swiftSettings),
         .testTarget(name: "CollectorTests", dependencies: ["Collector", "Contracts", "COSEM", "DLMSSecurity", "TestSupport", nioCore], path: "Tests/CollectorTests", swiftSettings: swiftSettings),

@@ -21,6 +21,15 @@ extension VersionedContract {
 /// Encodes and decodes contracts as JSON, checking the `schema` field before anything else.
 public enum ContractCoder {
     public static func encode<Message: VersionedContract>(_ message: Message) throws -> [UInt8] {
+        // The collector's per-task messages take the hand-written path (same bytes, see
+        // ContractJSONWriter); everything else goes through JSONEncoder.
+        if let batch = message as? ReadingBatch { return batch.writeJSON() }
+        if let result = message as? TaskResult { return result.writeJSON() }
+        return try encodeWithFoundation(message)
+    }
+
+    /// `JSONEncoder` with the contracts' settings: what the hand-written paths must equal.
+    static func encodeWithFoundation<Message: VersionedContract>(_ message: Message) throws -> [UInt8] {
         Array(try makeEncoder().encode(message))
     }
 

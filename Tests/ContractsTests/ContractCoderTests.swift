@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 @testable import Contracts
 
 @Suite
@@ -139,5 +140,39 @@ struct ContractDateTests {
         #expect(ContractDate.parse("2025-11-26T01:00:00+01:00") == Date(timeIntervalSince1970: 1_764_115_200))
         #expect(ContractDate.parse("2025-13-26T00:00:00Z") == nil)
         #expect(ContractDate.parse("yesterday") == nil)
+    }
+}
+
+@Suite
+struct ContractJSONWriterTests {
+    static func randomText(_ generator: inout some RandomNumberGenerator) -> String {
+        let alphabet: [Character] = ["a", "Z", "0", "/", "\\", "\"", "\n", "\t", "\r", "\u{08}", "\u{0C}", "\u{01}", "\u{1F}", "é", "€", "😀", " ", "|", "#"]
+        return String((0..<Int.random(in: 0...12, using: &generator)).map { _ in alphabet.randomElement(using: &generator)! })
+    }
+
+    /// The hand-written JSON of batches and results is byte for byte what JSONEncoder writes.
+    @Test(arguments: 0..<50)
+    func sameBytesAsJSONEncoder(seed: Int) throws {
+        var generator = SeededGenerator(seed: UInt64(seed))
+        func date() -> Date { Date(timeIntervalSince1970: Double(Int64.random(in: 0...4_102_444_800_000, using: &generator)) / 1000) }
+        let readings = (0..<Int.random(in: 0...30, using: &generator)).map { _ in
+            Reading(obis: Self.randomText(&generator), classID: Int.random(in: 0...70, using: &generator), attribute: Int.random(in: -1...20, using: &generator),
+                    captureTime: date(), valueType: [.number, .text, .boolean, .octets, .dateTime].randomElement(using: &generator)!,
+                    value: Self.randomText(&generator), unit: Bool.random(using: &generator) ? Self.randomText(&generator) : nil,
+                    status: Bool.random(using: &generator) ? Int.random(in: 0...255, using: &generator) : nil)
+        }
+        let batch = ReadingBatch(batchID: Self.randomText(&generator), taskID: Self.randomText(&generator), region: "r/1", meterID: Self.randomText(&generator),
+                                 collectedAt: date(), readings: readings)
+        #expect(try ContractCoder.encode(batch) == ContractCoder.encodeWithFoundation(batch))
+        var details: [String: String] = [:]
+        for _ in 0..<Int.random(in: 0...5, using: &generator) { details[Self.randomText(&generator)] = Self.randomText(&generator) }
+        let result = TaskResult(
+            taskID: Self.randomText(&generator), commandID: Bool.random(using: &generator) ? Self.randomText(&generator) : nil, region: "r",
+            lineID: Self.randomText(&generator), meterID: "m", outcome: [.succeeded, .partial, .failed, .expired].randomElement(using: &generator)!,
+            failure: Bool.random(using: &generator) ? .init(code: Self.randomText(&generator), reason: Self.randomText(&generator),
+                                                            retriable: Bool.random(using: &generator), step: Bool.random(using: &generator) ? "get" : nil) : nil,
+            startedAt: date(), finishedAt: date(), readingCount: Int.random(in: 0...1000, using: &generator), details: details)
+        #expect(try ContractCoder.encode(result) == ContractCoder.encodeWithFoundation(result))
+        #expect(try ContractCoder.decode(ReadingBatch.self, from: ContractCoder.encode(batch)) == batch)
     }
 }
