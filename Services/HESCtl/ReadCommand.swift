@@ -541,7 +541,7 @@ final class AgreedKeyFile: @unchecked Sendable {
 
     /// Writes the key's hex and a newline, and closes the file.
     func write(_ key: DLMSKey) throws {
-        var text = key.withUnsafeBytes { bytes in Array(bytes.map { String(format: "%02X", $0) }.joined().utf8) }
+        var text = key.withUnsafeBytes { bytes in Array(Hex.encode(bytes).utf8) }
         defer { for i in text.indices { text[i] = 0 } }
         text.append(UInt8(ascii: "\n"))
         let written = text.withUnsafeBytes { Foundation.write(descriptor, $0.baseAddress, $0.count) }

@@ -16,11 +16,9 @@ struct DLMSClientFaultTests {
     static let guruxClockResponse = "C401C100090C07E80B1AFF102D0000000000"
     static let guruxRLRE = "630E800100BE0F040E0800065F1F0400401E5D04000007"
 
-    static func hex(_ text: String) -> ByteBuffer { try! ByteBuffer(dlmsHex: text) }
-
     /// Puts the request's invoke id into a captured response (byte 2 of GET/SET/ACTION APDUs).
     static func answering(_ request: ByteBuffer, with response: String) -> ByteBuffer {
-        var answer = hex(response)
+        var answer = hexBuffer(response)
         if let id = request.getInteger(at: request.readerIndex + 2, as: UInt8.self) {
             answer.setInteger(id, at: answer.readerIndex + 2)
         }
@@ -37,8 +35,8 @@ struct DLMSClientFaultTests {
     static func meter(_ other: @escaping @Sendable (ByteBuffer, Int) -> ScriptedMeterServer.Reply = { _, _ in .silence }) -> ScriptedMeterServer.Script {
         { request, index in
             switch request.getInteger(at: request.readerIndex, as: UInt8.self) {
-            case 0x60: return .apdu(hex(guruxAARE))
-            case 0x62: return .apdu(hex(guruxRLRE))
+            case 0x60: return .apdu(hexBuffer(guruxAARE))
+            case 0x62: return .apdu(hexBuffer(guruxRLRE))
             default: return other(request, index)
             }
         }
@@ -59,7 +57,7 @@ struct DLMSClientFaultTests {
 
     @Test("a rejected password is a typed, non-retriable association error")
     func rejectedPassword() async throws {
-        let server = try await ScriptedMeterServer.start { _, _ in .apdu(Self.hex(Self.guruxAARERejectedPassword)) }
+        let server = try await ScriptedMeterServer.start { _, _ in .apdu(hexBuffer(Self.guruxAARERejectedPassword)) }
         defer { Task { await server.stop() } }
         let error = await #expect(throws: DLMSClientError.self) {
             try await DLMSClient.withAssociation(to: Self.connection(port: server.port, password: "wrong")) { _ in }
@@ -89,7 +87,7 @@ struct DLMSClientFaultTests {
 
     @Test("garbage instead of a wrapper frame fails the step, no crash")
     func garbage() async throws {
-        let server = try await ScriptedMeterServer.start(script: Self.meter { _, _ in .raw(Self.hex("DEADBEEF00112233445566778899")) })
+        let server = try await ScriptedMeterServer.start(script: Self.meter { _, _ in .raw(hexBuffer("DEADBEEF00112233445566778899")) })
         defer { Task { await server.stop() } }
         let error = await #expect(throws: DLMSClientError.self) {
             try await DLMSClient.withAssociation(to: Self.connection(port: server.port)) { client in try await client.readClock() }
