@@ -63,7 +63,7 @@ let package = Package(
         .target(name: "COSEM", dependencies: [nioCore], path: "Shared/COSEM", swiftSettings: swiftSettings + [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))]),
         .target(name: "DLMSCodec", dependencies: ["COSEM", nioCore], path: "Shared/DLMSCodec", swiftSettings: swiftSettings + [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))]),
         .target(name: "DLMSLink", dependencies: ["COSEM", nioCore], path: "Shared/DLMSLink", swiftSettings: swiftSettings),
-        .target(name: "DLMSClient", dependencies: ["DLMSLink", "DLMSCodec", "DLMSSecurity", "COSEM", nioCore, nioPosix, logging, .product(name: "NIOConcurrencyHelpers", package: "swift-nio")], path: "Shared/DLMSClient", swiftSettings: swiftSettings),
+        .target(name: "DLMSClient", dependencies: ["DLMSLink", "DLMSCodec", "DLMSSecurity", "COSEM", "Observability", nioCore, nioPosix, logging, .product(name: "NIOConcurrencyHelpers", package: "swift-nio")], path: "Shared/DLMSClient", swiftSettings: swiftSettings),
         // The server side of our own stack: simulated meters' COSEM objects and associations (sans-IO).
         .target(name: "MeterSimulation", dependencies: ["DLMSCodec", "DLMSSecurity", "COSEM", nioCore, .product(name: "NIOConcurrencyHelpers", package: "swift-nio")], path: "Shared/MeterSimulation", swiftSettings: swiftSettings),
         // Security suite 0 (AES-GCM-128), HLS and invocation counters: pure functions over bytes and keys (sans-IO).
@@ -75,9 +75,9 @@ let package = Package(
             name: "CRdKafka", path: "Shared/CRdKafka", pkgConfig: "rdkafka",
             providers: [.apt(["librdkafka-dev"])]
         ),
-        .target(name: "Messaging", dependencies: ["CRdKafka", logging, metrics, lifecycle, nioCore], path: "Shared/Messaging", swiftSettings: swiftSettings),
+        .target(name: "Messaging", dependencies: ["CRdKafka", "Observability", logging, metrics, lifecycle, nioCore], path: "Shared/Messaging", swiftSettings: swiftSettings),
         .target(name: "Contracts", dependencies: [], path: "Shared/Contracts", swiftSettings: swiftSettings),
-        .target(name: "Persistence", dependencies: [postgresNIO, crypto, logging, nioCore, nioPosix, lifecycle], path: "Shared/Persistence", resources: [.copy("Migrations")], swiftSettings: swiftSettings),
+        .target(name: "Persistence", dependencies: ["Observability", postgresNIO, crypto, logging, nioCore, nioPosix, lifecycle], path: "Shared/Persistence", resources: [.copy("Migrations")], swiftSettings: swiftSettings),
         .target(name: "Observability", dependencies: [logging, metrics, prometheus], path: "Shared/Observability", swiftSettings: swiftSettings),
         .target(name: "ServiceRuntime", dependencies: ["Observability", logging, metrics, prometheus, lifecycle, argumentParser, nioCore, nioPosix, nioHTTP1], path: "Shared/ServiceRuntime", swiftSettings: swiftSettings),
 

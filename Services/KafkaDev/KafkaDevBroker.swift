@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import Messaging
+import Observability
 import ServiceLifecycle
 import ServiceRuntime
 
@@ -19,10 +20,10 @@ struct KafkaDevBroker: Service {
         }
         try Self.publish(cluster.bootstrapServers, to: configuration.bootstrapFile)
         logger.info("kafka-dev ready", metadata: [
-            KafkaLogMetadataKey.brokers: "\(cluster.bootstrapServers)",
-            KafkaLogMetadataKey.topic: "\(configuration.topics.joined(separator: ","))",
-            "kafka.partitions_per_topic": "\(configuration.partitions)",
-            "kafka.bootstrap_file": "\(configuration.bootstrapFile)",
+            LogMetadataKey.kafkaBrokers: "\(cluster.bootstrapServers)",
+            LogMetadataKey.kafkaTopic: "\(configuration.topics.joined(separator: ","))",
+            LogMetadataKey.kafkaPartitionsPerTopic: "\(configuration.partitions)",
+            LogMetadataKey.kafkaBootstrapFile: "\(configuration.bootstrapFile)",
         ])
         FileHandle.standardOutput.write(Data("kafka-dev bootstrap: \(cluster.bootstrapServers)\n".utf8))
         readiness.markReady("kafka-dev")

@@ -1,6 +1,7 @@
 import CRdKafka
 import Logging
 import Metrics
+import Observability
 import ServiceLifecycle
 import Synchronization
 
@@ -26,7 +27,7 @@ public final class KafkaProducer: Service, Sendable {
     /// - Throws: ``KafkaError`` with code ``KafkaError/Code/configuration`` for rejected settings.
     public init(configuration: KafkaProducerConfiguration, logger: Logger) throws {
         var logger = logger
-        logger[metadataKey: KafkaLogMetadataKey.clientID] = "\(configuration.clientID)"
+        logger[metadataKey: LogMetadataKey.kafkaClientID] = "\(configuration.clientID)"
         self.logger = logger
         self.configuration = configuration
         let client = try RDKafkaClient(
@@ -85,7 +86,7 @@ public final class KafkaProducer: Service, Sendable {
             } catch {
                 KafkaMetrics.shared.deliveryFailed(topic: topic).increment()
                 logger.warning("Kafka delivery failed", metadata: [
-                    KafkaLogMetadataKey.topic: "\(topic)", KafkaLogMetadataKey.error: "\(error)",
+                    LogMetadataKey.kafkaTopic: "\(topic)", LogMetadataKey.error: "\(error)",
                 ])
                 throw error
             }
@@ -190,7 +191,7 @@ public final class KafkaProducer: Service, Sendable {
         do {
             try await flush(timeout: configuration.shutdownFlushTimeout)
         } catch {
-            logger.error("Kafka producer closed with undelivered messages", metadata: [KafkaLogMetadataKey.error: "\(error)"])
+            logger.error("Kafka producer closed with undelivered messages", metadata: [LogMetadataKey.error: "\(error)"])
         }
         pollThread.requestStop()
         await pollThread.waitForExit()
