@@ -35,11 +35,14 @@ public final class KafkaConsumer: Service, Sendable {
 
     /// Creates the consumer; it joins the group and subscribes to
     /// ``KafkaConsumerConfiguration/topics`` in ``run()``.
-    /// - Parameter onCommit: called on the consumer thread after every successful commit with
-    ///   the committed offsets (next offset to read) — for audit logs and tests.
+    /// - Parameters:
+    ///   - clock: times ``KafkaConsumerConfiguration/commitInterval``. Default: `ContinuousClock`.
+    ///   - onCommit: called on the consumer thread after every successful commit with the
+    ///     committed offsets (next offset to read) — for audit logs and tests.
     /// - Throws: ``KafkaError`` with code ``KafkaError/Code/configuration`` for rejected settings.
     public init(
         configuration: KafkaConsumerConfiguration, logger: Logger,
+        clock: some Clock<Duration> = ContinuousClock(),
         onCommit: (@Sendable ([KafkaTopicPartition: Int64]) -> Void)? = nil
     ) throws {
         var logger = logger
@@ -51,7 +54,7 @@ public final class KafkaConsumer: Service, Sendable {
 
         let (stream, continuation) = AsyncThrowingStream.makeStream(of: KafkaConsumerMessage.self, throwing: (any Error).self)
         self.stream = stream
-        let core = ConsumerCore(configuration: configuration, logger: logger, continuation: continuation, onCommit: onCommit)
+        let core = ConsumerCore(configuration: configuration, logger: logger, clock: KafkaClock(clock), continuation: continuation, onCommit: onCommit)
         self.core = core
         let context = RDKafkaContext(logger: logger)
         context.rebalanceHandler = { handle, code, partitions in core.rebalance(handle: handle, code: code, partitions: partitions) }
@@ -190,7 +193,8 @@ final class ConsumerCore: Sendable {
     private struct State {
         var tracker = OffsetCommitTracker()
         var paused: Set<KafkaTopicPartition> = []
-        var lastCommit = ContinuousClock.now
+        /// When the last interval's commit ran, on the consumer's clock.
+        var lastCommit: Duration = .zero
         var terminalError: KafkaError?
     }
 
@@ -200,14 +204,16 @@ final class ConsumerCore: Sendable {
     private let onCommit: (@Sendable ([KafkaTopicPartition: Int64]) -> Void)?
     private let maxUnfinished: Int
     private let commitInterval: Duration
+    private let clock: KafkaClock
     private static let batchSize = 500
 
     init(
-        configuration: KafkaConsumerConfiguration, logger: Logger,
+        configuration: KafkaConsumerConfiguration, logger: Logger, clock: KafkaClock,
         continuation: AsyncThrowingStream<KafkaConsumerMessage, any Error>.Continuation,
         onCommit: (@Sendable ([KafkaTopicPartition: Int64]) -> Void)?
     ) {
         self.logger = logger
+        self.clock = clock
         self.continuation = continuation
         self.onCommit = onCommit
         maxUnfinished = max(1, configuration.maxUnfinishedMessagesPerPartition)
@@ -247,9 +253,10 @@ final class ConsumerCore: Sendable {
             rd_kafka_message_destroy(message)
         }
         resumeDrainedPartitions(handle: handle)
+        let now = clock.elapsed()
         let due = state.withLock { state in
-            guard ContinuousClock.now - state.lastCommit >= commitInterval else { return false }
-            state.lastCommit = ContinuousClock.now
+            guard now - state.lastCommit >= commitInterval else { return false }
+            state.lastCommit = now
             return true
         }
         if due, let error = commitPending(handle: handle) {

@@ -21,11 +21,15 @@ public final class KafkaProducer: Service, Sendable {
     private let pollThread: KafkaPollThread
     private let configuration: KafkaProducerConfiguration
     private let logger: Logger
+    private let clock: KafkaClock
     private let closed = Atomic<Bool>(false)
 
     /// Creates the producer and starts its poll thread.
+    /// - Parameter clock: times ``KafkaProducerConfiguration/messageTimeout`` while the local
+    ///   queue is full. Default: `ContinuousClock`.
     /// - Throws: ``KafkaError`` with code ``KafkaError/Code/configuration`` for rejected settings.
-    public init(configuration: KafkaProducerConfiguration, logger: Logger) throws {
+    public init(configuration: KafkaProducerConfiguration, logger: Logger, clock: some Clock<Duration> = ContinuousClock()) throws {
+        self.clock = KafkaClock(clock)
         var logger = logger
         logger[metadataKey: LogMetadataKey.kafkaClientID] = "\(configuration.clientID)"
         self.logger = logger
@@ -69,7 +73,7 @@ public final class KafkaProducer: Service, Sendable {
     public func send(
         topic: String, key: String?, value: some KafkaContiguousBytes, headers: [KafkaHeader] = []
     ) async throws -> KafkaDeliveryReport {
-        let deadline = ContinuousClock.now + configuration.messageTimeout
+        let deadline = clock.elapsed() + configuration.messageTimeout
         while true {
             if closed.load(ordering: .relaxed) { throw KafkaError.shutdown("producer is closed") }
             if let fatal = client.context.fatalError { throw fatal }
@@ -81,8 +85,8 @@ public final class KafkaProducer: Service, Sendable {
                 }
                 KafkaMetrics.shared.produced(topic: topic).increment()
                 return report
-            } catch let error as KafkaError where error.code == .queueFull && ContinuousClock.now < deadline {
-                try await Task.sleep(for: .milliseconds(10))
+            } catch let error as KafkaError where error.code == .queueFull && clock.elapsed() < deadline {
+                try await clock.sleep(.milliseconds(10))
             } catch {
                 KafkaMetrics.shared.deliveryFailed(topic: topic).increment()
                 logger.warning("Kafka delivery failed", metadata: [
