@@ -5,6 +5,11 @@ import PackageDescription
 
 let swiftSettings: [SwiftSetting] = [
     .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+]
+/// `swiftSettings` without MemberImportVisibility, for the targets listed at the end of this file.
+let swiftSettingsPendingImports: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
 ]
 
 let nioCore: Target.Dependency = .product(name: "NIOCore", package: "swift-nio")
@@ -109,3 +114,15 @@ let package = Package(
         .testTarget(name: "ExecutableTests", dependencies: ["TestSupport", "Messaging", "Persistence", "Contracts"], path: "Tests/ExecutableTests", swiftSettings: swiftSettings),
     ]
 )
+
+// MemberImportVisibility waits in these targets for files being rewritten that still miss an
+// import it asks for: ServiceRuntime.swift (UnixSignals), DatabaseService.swift (Foundation), the
+// services' App.swift (ServiceLifecycle), MeterFleet+admin.swift (Logging, MeterSimulation,
+// Synchronization), SettingsResolverTests.swift (Logging, Observability). Drop a target from the
+// list once its files import what they use.
+for target in package.targets where [
+    "ServiceRuntime", "Persistence", "ConfigService", "Scheduler", "Collector", "Uploader", "MeterSim", "IMSSim", "KafkaDev",
+    "ServiceRuntimeTests",
+].contains(target.name) {
+    target.swiftSettings = swiftSettingsPendingImports
+}

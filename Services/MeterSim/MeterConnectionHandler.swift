@@ -2,8 +2,10 @@ import DLMSLink
 import Foundation
 import Logging
 import MeterSimulation
+import Metrics
 import NIOCore
 import Observability
+import Synchronization
 
 /// One accepted connection of one meter: unframes requests (wrapper or HDLC), runs them
 /// through the connection's `COSEMServerSession` and writes the framed responses, applying the

@@ -2,8 +2,10 @@ import DLMSLink
 import Foundation
 import Logging
 import MeterSimulation
+import Metrics
 import NIOCore
 import Observability
+import Synchronization
 
 /// One meter's UDP socket: each datagram carries one wrapper frame (IEC 62056-47 §5), answered
 /// with one datagram to its sender. UDP has no connection, so the association lives per peer

@@ -5,6 +5,7 @@ import DLMSSecurity
 import Foundation
 import MeterSimulation
 import NIOConcurrencyHelpers
+import NIOCore
 import Testing
 import TestSupport
 

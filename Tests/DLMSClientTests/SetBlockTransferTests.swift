@@ -3,6 +3,7 @@ import DLMSClient
 import DLMSCodec
 import Foundation
 import MeterSimulation
+import NIOConcurrencyHelpers
 import NIOCore
 import Testing
 import TestSupport

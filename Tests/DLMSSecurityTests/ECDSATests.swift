@@ -1,5 +1,7 @@
 import Crypto
+import DLMSCodec
 import DLMSSecurity
+import Foundation
 import TestSupport
 import Testing
 
