@@ -25,7 +25,7 @@ let crypto: Target.Dependency = .product(name: "Crypto", package: "swift-crypto"
 let cryptoExtras: Target.Dependency = .product(name: "CryptoExtras", package: "swift-crypto")
 
 /// The dependencies every executable shares: runtime, observability, lifecycle, flags.
-let serviceBase: [Target.Dependency] = ["ServiceRuntime", "Observability", lifecycle, logging, metrics, argumentParser]
+let serviceBase: [Target.Dependency] = ["ServiceRuntime", "Observability", lifecycle, logging, argumentParser]
 
 let package = Package(
     name: "SwiftHES",
@@ -52,6 +52,8 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        // Already in the graph through postgres-nio; declared because Persistence configures its TLS.
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
@@ -82,21 +84,21 @@ let package = Package(
         ),
         .target(name: "Messaging", dependencies: ["CRdKafka", "Observability", logging, metrics, lifecycle, nioCore], path: "Shared/Messaging", swiftSettings: swiftSettings),
         .target(name: "Contracts", dependencies: [], path: "Shared/Contracts", swiftSettings: swiftSettings),
-        .target(name: "Persistence", dependencies: ["Observability", postgresNIO, crypto, logging, nioCore, nioPosix, lifecycle], path: "Shared/Persistence", resources: [.copy("Migrations")], swiftSettings: swiftSettings),
+        .target(name: "Persistence", dependencies: ["Observability", postgresNIO, crypto, logging, nioCore, nioPosix, .product(name: "NIOSSL", package: "swift-nio-ssl"), lifecycle], path: "Shared/Persistence", resources: [.copy("Migrations")], swiftSettings: swiftSettings),
         .target(name: "Observability", dependencies: [logging, metrics, prometheus], path: "Shared/Observability", swiftSettings: swiftSettings),
         .target(name: "ServiceRuntime", dependencies: ["Observability", logging, metrics, prometheus, lifecycle, argumentParser, nioCore, nioPosix, nioHTTP1], path: "Shared/ServiceRuntime", swiftSettings: swiftSettings),
 
         // MARK: - Executables
         .executableTarget(name: "ConfigService", dependencies: serviceBase + ["Persistence"], path: "Services/ConfigService", swiftSettings: swiftSettings),
-        .executableTarget(name: "Scheduler", dependencies: serviceBase + ["Persistence", "Messaging", "Contracts"], path: "Services/Scheduler", swiftSettings: swiftSettings),
-        .executableTarget(name: "Collector", dependencies: serviceBase + ["Messaging", "Contracts", "DLMSCodec"], path: "Services/Collector", swiftSettings: swiftSettings),
-        .executableTarget(name: "Uploader", dependencies: serviceBase + ["Persistence", "Messaging", "Contracts"], path: "Services/Uploader", swiftSettings: swiftSettings),
-        .executableTarget(name: "MeterSim", dependencies: serviceBase + ["MeterSimulation", "DLMSLink", "DLMSCodec", "DLMSSecurity", "COSEM", nioCore, nioPosix], path: "Services/MeterSim", swiftSettings: swiftSettings),
-        .executableTarget(name: "IMSSim", dependencies: serviceBase + ["Contracts"], path: "Services/IMSSim", swiftSettings: swiftSettings),
+        .executableTarget(name: "Scheduler", dependencies: serviceBase + ["Persistence", "Messaging"], path: "Services/Scheduler", swiftSettings: swiftSettings),
+        .executableTarget(name: "Collector", dependencies: serviceBase + ["Messaging", "Contracts"], path: "Services/Collector", swiftSettings: swiftSettings),
+        .executableTarget(name: "Uploader", dependencies: serviceBase + ["Persistence", "Messaging"], path: "Services/Uploader", swiftSettings: swiftSettings),
+        .executableTarget(name: "MeterSim", dependencies: serviceBase + ["MeterSimulation", "DLMSLink", "DLMSSecurity", "COSEM", metrics, nioCore, nioPosix], path: "Services/MeterSim", swiftSettings: swiftSettings),
+        .executableTarget(name: "IMSSim", dependencies: serviceBase, path: "Services/IMSSim", swiftSettings: swiftSettings),
         .executableTarget(name: "KafkaDev", dependencies: serviceBase + ["Messaging", "Contracts"], path: "Services/KafkaDev", swiftSettings: swiftSettings),
-        .executableTarget(name: "KafkaProbe", dependencies: ["Messaging", lifecycle, logging, argumentParser], path: "Tests/KafkaProbe", swiftSettings: swiftSettings),
-        .executableTarget(name: "HESCtl", dependencies: serviceBase + ["Messaging", "Contracts", "COSEM", "DLMSCodec", "DLMSLink", "DLMSSecurity", "DLMSClient", "Persistence"], path: "Services/HESCtl", swiftSettings: swiftSettings),
-        .executableTarget(name: "Benchmarks", dependencies: ["AllocationCounter", "COSEM", "DLMSCodec", "DLMSSecurity", "DLMSLink", "DLMSClient", "MeterSimulation", "Contracts", "Messaging", nioCore, nioPosix], path: "Benchmarks", exclude: ["AllocationCounter"], swiftSettings: swiftSettings),
+        .executableTarget(name: "KafkaProbe", dependencies: ["Messaging", lifecycle, .product(name: "UnixSignals", package: "swift-service-lifecycle"), logging, argumentParser], path: "Tests/KafkaProbe", swiftSettings: swiftSettings),
+        .executableTarget(name: "HESCtl", dependencies: ["Contracts", "COSEM", "DLMSCodec", "DLMSLink", "DLMSSecurity", "DLMSClient", argumentParser, logging, nioCore], path: "Services/HESCtl", swiftSettings: swiftSettings),
+        .executableTarget(name: "Benchmarks", dependencies: ["AllocationCounter", "COSEM", "DLMSCodec", "DLMSSecurity", "DLMSLink", "DLMSClient", "MeterSimulation", nioCore, nioPosix], path: "Benchmarks", exclude: ["AllocationCounter"], swiftSettings: swiftSettings),
         .target(name: "AllocationCounter", path: "Benchmarks/AllocationCounter"),
 
         // MARK: - Tests
@@ -105,9 +107,9 @@ let package = Package(
         .testTarget(name: "DLMSLinkTests", dependencies: ["DLMSLink", "COSEM", "TestSupport", nioCore], path: "Tests/DLMSLinkTests", swiftSettings: swiftSettings),
         .testTarget(name: "DLMSCodecTests", dependencies: ["DLMSCodec", "COSEM", "TestSupport", nioCore], path: "Tests/DLMSCodecTests", swiftSettings: swiftSettings),
         .testTarget(name: "DLMSSecurityTests", dependencies: ["DLMSSecurity", "DLMSCodec", "COSEM", "TestSupport", crypto, cryptoExtras, nioCore], path: "Tests/DLMSSecurityTests", swiftSettings: swiftSettings),
-        .testTarget(name: "DLMSClientTests", dependencies: ["DLMSClient", "DLMSLink", "DLMSCodec", "DLMSSecurity", "COSEM", "MeterSimulation", "TestSupport", nioCore, nioPosix], path: "Tests/DLMSClientTests", swiftSettings: swiftSettings),
+        .testTarget(name: "DLMSClientTests", dependencies: ["DLMSClient", "DLMSLink", "DLMSCodec", "DLMSSecurity", "COSEM", "MeterSimulation", "TestSupport", nioCore, .product(name: "NIOConcurrencyHelpers", package: "swift-nio")], path: "Tests/DLMSClientTests", swiftSettings: swiftSettings),
         .testTarget(name: "MeterSimulationTests", dependencies: ["MeterSimulation", "DLMSCodec", "COSEM", "TestSupport", nioCore], path: "Tests/MeterSimulationTests", swiftSettings: swiftSettings),
-        .testTarget(name: "MessagingTests", dependencies: ["Messaging", "TestSupport", "Contracts"], path: "Tests/MessagingTests", swiftSettings: swiftSettings),
+        .testTarget(name: "MessagingTests", dependencies: ["Messaging", "CRdKafka", "TestSupport", logging, lifecycle], path: "Tests/MessagingTests", swiftSettings: swiftSettings),
         .testTarget(name: "ContractsTests", dependencies: ["Contracts"], path: "Tests/ContractsTests", swiftSettings: swiftSettings),
         .testTarget(name: "PersistenceTests", dependencies: ["Persistence", "TestSupport", logging, lifecycle], path: "Tests/PersistenceTests", swiftSettings: swiftSettings),
         .testTarget(name: "ServiceRuntimeTests", dependencies: ["ServiceRuntime", "Observability", "TestSupport"], path: "Tests/ServiceRuntimeTests", swiftSettings: swiftSettings),
