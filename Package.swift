@@ -5,6 +5,7 @@ import PackageDescription
 
 let swiftSettings: [SwiftSetting] = [
     .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
 ]
 
 let nioCore: Target.Dependency = .product(name: "NIOCore", package: "swift-nio")
@@ -21,7 +22,7 @@ let hummingbirdTesting: Target.Dependency = .product(name: "HummingbirdTesting",
 let cryptoExtras: Target.Dependency = .product(name: "CryptoExtras", package: "swift-crypto")
 
 /// The dependencies every executable shares: runtime, observability, lifecycle, flags.
-let serviceBase: [Target.Dependency] = ["ServiceRuntime", "Observability", lifecycle, logging, metrics, argumentParser]
+let serviceBase: [Target.Dependency] = ["ServiceRuntime", "Observability", lifecycle, logging, argumentParser]
 
 let package = Package(
     name: "SwiftHES",
@@ -48,6 +49,8 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        // Already in the graph through postgres-nio; declared because Persistence configures its TLS.
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
@@ -67,7 +70,7 @@ let package = Package(
         .target(name: "COSEM", dependencies: [nioCore], path: "Shared/COSEM", swiftSettings: swiftSettings + [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))]),
         .target(name: "DLMSCodec", dependencies: ["COSEM", nioCore], path: "Shared/DLMSCodec", swiftSettings: swiftSettings + [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))]),
         .target(name: "DLMSLink", dependencies: ["COSEM", nioCore], path: "Shared/DLMSLink", swiftSettings: swiftSettings),
-        .target(name: "DLMSClient", dependencies: ["DLMSLink", "DLMSCodec", "DLMSSecurity", "COSEM", nioCore, nioPosix, logging, .product(name: "NIOConcurrencyHelpers", package: "swift-nio")], path: "Shared/DLMSClient", swiftSettings: swiftSettings),
+        .target(name: "DLMSClient", dependencies: ["DLMSLink", "DLMSCodec", "DLMSSecurity", "COSEM", "Observability", nioCore, nioPosix, logging, .product(name: "NIOConcurrencyHelpers", package: "swift-nio")], path: "Shared/DLMSClient", swiftSettings: swiftSettings),
         // The server side of our own stack: simulated meters' COSEM objects and associations (sans-IO).
         .target(name: "MeterSimulation", dependencies: ["DLMSCodec", "DLMSSecurity", "COSEM", nioCore, .product(name: "NIOConcurrencyHelpers", package: "swift-nio")], path: "Shared/MeterSimulation", swiftSettings: swiftSettings),
         // Security suite 0 (AES-GCM-128), HLS and invocation counters: pure functions over bytes and keys (sans-IO).
@@ -79,42 +82,42 @@ let package = Package(
             name: "CRdKafka", path: "Shared/CRdKafka", pkgConfig: "rdkafka",
             providers: [.apt(["librdkafka-dev"])]
         ),
-        .target(name: "Messaging", dependencies: ["CRdKafka", logging, metrics, lifecycle, nioCore], path: "Shared/Messaging", swiftSettings: swiftSettings),
+        .target(name: "Messaging", dependencies: ["CRdKafka", "Observability", logging, metrics, lifecycle, nioCore], path: "Shared/Messaging", swiftSettings: swiftSettings),
         .target(name: "Contracts", dependencies: [], path: "Shared/Contracts", swiftSettings: swiftSettings),
-        .target(name: "Persistence", dependencies: [postgresNIO, crypto, logging, nioCore, nioPosix, lifecycle], path: "Shared/Persistence", resources: [.copy("Migrations")], swiftSettings: swiftSettings),
+        .target(name: "Persistence", dependencies: ["Observability", postgresNIO, crypto, logging, nioCore, nioPosix, .product(name: "NIOSSL", package: "swift-nio-ssl"), lifecycle], path: "Shared/Persistence", resources: [.copy("Migrations")], swiftSettings: swiftSettings),
         .target(name: "Observability", dependencies: [logging, metrics, prometheus], path: "Shared/Observability", swiftSettings: swiftSettings),
         // One helper per dependency kind (PostgreSQL, Kafka): created, watched for readiness, wired the same way in every service.
         .target(name: "ServiceDependencies", dependencies: ["ServiceRuntime", "Observability", "Persistence", "Messaging", logging], path: "Shared/ServiceDependencies", swiftSettings: swiftSettings),
-        .target(name: "ServiceRuntime", dependencies: ["Observability", logging, metrics, prometheus, lifecycle, argumentParser, nioCore, nioPosix, hummingbird], path: "Shared/ServiceRuntime", swiftSettings: swiftSettings),
+        .target(name: "ServiceRuntime", dependencies: ["Observability", logging, metrics, prometheus, lifecycle, .product(name: "UnixSignals", package: "swift-service-lifecycle"), argumentParser, nioCore, nioPosix, hummingbird], path: "Shared/ServiceRuntime", swiftSettings: swiftSettings),
 
         // MARK: - Executables
         .executableTarget(name: "ConfigService", dependencies: serviceBase + ["Persistence", "ServiceDependencies"], path: "Services/ConfigService", swiftSettings: swiftSettings),
-        .executableTarget(name: "Scheduler", dependencies: serviceBase + ["Persistence", "Messaging", "Contracts", "ServiceDependencies"], path: "Services/Scheduler", swiftSettings: swiftSettings),
-        .executableTarget(name: "Collector", dependencies: serviceBase + ["Messaging", "Contracts", "COSEM", "DLMSCodec", "DLMSLink", "DLMSSecurity", "DLMSClient", "ServiceDependencies", .product(name: "DequeModule", package: "swift-collections"), .product(name: "NIOConcurrencyHelpers", package: "swift-nio")], path: "Services/Collector", swiftSettings: swiftSettings),
-        .executableTarget(name: "Uploader", dependencies: serviceBase + ["Persistence", "Messaging", "Contracts", "ServiceDependencies"], path: "Services/Uploader", swiftSettings: swiftSettings),
-        .executableTarget(name: "MeterSim", dependencies: serviceBase + [hummingbird, "MeterSimulation", "DLMSLink", "DLMSCodec", "DLMSSecurity", "COSEM", nioCore, nioPosix], path: "Services/MeterSim", swiftSettings: swiftSettings),
-        .executableTarget(name: "IMSSim", dependencies: serviceBase + ["Contracts"], path: "Services/IMSSim", swiftSettings: swiftSettings),
+        .executableTarget(name: "Scheduler", dependencies: serviceBase + ["Persistence", "Messaging", "ServiceDependencies"], path: "Services/Scheduler", swiftSettings: swiftSettings),
+        .executableTarget(name: "Collector", dependencies: serviceBase + ["Messaging", "Contracts", "COSEM", "DLMSCodec", "DLMSLink", "DLMSSecurity", "DLMSClient", "ServiceDependencies", metrics, nioCore, .product(name: "DequeModule", package: "swift-collections"), .product(name: "NIOConcurrencyHelpers", package: "swift-nio")], path: "Services/Collector", swiftSettings: swiftSettings),
+        .executableTarget(name: "Uploader", dependencies: serviceBase + ["Persistence", "Messaging", "ServiceDependencies"], path: "Services/Uploader", swiftSettings: swiftSettings),
+        .executableTarget(name: "MeterSim", dependencies: serviceBase + [hummingbird, "MeterSimulation", "DLMSLink", "DLMSSecurity", "COSEM", metrics, nioCore, nioPosix], path: "Services/MeterSim", swiftSettings: swiftSettings),
+        .executableTarget(name: "IMSSim", dependencies: serviceBase, path: "Services/IMSSim", swiftSettings: swiftSettings),
         .executableTarget(name: "KafkaDev", dependencies: serviceBase + ["Messaging", "Contracts", nioCore, nioPosix], path: "Services/KafkaDev", swiftSettings: swiftSettings),
-        .executableTarget(name: "KafkaProbe", dependencies: ["Messaging", lifecycle, logging, argumentParser], path: "Tests/KafkaProbe", swiftSettings: swiftSettings),
-        .executableTarget(name: "HESCtl", dependencies: serviceBase + ["COSEM", "Messaging", "Contracts", "DLMSCodec", "DLMSLink", "DLMSSecurity", "DLMSClient", "Persistence"], path: "Services/HESCtl", swiftSettings: swiftSettings),
-        .executableTarget(name: "Benchmarks", dependencies: ["AllocationCounter", "COSEM", "DLMSCodec", "DLMSSecurity", "DLMSLink", "DLMSClient", "MeterSimulation", "Contracts", "Messaging", nioCore, nioPosix], path: "Benchmarks", exclude: ["AllocationCounter"], swiftSettings: swiftSettings),
+        .executableTarget(name: "KafkaProbe", dependencies: ["Messaging", lifecycle, .product(name: "UnixSignals", package: "swift-service-lifecycle"), logging, argumentParser], path: "Tests/KafkaProbe", swiftSettings: swiftSettings),
+        .executableTarget(name: "HESCtl", dependencies: ["Contracts", "COSEM", "DLMSCodec", "DLMSLink", "DLMSSecurity", "DLMSClient", "Messaging", argumentParser, logging, nioCore], path: "Services/HESCtl", swiftSettings: swiftSettings),
+        .executableTarget(name: "Benchmarks", dependencies: ["AllocationCounter", "COSEM", "DLMSCodec", "DLMSSecurity", "DLMSLink", "DLMSClient", "MeterSimulation", "Contracts", "Messaging", logging, nioCore, nioPosix], path: "Benchmarks", exclude: ["AllocationCounter"], swiftSettings: swiftSettings),
         .target(name: "AllocationCounter", path: "Benchmarks/AllocationCounter"),
 
         // MARK: - Tests
-        .target(name: "TestSupport", dependencies: ["Persistence", "Messaging", "DLMSLink", logging, nioCore, nioPosix, .product(name: "NIOConcurrencyHelpers", package: "swift-nio")], path: "Tests/TestSupport", swiftSettings: swiftSettings),
-        .testTarget(name: "COSEMTests", dependencies: ["COSEM", nioCore], path: "Tests/COSEMTests", swiftSettings: swiftSettings),
+        .target(name: "TestSupport", dependencies: ["Persistence", "Messaging", "DLMSLink", "COSEM", logging, nioCore, nioPosix, .product(name: "NIOConcurrencyHelpers", package: "swift-nio")], path: "Tests/TestSupport", swiftSettings: swiftSettings),
+        .testTarget(name: "COSEMTests", dependencies: ["COSEM", "TestSupport", nioCore], path: "Tests/COSEMTests", swiftSettings: swiftSettings),
         .testTarget(name: "DLMSLinkTests", dependencies: ["DLMSLink", "COSEM", "TestSupport", nioCore], path: "Tests/DLMSLinkTests", swiftSettings: swiftSettings),
-        .testTarget(name: "DLMSCodecTests", dependencies: ["DLMSCodec", "COSEM", nioCore], path: "Tests/DLMSCodecTests", swiftSettings: swiftSettings),
+        .testTarget(name: "DLMSCodecTests", dependencies: ["DLMSCodec", "COSEM", "TestSupport", nioCore], path: "Tests/DLMSCodecTests", swiftSettings: swiftSettings),
         .testTarget(name: "DLMSSecurityTests", dependencies: ["DLMSSecurity", "DLMSCodec", "COSEM", "TestSupport", crypto, cryptoExtras, nioCore], path: "Tests/DLMSSecurityTests", swiftSettings: swiftSettings),
-        .testTarget(name: "DLMSClientTests", dependencies: ["DLMSClient", "DLMSLink", "DLMSCodec", "DLMSSecurity", "COSEM", "MeterSimulation", "TestSupport", nioCore, nioPosix], path: "Tests/DLMSClientTests", swiftSettings: swiftSettings),
+        .testTarget(name: "DLMSClientTests", dependencies: ["DLMSClient", "DLMSLink", "DLMSCodec", "DLMSSecurity", "COSEM", "MeterSimulation", "TestSupport", nioCore, .product(name: "NIOConcurrencyHelpers", package: "swift-nio")], path: "Tests/DLMSClientTests", swiftSettings: swiftSettings),
         .testTarget(name: "MeterSimulationTests", dependencies: ["MeterSimulation", "DLMSCodec", "COSEM", "TestSupport", nioCore], path: "Tests/MeterSimulationTests", swiftSettings: swiftSettings),
-        .testTarget(name: "MessagingTests", dependencies: ["Messaging", "TestSupport", "Contracts"], path: "Tests/MessagingTests", swiftSettings: swiftSettings),
+        .testTarget(name: "MessagingTests", dependencies: ["Messaging", "CRdKafka", "TestSupport", logging, lifecycle], path: "Tests/MessagingTests", swiftSettings: swiftSettings),
         .testTarget(name: "ContractsTests", dependencies: ["Contracts", "TestSupport"], path: "Tests/ContractsTests", swiftSettings: swiftSettings),
         .testTarget(name: "PersistenceTests", dependencies: ["Persistence", "TestSupport", logging, lifecycle], path: "Tests/PersistenceTests", swiftSettings: swiftSettings),
         .testTarget(name: "ServiceRuntimeTests", dependencies: ["ServiceRuntime", "Observability", "TestSupport", hummingbird, hummingbirdTesting], path: "Tests/ServiceRuntimeTests", swiftSettings: swiftSettings),
-        .testTarget(name: "CollectorTests", dependencies: ["Collector", "Contracts", "COSEM", "DLMSSecurity", "TestSupport", nioCore], path: "Tests/CollectorTests", swiftSettings: swiftSettings),
+        .testTarget(name: "CollectorTests", dependencies: ["Collector", "Contracts", "COSEM", "DLMSClient", "DLMSSecurity", "TestSupport", nioCore], path: "Tests/CollectorTests", swiftSettings: swiftSettings),
         // The services' serviceGroup(for:) built and run in-process (executable targets are testable).
-        .testTarget(name: "ServiceAssemblyTests", dependencies: ["Collector", "ConfigService", "Scheduler", "Uploader", "MeterSim", "TestSupport", "ServiceRuntime", "Persistence", "Contracts", lifecycle, logging, hummingbird, hummingbirdTesting], path: "Tests/ServiceAssemblyTests", swiftSettings: swiftSettings),
+        .testTarget(name: "ServiceAssemblyTests", dependencies: ["Collector", "ConfigService", "Scheduler", "Uploader", "MeterSim", "MeterSimulation", "Messaging", "TestSupport", "ServiceRuntime", "Persistence", "Contracts", lifecycle, logging, prometheus, hummingbird, hummingbirdTesting], path: "Tests/ServiceAssemblyTests", swiftSettings: swiftSettings),
         .testTarget(name: "ExecutableTests", dependencies: ["TestSupport", "Messaging", "Persistence", "Contracts"], path: "Tests/ExecutableTests", swiftSettings: swiftSettings),
     ]
 )

@@ -1,4 +1,5 @@
 import ArgumentParser
+import ServiceLifecycle
 import DLMSSecurity
 import Foundation
 import ServiceRuntime

@@ -1,6 +1,7 @@
 import COSEM
 import Contracts
 import Foundation
+import NIOCore
 
 /// Turns what a meter returned into `reading-batch/v1` readings: the scaler applied exactly (as
 /// decimal text, never through a binary float for integers), the unit symbol, the capture time

@@ -1,4 +1,5 @@
 import ArgumentParser
+import COSEM
 import DLMSSecurity
 import Foundation
 
@@ -19,7 +20,8 @@ enum KeyMaterial {
         }
         do {
             if text.hasPrefix("wrapped:") {
-                let wrapped = WrappedDLMSKey(masterKeyID: try masterKey().id, wrapped: Array(try hexBytes(text.dropFirst(8))))
+                guard let bytes = Hex.decode(text.dropFirst(8)) else { throw ValidationError("not hexadecimal") }
+                let wrapped = WrappedDLMSKey(masterKeyID: try masterKey().id, wrapped: bytes)
                 return try wrapped.unwrap(with: try masterKey())
             }
             return try DLMSKey(hex: text)
@@ -71,18 +73,6 @@ enum KeyMaterial {
         guard let data = FileManager.default.contents(atPath: path) else { throw ValidationError("cannot read the master key file \(path)") }
         return try MasterKey(id: environment["HES_MASTER_KEY_ID"] ?? "default",
                              hex: String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines))
-    }
-
-    static func hexBytes(_ text: Substring) throws -> [UInt8] {
-        var bytes: [UInt8] = []
-        var digits = text.filter { !$0.isWhitespace }.makeIterator()
-        while let high = digits.next() {
-            guard let low = digits.next(), let value = UInt8(String([high, low]), radix: 16) else {
-                throw ValidationError("not hexadecimal")
-            }
-            bytes.append(value)
-        }
-        return bytes
     }
 }
 
@@ -137,7 +127,7 @@ struct KeyCommand: ParsableCommand {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys]
             print(String(decoding: try encoder.encode(wrapped), as: UTF8.self))
-            print("wrapped:" + wrapped.wrapped.map { String(format: "%02X", $0) }.joined())
+            print("wrapped:" + Hex.encode(wrapped.wrapped))
         }
     }
 }

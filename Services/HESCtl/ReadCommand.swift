@@ -214,21 +214,21 @@ struct ReadCommand: AsyncParsableCommand {
         if let profile { dialect.address = profile }
         let range = try profileRange()
         do {
-            let transport = try await endpoint.open(timeout: .seconds(timeout))
-            defer { Task { await transport.close() } }
             let configuration = IEC21Session.Configuration(address: deviceAddress, maximumBaudRate: baud, responseTimeout: .seconds(timeout))
-            let output = try await IEC21Reader.withProgrammingSession(over: transport, configuration: configuration, password: password) { session in
-                var output = ProgrammingOutput(endpoint: "\(endpoint)", manufacturer: session.identification.manufacturer,
-                                               identification: session.identification.identification, operand: session.operand)
-                for address in obisCodes {
-                    output.dataSets += try await session.read(address).map(ReadoutOutput.DataSet.init)
+            let output = try await endpoint.withTransport(timeout: .seconds(timeout)) { transport in
+                try await IEC21Reader.withProgrammingSession(over: transport, configuration: configuration, password: password) { session in
+                    var output = ProgrammingOutput(endpoint: "\(endpoint)", manufacturer: session.identification.manufacturer,
+                                                   identification: session.identification.identification, operand: session.operand)
+                    for address in obisCodes {
+                        output.dataSets += try await session.read(address).map(ReadoutOutput.DataSet.init)
+                    }
+                    if let range {
+                        let profile = try await session.readLoadProfile(address: dialect.address, from: range.from, to: range.to,
+                                                                        format: dialect.timestampFormat, commandType: dialect.commandType)
+                        output.profile = .init(profile, address: dialect.address, from: range.from, to: range.to)
+                    }
+                    return output
                 }
-                if let range {
-                    let profile = try await session.readLoadProfile(address: dialect.address, from: range.from, to: range.to,
-                                                                    format: dialect.timestampFormat, commandType: dialect.commandType)
-                    output.profile = .init(profile, address: dialect.address, from: range.from, to: range.to)
-                }
-                return output
             }
             try Self.printJSON(output)
         } catch let error as DLMSClientError {
@@ -240,10 +240,10 @@ struct ReadCommand: AsyncParsableCommand {
     func runReadout() async throws {
         let endpoint = try iec21Endpoint()
         do {
-            let transport = try await endpoint.open(timeout: .seconds(timeout))
-            defer { Task { await transport.close() } }
-            let readout = try await IEC21Reader.readout(over: transport, configuration: .init(
-                address: deviceAddress, maximumBaudRate: baud, responseTimeout: .seconds(timeout)))
+            let readout = try await endpoint.withTransport(timeout: .seconds(timeout)) { transport in
+                try await IEC21Reader.readout(over: transport, configuration: .init(
+                    address: deviceAddress, maximumBaudRate: baud, responseTimeout: .seconds(timeout)))
+            }
             let output = ReadoutOutput(
                 endpoint: "\(endpoint)", manufacturer: readout.identification.manufacturer, identification: readout.identification.identification,
                 dataSets: readout.dataSets.map(ReadoutOutput.DataSet.init))
@@ -541,7 +541,7 @@ final class AgreedKeyFile: @unchecked Sendable {
 
     /// Writes the key's hex and a newline, and closes the file.
     func write(_ key: DLMSKey) throws {
-        var text = key.withUnsafeBytes { bytes in Array(bytes.map { String(format: "%02X", $0) }.joined().utf8) }
+        var text = key.withUnsafeBytes { bytes in Array(Hex.encode(bytes).utf8) }
         defer { for i in text.indices { text[i] = 0 } }
         text.append(UInt8(ascii: "\n"))
         let written = text.withUnsafeBytes { Foundation.write(descriptor, $0.baseAddress, $0.count) }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import ServiceLifecycle
 import ServiceRuntime
 
 /// `ims-sim`: a stand-in for the central IMS that stores and deduplicates what it receives.

@@ -1,4 +1,5 @@
 import ArgumentParser
+import ServiceLifecycle
 import ServiceRuntime
 
 /// `kafka-dev`: a development Kafka broker on librdkafka's mock cluster, with the SwiftHES

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import Messaging
+import Observability
 import ServiceLifecycle
 import ServiceRuntime
 
@@ -26,11 +27,11 @@ struct KafkaDevBroker: Service {
         }
         try Self.publish(bootstrap, to: configuration.bootstrapFile)
         logger.info("kafka-dev ready", metadata: [
-            KafkaLogMetadataKey.brokers: "\(bootstrap)",
-            "kafka.mock_brokers": "\(cluster.bootstrapServers)",
-            KafkaLogMetadataKey.topic: "\(configuration.topics.joined(separator: ","))",
-            "kafka.partitions_per_topic": "\(configuration.partitions)",
-            "kafka.bootstrap_file": "\(configuration.bootstrapFile)",
+            LogMetadataKey.kafkaBrokers: "\(bootstrap)",
+            LogMetadataKey.kafkaMockBrokers: "\(cluster.bootstrapServers)",
+            LogMetadataKey.kafkaTopic: "\(configuration.topics.joined(separator: ","))",
+            LogMetadataKey.kafkaPartitionsPerTopic: "\(configuration.partitions)",
+            LogMetadataKey.kafkaBootstrapFile: "\(configuration.bootstrapFile)",
         ])
         FileHandle.standardOutput.write(Data("kafka-dev bootstrap: \(bootstrap)\n".utf8))
         readiness.markReady("kafka-dev")

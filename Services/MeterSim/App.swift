@@ -3,6 +3,7 @@ import COSEM
 import DLMSSecurity
 import Foundation
 import MeterSimulation
+import ServiceLifecycle
 import ServiceRuntime
 
 /// `meter-sim`: simulated DLMS meters for development, tests and load.

@@ -2,6 +2,7 @@ import DLMSLink
 import Foundation
 import MeterSimulation
 import NIOCore
+import Synchronization
 
 /// The meters on one serial line (or behind one serial-gateway port) as a sans-IO state
 /// machine: every meter hears every byte, answers only what is addressed to it (HDLC physical

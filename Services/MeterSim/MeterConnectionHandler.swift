@@ -2,7 +2,10 @@ import DLMSLink
 import Foundation
 import Logging
 import MeterSimulation
+import Metrics
 import NIOCore
+import Observability
+import Synchronization
 
 /// One accepted connection of one meter: unframes requests (wrapper or HDLC), runs them
 /// through the connection's `COSEMServerSession` and writes the framed responses, applying the
@@ -46,7 +49,7 @@ final class MeterConnectionHandler: ChannelInboundHandler {
 
     func channelActive(context: ChannelHandlerContext) {
         metrics.connectionOpened()
-        logger.debug("connection opened", metadata: ["peer": "\(context.remoteAddress.map { "\($0)" } ?? "?")"])
+        logger.debug("connection opened", metadata: [LogMetadataKey.peer: "\(context.remoteAddress.map { "\($0)" } ?? "?")"])
         restartInactivityTimer(context: context)
         context.fireChannelActive()
     }
@@ -59,7 +62,7 @@ final class MeterConnectionHandler: ChannelInboundHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        logger.debug("connection error", metadata: ["error": "\(error)"])
+        logger.debug("connection error", metadata: [LogMetadataKey.error: "\(error)"])
         context.close(promise: nil)
     }
 
@@ -99,7 +102,7 @@ final class MeterConnectionHandler: ChannelInboundHandler {
             do {
                 frame = try wrapperDecoder.decode(buffer: &inbound)
             } catch {
-                logger.info("malformed wrapper frame; closing", metadata: ["error": "\(error)"])
+                logger.info("malformed wrapper frame; closing", metadata: [LogMetadataKey.error: "\(error)"])
                 closing = true
                 context.close(promise: nil)
                 return
@@ -107,7 +110,7 @@ final class MeterConnectionHandler: ChannelInboundHandler {
             guard let frame else { break }
             guard frame.destination == Self.logicalDevice else {
                 // Only the management logical device exists; a real meter stays silent too.
-                logger.debug("wrapper frame for absent logical device", metadata: ["wport": "\(frame.destination)"])
+                logger.debug("wrapper frame for absent logical device", metadata: [LogMetadataKey.wrapperPort: "\(frame.destination)"])
                 continue
             }
             guard let response = handle(frame.apdu, clientSAP: frame.source) else { continue }

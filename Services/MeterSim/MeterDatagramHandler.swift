@@ -2,7 +2,10 @@ import DLMSLink
 import Foundation
 import Logging
 import MeterSimulation
+import Metrics
 import NIOCore
+import Observability
+import Synchronization
 
 /// One meter's UDP socket: each datagram carries one wrapper frame (IEC 62056-47 §5), answered
 /// with one datagram to its sender. UDP has no connection, so the association lives per peer
@@ -70,7 +73,7 @@ final class WrapperDatagramHandler: ChannelInboundHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        logger.debug("datagram error", metadata: ["error": "\(error)"])
+        logger.debug("datagram error", metadata: [LogMetadataKey.error: "\(error)"])
     }
 }
 
@@ -126,7 +129,7 @@ final class GatewayDatagramHandler: ChannelInboundHandler {
         if output.requests > 0 { metrics.requests.increment(by: output.requests) }
         if let contention = output.contention {
             metrics.contentions.increment()
-            logger.error("bus contention behind gateway \(bus.name): \(contention)", metadata: ["line.id": "\(bus.name)"])
+            logger.error("bus contention behind gateway \(bus.name): \(contention)", metadata: [LogMetadataKey.lineID: "\(bus.name)"])
         }
         guard let peer else { return }
         var wrote = false
@@ -138,6 +141,6 @@ final class GatewayDatagramHandler: ChannelInboundHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        logger.debug("gateway datagram error", metadata: ["error": "\(error)"])
+        logger.debug("gateway datagram error", metadata: [LogMetadataKey.error: "\(error)"])
     }
 }

@@ -1,7 +1,10 @@
 import Foundation
 import Hummingbird
+import Logging
+import MeterSimulation
 import Observability
 import ServiceRuntime
+import Synchronization
 
 /// meter-sim's admin endpoints (JSON; errors are problem documents):
 /// - `GET /meters`: every meter with its address, disconnect state, clock offset, sessions
@@ -25,7 +28,7 @@ extension MeterFleet {
             var change = try FaultSwitches(query: request.uri.queryParameters)
             if let body = try? await request.body.collect(upTo: 4096), body.readableBytes > 0 {
                 do {
-                    change.merge(try JSONDecoder().decode(FaultSwitches.self, from: Data(buffer: body)))
+                    change.merge(try JSONDecoder().decode(FaultSwitches.self, from: Data(body.readableBytesView)))
                 } catch let problem as HTTPProblem {
                     throw problem
                 } catch {

@@ -8,6 +8,7 @@ import Metrics
 import MeterSimulation
 import NIOCore
 import NIOPosix
+import Observability
 import ServiceLifecycle
 import ServiceRuntime
 import Synchronization
@@ -196,7 +197,7 @@ final class MeterFleet: Service, Sendable {
     private func bind(_ entry: MeterEntry, group: any EventLoopGroup) -> EventLoopFuture<any Channel> {
         let inactivity = configuration.hdlcInactivityTimeout
         let metrics = self.metrics
-        let logger = { var logger = self.logger; logger[metadataKey: "meter.id"] = "\(entry.serialNumber)"; return logger }()
+        let logger = { var logger = self.logger; logger[metadataKey: LogMetadataKey.meterID] = "\(entry.serialNumber)"; return logger }()
         if entry.transport == .udp {
             return DatagramBootstrap(group: group)
                 .channelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -234,7 +235,7 @@ final class MeterFleet: Service, Sendable {
 
     private func bindGateway(_ bus: MeterBus, host: String, port: Int, group: any EventLoopGroup) async throws -> any Channel {
         let metrics = self.metrics
-        let logger = { var logger = self.logger; logger[metadataKey: "line.id"] = "\(bus.name)"; return logger }()
+        let logger = { var logger = self.logger; logger[metadataKey: LogMetadataKey.lineID] = "\(bus.name)"; return logger }()
         do {
             return try await DatagramBootstrap(group: group)
                 .channelOption(.socketOption(.so_reuseaddr), value: 1)

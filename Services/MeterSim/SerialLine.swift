@@ -5,6 +5,7 @@ import Foundation
 import Logging
 import Metrics
 import NIOCore
+import Observability
 import Synchronization
 
 /// One serial line of simulated meters: a pseudo-terminal meter-sim creates (clients open its
@@ -153,7 +154,7 @@ final class SerialLine: @unchecked Sendable {
 
     private func report(_ contention: String) {
         contentions.increment()
-        logger.error("bus contention on line \(name): \(contention)", metadata: ["line.id": "\(name)"])
+        logger.error("bus contention on line \(name): \(contention)", metadata: [LogMetadataKey.lineID: "\(name)"])
     }
 
     /// Writes `bytes`, paced at `baudRate` when the line paces; false when a client frame cut

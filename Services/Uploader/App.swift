@@ -1,4 +1,5 @@
 import ArgumentParser
+import ServiceLifecycle
 import Persistence
 import ServiceRuntime
 

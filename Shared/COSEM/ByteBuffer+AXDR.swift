@@ -116,35 +116,12 @@ extension ByteBuffer {
         self.writeBytes(bytes)
     }
 
-    /// Parses hexadecimal text, ignoring whitespace, `:` and `-` separators and an optional `0x`.
+    /// Parses hexadecimal text, ignoring whitespace, `:` and `-` separators and an optional `0x`
+    /// (``Hex/decode(capture:)``).
     public init(dlmsHex text: some StringProtocol) throws {
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(text.utf8.count / 2)
-        var high: UInt8? = nil
-        var utf8 = Substring(text).utf8[...]
-        if utf8.starts(with: "0x".utf8) || utf8.starts(with: "0X".utf8) { utf8 = utf8.dropFirst(2) }
-        for c in utf8 {
-            let nibble: UInt8
-            switch c {
-            case UInt8(ascii: "0")...UInt8(ascii: "9"): nibble = c - UInt8(ascii: "0")
-            case UInt8(ascii: "a")...UInt8(ascii: "f"): nibble = c - UInt8(ascii: "a") + 10
-            case UInt8(ascii: "A")...UInt8(ascii: "F"): nibble = c - UInt8(ascii: "A") + 10
-            case UInt8(ascii: " "), UInt8(ascii: "\n"), UInt8(ascii: "\t"), UInt8(ascii: "\r"), UInt8(ascii: ":"), UInt8(ascii: "-"):
-                continue
-            default:
-                throw DLMSError.invalidValue("not a hexadecimal digit: \(Character(Unicode.Scalar(c)))")
-            }
-            if let h = high { bytes.append(h << 4 | nibble); high = nil } else { high = nibble }
-        }
-        guard high == nil else { throw DLMSError.invalidValue("odd number of hexadecimal digits") }
-        self.init(dlmsBytes: bytes)
+        self.init(dlmsBytes: try Hex.decode(capture: text))
     }
 
     /// The readable bytes as upper-case hexadecimal, without separators.
-    public var dlmsHex: String {
-        var out = ""
-        out.reserveCapacity(self.readableBytes * 2)
-        for byte in self.readableBytesView { out += hex(byte) }
-        return out
-    }
+    public var dlmsHex: String { Hex.encode(self.readableBytesView) }
 }

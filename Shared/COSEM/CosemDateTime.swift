@@ -205,7 +205,7 @@ public struct CosemDateTime: Hashable, Sendable, Codable, CustomStringConvertibl
             let sign = off < 0 ? "-" : "+"
             out += "\(sign)\(f(abs(off) / 60, 2)):\(f(abs(off) % 60, 2))"
         }
-        if let status = clockStatusValue, status.rawValue != 0 { out += " status=0x\(hex(status.rawValue))" }
+        if let status = clockStatusValue, status.rawValue != 0 { out += " status=0x\(Hex.encode(status.rawValue))" }
         return out
     }
 

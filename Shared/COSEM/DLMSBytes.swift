@@ -8,12 +8,12 @@ public struct DLMSBytes: Hashable, Sendable, Codable, ExpressibleByArrayLiteral,
 
     public var count: Int { bytes.count }
     public var isEmpty: Bool { bytes.isEmpty }
-    public var hex: String { bytes.map { hexByte($0) }.joined() }
+    public var hex: String { Hex.encode(bytes) }
     public var description: String { hex }
 
     public init(from decoder: any Decoder) throws {
         let text = try decoder.singleValueContainer().decode(String.self)
-        self.bytes = Array(try ByteBuffer(dlmsHex: text).readableBytesView)
+        self.bytes = try Hex.decode(capture: text)
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -21,7 +21,3 @@ public struct DLMSBytes: Hashable, Sendable, Codable, ExpressibleByArrayLiteral,
         try c.encode(hex)
     }
 }
-
-import NIOCore
-
-func hexByte(_ b: UInt8) -> String { hex(b) }

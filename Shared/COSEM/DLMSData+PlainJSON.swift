@@ -1,3 +1,5 @@
+import NIOCore
+
 /// A DLMS value as plain JSON, the way operators and the IMS read values: numbers as numbers,
 /// date-times as ISO 8601, strings as strings, octet strings as hex, structures as arrays.
 /// (The typed, round-trippable form is `DLMSData`'s `Codable` conformance.)

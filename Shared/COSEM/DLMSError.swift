@@ -93,7 +93,7 @@ public struct DLMSError: Error, Hashable, CustomStringConvertible, Sendable {
         DLMSError(code: .nestingLimitExceeded, reason: reason, file: file, line: line)
     }
     public static func unexpectedTag(_ tag: UInt8, in context: String, file: String = #fileID, line: Int = #line) -> DLMSError {
-        DLMSError(code: .unexpectedTag, reason: "unexpected tag 0x\(hex(tag)) in \(context)", file: file, line: line)
+        DLMSError(code: .unexpectedTag, reason: "unexpected tag 0x\(Hex.encode(tag)) in \(context)", file: file, line: line)
     }
     public static func invalidValue(_ reason: String, file: String = #fileID, line: Int = #line) -> DLMSError {
         DLMSError(code: .invalidValue, reason: reason, file: file, line: line)
@@ -122,10 +122,4 @@ public struct DLMSError: Error, Hashable, CustomStringConvertible, Sendable {
     public static func protocolViolation(_ reason: String, file: String = #fileID, line: Int = #line) -> DLMSError {
         DLMSError(code: .protocolViolation, reason: reason, file: file, line: line)
     }
-}
-
-@inline(__always)
-func hex(_ byte: UInt8) -> String {
-    let digits: [Character] = ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "A", "B", "C", "D", "E", "F"]
-    return String([digits[Int(byte >> 4)], digits[Int(byte & 0x0F)]])
 }

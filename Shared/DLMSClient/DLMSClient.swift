@@ -5,6 +5,7 @@ import DLMSSecurity
 import Logging
 import NIOCore
 import NIOPosix
+import Observability
 
 /// One open association with a meter: GET, SET and ACTION with invoke-id correlation, block
 /// transfer reassembly and a deadline on every step. Obtain one with `withAssociation`.
@@ -121,7 +122,7 @@ public final class DLMSClient {
         _ body: (DLMSClient) async throws -> Result
     ) async throws -> Result {
         var logger = logger
-        logger[metadataKey: "meter.endpoint"] = "\(connection.endpoint)"
+        logger[metadataKey: LogMetadataKey.meterEndpoint] = "\(connection.endpoint)"
         var firstCounter: UInt32 = 0
         if let security = connection.security, security.ciphers {
             do {
@@ -143,7 +144,7 @@ public final class DLMSClient {
                 do {
                     let id = try await IEC21Reader.enterHDLC(over: transport, serialPath: serialPath, configuration: .init(
                         address: address, maximumBaudRate: rate, responseTimeout: connection.timeouts.retransmission))
-                    logger.debug("IEC 62056-21 mode E opening done", metadata: ["iec21.identification": "\(id.manufacturer) \(id.identification)"])
+                    logger.debug("IEC 62056-21 mode E opening done", metadata: [LogMetadataKey.iec21Identification: "\(id.manufacturer) \(id.identification)"])
                 } catch {
                     if closesTransport { await transport.close() }
                     throw error
@@ -205,7 +206,7 @@ public final class DLMSClient {
                 throw DLMSClientError(code: .invalidArgument, step: .associate, reason: "invocation counter store: \(error)")
             }
         }
-        logger.debug("first invocation counter", metadata: ["dlms.invocation_counter": "\(first)"])
+        logger.debug("first invocation counter", metadata: [LogMetadataKey.dlmsInvocationCounter: "\(first)"])
         return first
     }
 
@@ -223,7 +224,7 @@ public final class DLMSClient {
         }
         if let hdlc = framing as? HDLCFraming {
             association.hdlcParameters = hdlc.parameters
-            logger.debug("HDLC link up", metadata: ["hdlc.parameters": "\(hdlc.parameters)"])
+            logger.debug("HDLC link up", metadata: [LogMetadataKey.hdlcParameters: "\(hdlc.parameters)"])
         }
         let profile = connection.profile
         var initiate = InitiateRequest(proposedConformance: profile.proposedConformance, clientMaxReceivePDUSize: profile.maximumReceivePDUSize)
@@ -347,8 +348,8 @@ public final class DLMSClient {
         // its server deciphers a ded- APDU only in an authenticated association (a ded- pass 3 is
         // refused with deciphering-error); meter-sim takes either.
         if ciphering?.cipher.dedicatedKey != nil { ciphering?.kind = .dedicated }
-        logger.debug("associated", metadata: ["dlms.conformance": "\(granted.negotiatedConformance)", "dlms.max_pdu": "\(granted.serverMaxReceivePDUSize)",
-                                              "dlms.security": "\(security.map { "\($0)" } ?? "none")"])
+        logger.debug("associated", metadata: [LogMetadataKey.dlmsConformance: "\(granted.negotiatedConformance)", LogMetadataKey.dlmsMaxPDU: "\(granted.serverMaxReceivePDUSize)",
+                                              LogMetadataKey.dlmsSecurity: "\(security.map { "\($0)" } ?? "none")"])
     }
 
     /// HLS passes 3 and 4 (Green Book 9.2.7.4): our f(StoC) through `reply_to_HLS_authentication`
@@ -424,10 +425,10 @@ public final class DLMSClient {
             do {
                 let response = try await exchange(.rlrq(RLRQ(reason: 0)), step: .release, invokeID: nil, timeout: connection.timeouts.release)
                 if case .rlre = response {} else {
-                    logger.debug("unexpected answer to RLRQ", metadata: ["dlms.apdu": "\(response.name)"])
+                    logger.debug("unexpected answer to RLRQ", metadata: [LogMetadataKey.dlmsAPDU: "\(response.name)"])
                 }
             } catch {
-                logger.debug("release failed", metadata: ["error": "\(error)"])
+                logger.debug("release failed", metadata: [LogMetadataKey.error: "\(error)"])
             }
         }
         await closeLink()
@@ -633,7 +634,7 @@ public final class DLMSClient {
                 guard let raw = try await framing.receive(until: attemptDeadline) else {
                     if mayRepeat, NIODeadline.now() < stepDeadline {
                         repeats += 1
-                        logger.debug("no answer; sending the request again", metadata: ["dlms.step": "\(step)", "dlms.attempt": "\(repeats + 1)"])
+                        logger.debug("no answer; sending the request again", metadata: [LogMetadataKey.dlmsStep: "\(step)", LogMetadataKey.dlmsAttempt: "\(repeats + 1)"])
                         try await framing.send(encoded)
                         continue
                     }
@@ -654,7 +655,7 @@ public final class DLMSClient {
                     break
                 }
                 if let invokeID, let answered = response.invokeID, answered.invokeID != invokeID {
-                    logger.debug("dropping an answer to an earlier request", metadata: ["dlms.invoke_id": "\(answered.invokeID)", "dlms.expected_invoke_id": "\(invokeID)"])
+                    logger.debug("dropping an answer to an earlier request", metadata: [LogMetadataKey.dlmsInvokeID: "\(answered.invokeID)", LogMetadataKey.dlmsExpectedInvokeID: "\(invokeID)"])
                     continue
                 }
                 return response
@@ -671,7 +672,7 @@ public final class DLMSClient {
             guard connection.profile.ignoresTrailingBytes else {
                 throw DLMSClientError(code: .malformedResponse, step: step, reason: "\(buffer.readableBytes) byte(s) after the \(response.name)")
             }
-            logger.debug("ignoring bytes after the response", metadata: ["dlms.trailing_bytes": "\(buffer.readableBytes)"])
+            logger.debug("ignoring bytes after the response", metadata: [LogMetadataKey.dlmsTrailingBytes: "\(buffer.readableBytes)"])
         }
         return response
     }

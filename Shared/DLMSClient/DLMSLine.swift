@@ -30,6 +30,30 @@ public final class DLMSLine: Sendable {
         self.connectTimeout = connectTimeout
     }
 
+    /// A line for `body`, closed when `body` returns or throws. The port opens with the first
+    /// session.
+    ///
+    /// - Parameters: as ``init(endpoint:on:connectTimeout:)``; `body` gets the line.
+    /// - Returns: what `body` returns.
+    /// - Throws: what `body` threw.
+    public static func withLine<Result>(
+        endpoint: TransportEndpoint,
+        on group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+        connectTimeout: Duration = .seconds(10),
+        _ body: (DLMSLine) async throws -> Result
+    ) async throws -> Result {
+        let line = DLMSLine(endpoint: endpoint, on: group, connectTimeout: connectTimeout)
+        let result: Result
+        do {
+            result = try await body(line)
+        } catch {
+            await line.close()
+            throw error
+        }
+        await line.close()
+        return result
+    }
+
     /// Sessions completed or failed on this line so far.
     public var sessionCount: Int { state.withLockedValue { $0.sessions } }
 

@@ -1,5 +1,6 @@
 import DLMSLink
 import DLMSSecurity
+import Foundation
 
 /// Everything needed to open an association with one meter.
 public struct MeterConnection: Hashable, Sendable {

@@ -80,6 +80,31 @@ public enum TransportEndpoint: Hashable, Sendable, CustomStringConvertible {
         }
     }
 
+    /// Opens the transport, runs `body` with it, and closes it when `body` returns or throws.
+    ///
+    /// - Parameters:
+    ///   - group: the event loops to use. Default: NIO's shared singleton group.
+    ///   - timeout: how long a TCP connect may take.
+    ///   - body: the work to do over the transport.
+    /// - Returns: what `body` returns.
+    /// - Throws: `DLMSClientError` with code `.connectFailed`, or what `body` threw.
+    public func withTransport<Result>(
+        on group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+        timeout: Duration,
+        _ body: (ChannelTransport) async throws -> Result
+    ) async throws -> Result {
+        let transport = try await open(on: group, timeout: timeout)
+        let result: Result
+        do {
+            result = try await body(transport)
+        } catch {
+            await transport.close()
+            throw error
+        }
+        await transport.close()
+        return result
+    }
+
     private static func transport(on channel: any Channel, isDatagram: Bool, peer: String, serialDescriptor: CInt? = nil) async throws -> ChannelTransport {
         let inbound = try await channel.eventLoop.submit {
             NIOLoopBound(try channel.pipeline.syncOperations.handler(type: InboundQueueHandler.self), eventLoop: channel.eventLoop)

@@ -138,22 +138,3 @@ public struct DLMSLinkError: Error, Hashable, CustomStringConvertible, Sendable 
         DLMSLinkError(code: .invalidParameter, reason: reason, file: file, line: line)
     }
 }
-
-/// Two upper-case hex digits, for error reasons.
-@usableFromInline
-func linkHex(_ byte: UInt8) -> String {
-    let digits = Array("0123456789ABCDEF")
-    return String([digits[Int(byte >> 4)], digits[Int(byte & 0x0F)]])
-}
-
-/// Upper-case hex of a byte sequence, for error reasons (at most `limit` bytes shown).
-func linkHex<S: Sequence>(_ bytes: S, limit: Int = 32) -> String where S.Element == UInt8 {
-    var out = ""
-    var count = 0
-    for byte in bytes {
-        if count == limit { out += "…"; break }
-        out += linkHex(byte)
-        count += 1
-    }
-    return out
-}

@@ -1,3 +1,4 @@
+import COSEM
 import NIOCore
 
 /// The client side of an HDLC link (IEC 62056-46 §6.4, normal response mode, modulo 8) as a
@@ -225,7 +226,7 @@ public struct HDLCConnection: Sendable {
             return [.cancelTimer, .closed(.disconnectedByPeer("the server answered DM (disconnected mode)"))]
         case (_, .frameReject):
             state = .closed
-            return [.cancelTimer, .closed(.frameRejected("the server rejected a frame (FRMR \(linkHex(frame.information.readableBytesView))))"))]
+            return [.cancelTimer, .closed(.frameRejected("the server rejected a frame (FRMR \(Hex.encode(frame.information.readableBytesView, limit: 32))))"))]
         case (.connecting, _):
             return []
 

@@ -1,3 +1,5 @@
+import COSEM
+
 /// The HDLC control field: frame type, sequence numbers and the poll/final bit.
 ///
 /// IEC 62056-46 §6.4.3 (ISO/IEC 13239, modulo 8). Bit 4 is the poll bit in commands and the
@@ -66,7 +68,7 @@ public enum HDLCControl: Hashable, Sendable, CustomStringConvertible {
         case 0x87: self = .frameReject(pollFinal: p)
         case 0x03: self = .unnumberedInformation(pollFinal: p)
         default:
-            throw DLMSLinkError.unsupported("HDLC control field 0x\(linkHex(byte)) is not used by DLMS")
+            throw DLMSLinkError.unsupported("HDLC control field 0x\(Hex.encode(byte)) is not used by DLMS")
         }
     }
 

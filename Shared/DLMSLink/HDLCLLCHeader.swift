@@ -1,3 +1,4 @@
+import COSEM
 import NIOCore
 
 /// The LLC header that precedes an APDU in the information field of HDLC I and UI frames.
@@ -42,7 +43,7 @@ public struct HDLCLLCHeader: Hashable, Sendable {
             throw DLMSLinkError.truncated("LLC header: need 3 bytes, have \(buffer.readableBytes)")
         }
         guard d == 0xE6, s == 0xE6 || s == 0xE7, q == 0x00 else {
-            throw DLMSLinkError.malformedFrame("LLC header \(linkHex([d, s, q])) is not E6 E6 00 or E6 E7 00")
+            throw DLMSLinkError.malformedFrame("LLC header \(Hex.encode([d, s, q])) is not E6 E6 00 or E6 E7 00")
         }
         buffer.moveReaderIndex(forwardBy: length)
         return HDLCLLCHeader(destinationLSAP: d, sourceLSAP: s, quality: q)

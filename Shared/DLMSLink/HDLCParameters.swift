@@ -1,3 +1,4 @@
+import COSEM
 import NIOCore
 
 /// The HDLC parameters negotiated by SNRM and UA: maximum information field lengths and window
@@ -154,7 +155,7 @@ public struct HDLCParameters: Hashable, Sendable, CustomStringConvertible {
             throw DLMSLinkError.truncated("HDLC parameters: group identifier missing")
         }
         guard group == groupIdentifier else {
-            throw DLMSLinkError.malformedFrame("HDLC parameter group identifier 0x\(linkHex(group)) is not 0x80")
+            throw DLMSLinkError.malformedFrame("HDLC parameter group identifier 0x\(Hex.encode(group)) is not 0x80")
         }
         guard let groupLength = buffer.readInteger(as: UInt8.self) else {
             throw DLMSLinkError.truncated("HDLC parameters: group length missing")
@@ -167,11 +168,11 @@ public struct HDLCParameters: Hashable, Sendable, CustomStringConvertible {
                 throw DLMSLinkError.truncated("HDLC parameter header cut short")
             }
             guard let bytes = group.readSlice(length: Int(length)) else {
-                throw DLMSLinkError.truncated("HDLC parameter 0x\(linkHex(id)) of \(length) byte(s) with \(group.readableBytes) left")
+                throw DLMSLinkError.truncated("HDLC parameter 0x\(Hex.encode(id)) of \(length) byte(s) with \(group.readableBytes) left")
             }
             guard let identifier = Identifier(rawValue: id) else { continue }
             guard [1, 2, 4].contains(Int(length)) else {
-                throw DLMSLinkError.invalidParameter("HDLC parameter 0x\(linkHex(id)) has a \(length)-byte value")
+                throw DLMSLinkError.invalidParameter("HDLC parameter 0x\(Hex.encode(id)) has a \(length)-byte value")
             }
             var value = 0
             for byte in bytes.readableBytesView { value = value << 8 | Int(byte) }

@@ -1,3 +1,4 @@
+import COSEM
 import NIOCore
 
 /// A programming-mode command message `SOH C D STX data ETX BCC` (IEC 62056-21 §6.3.5), e.g.
@@ -29,7 +30,7 @@ public struct IEC21Command: Hashable, Sendable {
     ///   control characters (which would end the message early).
     public init(_ identifier: Identifier, type: UInt8, data: String?) throws {
         guard type >= UInt8(ascii: "0"), type <= UInt8(ascii: "9") else {
-            throw DLMSLinkError.invalidParameter("IEC 62056-21 command type 0x\(linkHex(type)) is not a digit")
+            throw DLMSLinkError.invalidParameter("IEC 62056-21 command type 0x\(Hex.encode(type)) is not a digit")
         }
         if let data {
             guard data.utf8.allSatisfy({ $0 >= 0x20 && $0 < 0x7F }), data.utf8.count <= 1024 else {
@@ -64,7 +65,7 @@ public struct IEC21Command: Hashable, Sendable {
     public static func decode(from buffer: inout ByteBuffer) throws -> IEC21Command? {
         let view = buffer.readableBytesView
         guard let soh = view.first else { return nil }
-        guard soh == 0x01 else { throw DLMSLinkError.malformedFrame("IEC 62056-21 command message starts with 0x\(linkHex(soh)), not SOH") }
+        guard soh == 0x01 else { throw DLMSLinkError.malformedFrame("IEC 62056-21 command message starts with 0x\(Hex.encode(soh)), not SOH") }
         guard let etx = view.firstIndex(of: IEC21DataBlock.etx) else {
             guard view.count <= maximumMessageLength else {
                 buffer.moveReaderIndex(to: buffer.writerIndex)
@@ -77,7 +78,7 @@ public struct IEC21Command: Hashable, Sendable {
         let bcc = view[etx + 1]
         buffer.moveReaderIndex(forwardBy: etx + 2 - view.startIndex)
         guard bcc == IEC21DataBlock.blockCheck(body) else {
-            throw DLMSLinkError.checksumMismatch("IEC 62056-21 command BCC 0x\(linkHex(bcc)) ≠ 0x\(linkHex(IEC21DataBlock.blockCheck(body)))")
+            throw DLMSLinkError.checksumMismatch("IEC 62056-21 command BCC 0x\(Hex.encode(bcc)) ≠ 0x\(Hex.encode(IEC21DataBlock.blockCheck(body)))")
         }
         let bytes = Array(body.dropLast())
         guard bytes.count >= 2, let identifier = Identifier(rawValue: bytes[0]) else {

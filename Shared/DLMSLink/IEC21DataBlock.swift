@@ -1,3 +1,4 @@
+import COSEM
 import NIOCore
 
 /// A data message `STX data ETX BCC` (IEC 62056-21 §6.3.4), as sent for a data readout: the
@@ -151,7 +152,7 @@ public struct IEC21DataBlockDecoder: NIOSingleStepByteToMessageDecoder, Sendable
         let data = buffer.getSlice(at: buffer.readerIndex + 1, length: length - 3)!
         buffer.moveReaderIndex(forwardBy: length)
         guard bcc == expected else {
-            throw DLMSLinkError.checksumMismatch("IEC 62056-21 BCC 0x\(linkHex(bcc)) ≠ 0x\(linkHex(expected))")
+            throw DLMSLinkError.checksumMismatch("IEC 62056-21 BCC 0x\(Hex.encode(bcc)) ≠ 0x\(Hex.encode(expected))")
         }
         return IEC21DataBlock(data: data, isPartial: isPartial)
     }

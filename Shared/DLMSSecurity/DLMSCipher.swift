@@ -56,7 +56,7 @@ public struct DLMSCipher: Sendable, CustomStringConvertible {
     public func protect(_ apdu: [UInt8], kind: CipheringKind, invocationCounter: UInt32) throws -> CipheredAPDU {
         guard let plainTag = apdu.first else { throw DLMSSecurityError.invalidArgument("cannot protect an empty APDU") }
         guard let tag = kind.cipheredTag(forPlainTag: plainTag) else {
-            throw DLMSSecurityError.invalidArgument("APDU tag 0x\(hexString([plainTag])) has no \(kind)-ciphered form; use general ciphering")
+            throw DLMSSecurityError.invalidArgument("APDU tag 0x\(Hex.encode(plainTag)) has no \(kind)-ciphered form; use general ciphering")
         }
         let sc = securityControl
         let payload = try SecuritySuite0.protect(apdu, securityControl: sc, systemTitle: systemTitle, invocationCounter: invocationCounter,
@@ -73,7 +73,7 @@ public struct DLMSCipher: Sendable, CustomStringConvertible {
             throw DLMSSecurityError.invalidArgument("cannot protect an empty APDU")
         }
         guard let tag = kind.cipheredTag(forPlainTag: plainTag) else {
-            throw DLMSSecurityError.invalidArgument("APDU tag 0x\(hexString([plainTag])) has no \(kind)-ciphered form; use general ciphering")
+            throw DLMSSecurityError.invalidArgument("APDU tag 0x\(Hex.encode(plainTag)) has no \(kind)-ciphered form; use general ciphering")
         }
         let sc = securityControl
         let key = try key(for: kind, sc)
@@ -177,7 +177,7 @@ public struct DLMSCipher: Sendable, CustomStringConvertible {
     static func decodeCiphered(_ bytes: [UInt8]) throws -> CipheredAPDU {
         guard let tag = bytes.first else { throw DLMSSecurityError.decodeFailure("empty APDU") }
         guard CipheredAPDU.isCipheredTag(tag) else {
-            throw DLMSSecurityError.policyViolation("plain APDU (tag 0x\(hexString([tag]))) where a ciphered one is required")
+            throw DLMSSecurityError.policyViolation("plain APDU (tag 0x\(Hex.encode(tag))) where a ciphered one is required")
         }
         var buffer = ByteBuffer(bytes: bytes)
         let apdu: CipheredAPDU
@@ -194,7 +194,7 @@ public struct DLMSCipher: Sendable, CustomStringConvertible {
     /// the sender's system title and the key.
     private func unprotection(of apdu: CipheredAPDU, expectedSystemTitle: SystemTitle?) throws -> (SecurityControl, SystemTitle, DLMSKey) {
         guard let kind = CipheringKind(cipheredTag: apdu.tag) else {
-            throw DLMSSecurityError.decodeFailure("tag 0x\(hexString([apdu.tag])) is not a ciphered APDU")
+            throw DLMSSecurityError.decodeFailure("tag 0x\(Hex.encode(apdu.tag)) is not a ciphered APDU")
         }
         let sc = SecurityControl(rawValue: apdu.securityControl)
         guard sc.suite == securitySuite else {
@@ -211,7 +211,7 @@ public struct DLMSCipher: Sendable, CustomStringConvertible {
     /// tag announces (any, for general ciphering, but not none).
     private static func checkPlainTag(_ first: UInt8?, of apdu: CipheredAPDU) throws {
         if let expectedTag = CipheringKind.plainTag(forCipheredTag: apdu.tag), first != expectedTag {
-            throw DLMSSecurityError.decodeFailure("ciphered tag 0x\(hexString([apdu.tag])) must carry an APDU with tag 0x\(hexString([expectedTag]))")
+            throw DLMSSecurityError.decodeFailure("ciphered tag 0x\(Hex.encode(apdu.tag)) must carry an APDU with tag 0x\(Hex.encode(expectedTag))")
         }
         if first == nil { throw DLMSSecurityError.decodeFailure("ciphered APDU carries no APDU") }
     }

@@ -1,3 +1,4 @@
+import COSEM
 import Crypto
 
 /// A DLMS block cipher key (global unicast, broadcast or dedicated) or authentication key:
@@ -37,7 +38,7 @@ public struct DLMSKey: Sendable, Equatable, CustomStringConvertible, CustomDebug
     /// - Throws: `DLMSSecurityError` `.invalidKey` on a non-hex character, an odd digit count or a
     ///   wrong length. The error never quotes the input.
     public init(hex: String) throws {
-        guard let bytes = parseHex(hex) else {
+        guard let bytes = Hex.decode(hex) else {
             throw DLMSSecurityError.invalidKey("a DLMS key must be hexadecimal digits (input not shown)")
         }
         try self.init(bytes: bytes)
@@ -79,7 +80,7 @@ public struct DLMSSecret: Sendable, Equatable, CustomStringConvertible, CustomDe
     /// - Throws: `DLMSSecurityError` `.invalidKey` on anything but hexadecimal digits. The error
     ///   never quotes the input.
     public init(hex: String) throws {
-        guard let bytes = parseHex(hex) else {
+        guard let bytes = Hex.decode(hex) else {
             throw DLMSSecurityError.invalidKey("a DLMS secret in hex must be hexadecimal digits (input not shown)")
         }
         try self.init(bytes: bytes)

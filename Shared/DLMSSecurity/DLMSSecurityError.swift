@@ -95,42 +95,7 @@ public struct DLMSSecurityError: Error, Hashable, CustomStringConvertible, Senda
     }
 }
 
-// MARK: - Hex helpers (internal)
-
-/// Parses hexadecimal, ignoring whitespace; `nil` on any other character or an odd digit count.
-/// Never echo the input in an error: it may be a key with a typo.
-func parseHex(_ text: some StringProtocol) -> [UInt8]? {
-    var bytes: [UInt8] = []
-    bytes.reserveCapacity(text.utf8.count / 2)
-    var high: UInt8? = nil
-    for c in text.utf8 {
-        let nibble: UInt8
-        switch c {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): nibble = c - UInt8(ascii: "0")
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): nibble = c - UInt8(ascii: "a") + 10
-        case UInt8(ascii: "A")...UInt8(ascii: "F"): nibble = c - UInt8(ascii: "A") + 10
-        case UInt8(ascii: " "), UInt8(ascii: "\n"), UInt8(ascii: "\r"), UInt8(ascii: "\t"): continue
-        default: return nil
-        }
-        if let h = high {
-            bytes.append(h << 4 | nibble)
-            high = nil
-        } else {
-            high = nibble
-        }
-    }
-    return high == nil ? bytes : nil
-}
-
-func hexString(_ bytes: some Sequence<UInt8>) -> String {
-    let digits: [UInt8] = Array("0123456789ABCDEF".utf8)
-    var out: [UInt8] = []
-    for b in bytes {
-        out.append(digits[Int(b >> 4)])
-        out.append(digits[Int(b & 0x0F)])
-    }
-    return String(decoding: out, as: UTF8.self)
-}
+// MARK: - Helpers (internal)
 
 /// Compares in time that depends only on the lengths, so a tag check does not reveal how many
 /// leading bytes matched.

@@ -1,3 +1,4 @@
+import COSEM
 import Crypto
 import Foundation
 
@@ -69,7 +70,7 @@ public struct DLMSSigningKey: Sendable, CustomStringConvertible, CustomDebugStri
     /// - Parameter hex: 64 (P-256) or 96 (P-384) hexadecimal digits (either case; whitespace is ignored).
     /// - Throws: `DLMSSecurityError` `.invalidKey`; the error never quotes the input.
     public init(hex: String) throws {
-        guard var bytes = parseHex(hex) else {
+        guard var bytes = Hex.decode(hex) else {
             throw DLMSSecurityError.invalidKey("an ECDSA private key must be hexadecimal digits (input not shown)")
         }
         defer { for i in bytes.indices { bytes[i] = 0 } }
@@ -168,7 +169,7 @@ public struct DLMSPublicKey: Hashable, Sendable, CustomStringConvertible {
             case 97 where array[0] == 0x04: storage = .p384(try P384.Signing.PublicKey(x963Representation: array))
             default:
                 throw DLMSSecurityError.invalidKey(
-                    "an ECDSA public key has 64/96 bytes (x ‖ y) or 65/97 bytes (04 ‖ x ‖ y), not \(array.count)\(array.count == 65 || array.count == 97 ? " starting with 0x\(hexString(array.prefix(1)))" : "")")
+                    "an ECDSA public key has 64/96 bytes (x ‖ y) or 65/97 bytes (04 ‖ x ‖ y), not \(array.count)\(array.count == 65 || array.count == 97 ? " starting with 0x\(Hex.encode(array.prefix(1)))" : "")")
             }
         } catch let error as DLMSSecurityError {
             throw error
@@ -179,7 +180,7 @@ public struct DLMSPublicKey: Hashable, Sendable, CustomStringConvertible {
 
     /// - Parameter hex: x ‖ y or 04 ‖ x ‖ y in hexadecimal (whitespace is ignored).
     public init(hex: String) throws {
-        guard let bytes = parseHex(hex) else {
+        guard let bytes = Hex.decode(hex) else {
             throw DLMSSecurityError.invalidKey("an ECDSA public key must be hexadecimal digits")
         }
         try self.init(bytes: bytes)
@@ -238,6 +239,6 @@ public struct DLMSPublicKey: Hashable, Sendable, CustomStringConvertible {
     public func hash(into hasher: inout Hasher) { hasher.combine(uncompressedBytes) }
 
     /// The uncompressed point in hex.
-    public var hex: String { hexString(uncompressedBytes) }
+    public var hex: String { Hex.encode(uncompressedBytes) }
     public var description: String { "\(curve) \(hex)" }
 }

@@ -1,3 +1,4 @@
+import COSEM
 import Crypto
 import DLMSCodec
 import Foundation
@@ -216,7 +217,7 @@ public enum HLS {
             throw DLMSSecurityError.decodeFailure("an HLS-GMAC reply has 17 bytes, not \(reply.count)")
         }
         guard reply[0] & 0xF0 == SecurityControl.authenticated.rawValue, reply[0] & 0x0F <= 2 else {
-            throw DLMSSecurityError.decodeFailure("an HLS-GMAC reply starts with SC 0x10–0x12, not 0x\(hexString([reply[0]]))")
+            throw DLMSSecurityError.decodeFailure("an HLS-GMAC reply starts with SC 0x10–0x12, not 0x\(Hex.encode(reply[0]))")
         }
         return reply[1..<5].reduce(0) { $0 << 8 | UInt32($1) }
     }

@@ -1,3 +1,5 @@
+import COSEM
+
 /// The security control byte of the security header (Green Book 9.2.7.2.2, Table 37):
 /// security suite id in bits 0–3, authentication bit 4, encryption bit 5, broadcast key bit 6,
 /// compression bit 7.
@@ -33,7 +35,7 @@ public struct SecurityControl: RawRepresentable, Hashable, Sendable, CustomStrin
         if isEncrypted { parts.append("encrypted") }
         if usesBroadcastKey { parts.append("broadcast key") }
         if isCompressed { parts.append("compressed") }
-        return "SC 0x\(hexString([rawValue])) (" + parts.joined(separator: ", ") + ")"
+        return "SC 0x\(Hex.encode(rawValue)) (" + parts.joined(separator: ", ") + ")"
     }
 }
 

@@ -17,7 +17,7 @@ public struct SystemTitle: Hashable, Sendable, Codable, CustomStringConvertible 
 
     /// - Parameter hex: 16 hexadecimal digits (either case; whitespace is ignored).
     public init(hex: String) throws {
-        guard let bytes = parseHex(hex) else {
+        guard let bytes = Hex.decode(hex) else {
             throw DLMSSecurityError.invalidArgument("system title '\(hex)' is not hexadecimal")
         }
         try self.init(bytes)
@@ -27,7 +27,7 @@ public struct SystemTitle: Hashable, Sendable, Codable, CustomStringConvertible 
     public init(_ bytes: DLMSBytes) throws { try self.init(bytes.bytes) }
 
     public var dlmsBytes: DLMSBytes { DLMSBytes(bytes) }
-    public var hex: String { hexString(bytes) }
+    public var hex: String { Hex.encode(bytes) }
     public var description: String { hex }
 
     public init(from decoder: any Decoder) throws {

@@ -1,3 +1,4 @@
+import COSEM
 import Crypto
 import Foundation
 
@@ -54,7 +55,7 @@ public struct WrappedDLMSKey: Hashable, Sendable, Codable, CustomStringConvertib
         let c = try decoder.container(keyedBy: CodingKeys.self)
         masterKeyID = try c.decode(String.self, forKey: .masterKeyID)
         let hex = try c.decode(String.self, forKey: .wrapped)
-        guard let bytes = parseHex(hex), bytes.count >= 24, bytes.count % 8 == 0 else {
+        guard let bytes = Hex.decode(hex), bytes.count >= 24, bytes.count % 8 == 0 else {
             throw DecodingError.dataCorruptedError(forKey: .wrapped, in: c, debugDescription: "a wrapped key is hex of 24 or more bytes, a multiple of 8")
         }
         wrapped = bytes
@@ -63,7 +64,7 @@ public struct WrappedDLMSKey: Hashable, Sendable, Codable, CustomStringConvertib
     public func encode(to encoder: any Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
         try c.encode(masterKeyID, forKey: .masterKeyID)
-        try c.encode(hexString(wrapped), forKey: .wrapped)
+        try c.encode(Hex.encode(wrapped), forKey: .wrapped)
     }
 }
 
@@ -76,7 +77,7 @@ public struct MasterKey: Sendable, CustomStringConvertible, CustomDebugStringCon
     /// - Parameter hex: 32 or 64 hex digits.
     /// - Throws: `DLMSSecurityError` `.invalidKey` (the input is never quoted).
     public init(id: String, hex: String) throws {
-        guard let bytes = parseHex(hex), bytes.count == 16 || bytes.count == 32 else {
+        guard let bytes = Hex.decode(hex), bytes.count == 16 || bytes.count == 32 else {
             throw DLMSSecurityError.invalidKey("a master key is 16 or 32 bytes of hex (input not shown)")
         }
         self.id = id

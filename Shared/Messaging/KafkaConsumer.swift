@@ -1,6 +1,7 @@
 import CRdKafka
 import Logging
 import Metrics
+import Observability
 import ServiceLifecycle
 import Synchronization
 
@@ -34,23 +35,26 @@ public final class KafkaConsumer: Service, Sendable {
 
     /// Creates the consumer; it joins the group and subscribes to
     /// ``KafkaConsumerConfiguration/topics`` in ``run()``.
-    /// - Parameter onCommit: called on the consumer thread after every successful commit with
-    ///   the committed offsets (next offset to read) — for audit logs and tests.
+    /// - Parameters:
+    ///   - clock: times ``KafkaConsumerConfiguration/commitInterval``. Default: `ContinuousClock`.
+    ///   - onCommit: called on the consumer thread after every successful commit with the
+    ///     committed offsets (next offset to read) — for audit logs and tests.
     /// - Throws: ``KafkaError`` with code ``KafkaError/Code/configuration`` for rejected settings.
     public init(
         configuration: KafkaConsumerConfiguration, logger: Logger,
+        clock: some Clock<Duration> = ContinuousClock(),
         onCommit: (@Sendable ([KafkaTopicPartition: Int64]) -> Void)? = nil
     ) throws {
         var logger = logger
-        logger[metadataKey: KafkaLogMetadataKey.clientID] = "\(configuration.clientID)"
-        logger[metadataKey: KafkaLogMetadataKey.group] = "\(configuration.groupID)"
+        logger[metadataKey: LogMetadataKey.kafkaClientID] = "\(configuration.clientID)"
+        logger[metadataKey: LogMetadataKey.kafkaGroup] = "\(configuration.groupID)"
         self.logger = logger
         self.configuration = configuration
         guard !configuration.topics.isEmpty else { throw KafkaError.configuration("a consumer needs at least one topic") }
 
         let (stream, continuation) = AsyncThrowingStream.makeStream(of: KafkaConsumerMessage.self, throwing: (any Error).self)
         self.stream = stream
-        let core = ConsumerCore(configuration: configuration, logger: logger, continuation: continuation, onCommit: onCommit)
+        let core = ConsumerCore(configuration: configuration, logger: logger, clock: KafkaClock(clock), continuation: continuation, onCommit: onCommit)
         self.core = core
         let context = RDKafkaContext(logger: logger)
         context.rebalanceHandler = { handle, code, partitions in core.rebalance(handle: handle, code: code, partitions: partitions) }
@@ -145,8 +149,8 @@ public final class KafkaConsumer: Service, Sendable {
             onExit: { core.close(handle: client.handle) })
         pollThread.withLock { $0 = thread }
         logger.info("Kafka consumer started", metadata: [
-            KafkaLogMetadataKey.brokers: "\(configuration.bootstrapServers.joined(separator: ","))",
-            KafkaLogMetadataKey.topic: "\(configuration.topics.joined(separator: ","))",
+            LogMetadataKey.kafkaBrokers: "\(configuration.bootstrapServers.joined(separator: ","))",
+            LogMetadataKey.kafkaTopic: "\(configuration.topics.joined(separator: ","))",
         ])
         await withTaskCancellationOrGracefulShutdownHandler {
             await thread.waitForExit()
@@ -189,7 +193,8 @@ final class ConsumerCore: Sendable {
     private struct State {
         var tracker = OffsetCommitTracker()
         var paused: Set<KafkaTopicPartition> = []
-        var lastCommit = ContinuousClock.now
+        /// When the last interval's commit ran, on the consumer's clock.
+        var lastCommit: Duration = .zero
         var terminalError: KafkaError?
     }
 
@@ -199,14 +204,16 @@ final class ConsumerCore: Sendable {
     private let onCommit: (@Sendable ([KafkaTopicPartition: Int64]) -> Void)?
     private let maxUnfinished: Int
     private let commitInterval: Duration
+    private let clock: KafkaClock
     private static let batchSize = 500
 
     init(
-        configuration: KafkaConsumerConfiguration, logger: Logger,
+        configuration: KafkaConsumerConfiguration, logger: Logger, clock: KafkaClock,
         continuation: AsyncThrowingStream<KafkaConsumerMessage, any Error>.Continuation,
         onCommit: (@Sendable ([KafkaTopicPartition: Int64]) -> Void)?
     ) {
         self.logger = logger
+        self.clock = clock
         self.continuation = continuation
         self.onCommit = onCommit
         maxUnfinished = max(1, configuration.maxUnfinishedMessagesPerPartition)
@@ -236,7 +243,7 @@ final class ConsumerCore: Sendable {
     func pollOnce(handle: OpaquePointer, context: RDKafkaContext) -> Bool {
         if let fatal = context.fatalError {
             state.withLock { $0.terminalError = fatal }
-            logger.critical("Kafka consumer stopping after a fatal error", metadata: [KafkaLogMetadataKey.error: "\(fatal)"])
+            logger.critical("Kafka consumer stopping after a fatal error", metadata: [LogMetadataKey.error: "\(fatal)"])
             return false
         }
         var count = 0
@@ -246,13 +253,14 @@ final class ConsumerCore: Sendable {
             rd_kafka_message_destroy(message)
         }
         resumeDrainedPartitions(handle: handle)
+        let now = clock.elapsed()
         let due = state.withLock { state in
-            guard ContinuousClock.now - state.lastCommit >= commitInterval else { return false }
-            state.lastCommit = ContinuousClock.now
+            guard now - state.lastCommit >= commitInterval else { return false }
+            state.lastCommit = now
             return true
         }
         if due, let error = commitPending(handle: handle) {
-            logger.warning("Kafka offset commit failed, retrying at the next interval", metadata: [KafkaLogMetadataKey.error: "\(error)"])
+            logger.warning("Kafka offset commit failed, retrying at the next interval", metadata: [LogMetadataKey.error: "\(error)"])
         }
         return true
     }
@@ -262,9 +270,9 @@ final class ConsumerCore: Sendable {
         guard raw.err == RD_KAFKA_RESP_ERR_NO_ERROR else {
             let error = KafkaError.rdKafka(raw.err, "consumer")
             if error.isRetriable {
-                logger.warning("Kafka consumer error, retrying", metadata: [KafkaLogMetadataKey.error: "\(error)"])
+                logger.warning("Kafka consumer error, retrying", metadata: [LogMetadataKey.error: "\(error)"])
             } else {
-                logger.error("Kafka consumer error", metadata: [KafkaLogMetadataKey.error: "\(error)"])
+                logger.error("Kafka consumer error", metadata: [LogMetadataKey.error: "\(error)"])
             }
             return
         }
@@ -278,8 +286,8 @@ final class ConsumerCore: Sendable {
         }
         guard let generation else {
             logger.debug("dropping a message of an unowned partition or an already-read offset", metadata: [
-                KafkaLogMetadataKey.topic: "\(topic)", KafkaLogMetadataKey.partition: "\(raw.partition)",
-                KafkaLogMetadataKey.offset: "\(raw.offset)",
+                LogMetadataKey.kafkaTopic: "\(topic)", LogMetadataKey.kafkaPartition: "\(raw.partition)",
+                LogMetadataKey.kafkaOffset: "\(raw.offset)",
             ])
             return
         }
@@ -324,10 +332,10 @@ final class ConsumerCore: Sendable {
         let code = RDKafkaClient.withPartitionList(partitions.map { ($0, Int64(RD_KAFKA_OFFSET_INVALID)) }) { list in
             pause ? rd_kafka_pause_partitions(handle, list) : rd_kafka_resume_partitions(handle, list)
         }
-        let metadata: Logger.Metadata = [KafkaLogMetadataKey.partitions: "\(partitions.map(\.description).joined(separator: ","))"]
+        let metadata: Logger.Metadata = [LogMetadataKey.kafkaPartitions: "\(partitions.map(\.description).joined(separator: ","))"]
         if code != RD_KAFKA_RESP_ERR_NO_ERROR {
             logger.warning("pausing or resuming partitions failed", metadata: metadata.merging(
-                [KafkaLogMetadataKey.error: "\(KafkaError.rdKafka(code, pause ? "pause" : "resume"))"]) { $1 })
+                [LogMetadataKey.error: "\(KafkaError.rdKafka(code, pause ? "pause" : "resume"))"]) { $1 })
         } else {
             logger.debug(pause ? "partitions paused (backpressure)" : "partitions resumed", metadata: metadata)
         }
@@ -360,7 +368,7 @@ final class ConsumerCore: Sendable {
                     for (partition, offset) in committed { state.tracker.committed(offset: offset, in: partition) }
                 }
                 logger.debug("Kafka offsets committed", metadata: [
-                    KafkaLogMetadataKey.partitions: "\(committed.sorted { $0.key < $1.key }.map { "\($0.key)@\($0.value)" }.joined(separator: ","))",
+                    LogMetadataKey.kafkaPartitions: "\(committed.sorted { $0.key < $1.key }.map { "\($0.key)@\($0.value)" }.joined(separator: ","))",
                 ])
                 onCommit?(committed)
             }
@@ -392,7 +400,7 @@ final class ConsumerCore: Sendable {
             // librdkafka keeps a partition's pause flag across unassign and assign; a partition
             // paused under the previous assignment would otherwise never be fetched again.
             rd_kafka_resume_partitions(handle, list)
-            logger.info("Kafka partitions assigned", metadata: [KafkaLogMetadataKey.partitions: "\(described)"])
+            logger.info("Kafka partitions assigned", metadata: [LogMetadataKey.kafkaPartitions: "\(described)"])
 
         case RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS:
             revoke(partitions, handle: handle, lost: rd_kafka_assignment_lost(handle) != 0)
@@ -403,7 +411,7 @@ final class ConsumerCore: Sendable {
             }
 
         default:
-            logger.error("Kafka rebalance failed", metadata: [KafkaLogMetadataKey.error: "\(KafkaError.rdKafka(code, "rebalance"))"])
+            logger.error("Kafka rebalance failed", metadata: [LogMetadataKey.error: "\(KafkaError.rdKafka(code, "rebalance"))"])
             revoke(partitions, handle: handle, lost: true)
             rd_kafka_assign(handle, nil)
         }
@@ -413,7 +421,7 @@ final class ConsumerCore: Sendable {
         // Finished work is committed first (unless the assignment is already lost and the commit
         // would be refused); unfinished work is dropped and will be redelivered to the new owner.
         if !lost, let error = commitPending(handle: handle, only: Set(partitions)) {
-            logger.warning("commit on revocation failed; the new owner will redo that work", metadata: [KafkaLogMetadataKey.error: "\(error)"])
+            logger.warning("commit on revocation failed; the new owner will redo that work", metadata: [LogMetadataKey.error: "\(error)"])
         }
         let paused = state.withLock { $0.paused.intersection(partitions) }
         if !paused.isEmpty { setPaused(false, Array(paused), handle: handle) }
@@ -426,24 +434,24 @@ final class ConsumerCore: Sendable {
             }
         }
         logger.info("Kafka partitions revoked", metadata: [
-            KafkaLogMetadataKey.partitions: "\(partitions.map(\.description).joined(separator: ","))",
-            "kafka.dropped_in_flight": "\(dropped)", "kafka.assignment_lost": "\(lost)",
+            LogMetadataKey.kafkaPartitions: "\(partitions.map(\.description).joined(separator: ","))",
+            LogMetadataKey.kafkaDroppedInFlight: "\(dropped)", LogMetadataKey.kafkaAssignmentLost: "\(lost)",
         ])
     }
 
     private func logAssignError(_ error: KafkaError) {
-        logger.error("Kafka assignment change failed", metadata: [KafkaLogMetadataKey.error: "\(error)"])
+        logger.error("Kafka assignment change failed", metadata: [LogMetadataKey.error: "\(error)"])
     }
 
     /// Final steps on the consumer thread: commit finished work, leave the group (which revokes
     /// the assignment), end the message stream.
     func close(handle: OpaquePointer) {
         if let error = commitPending(handle: handle) {
-            logger.warning("final Kafka commit failed", metadata: [KafkaLogMetadataKey.error: "\(error)"])
+            logger.warning("final Kafka commit failed", metadata: [LogMetadataKey.error: "\(error)"])
         }
         let result = rd_kafka_consumer_close(handle)
         if result != RD_KAFKA_RESP_ERR_NO_ERROR {
-            logger.warning("closing the Kafka consumer", metadata: [KafkaLogMetadataKey.error: "\(KafkaError.rdKafka(result, "close"))"])
+            logger.warning("closing the Kafka consumer", metadata: [LogMetadataKey.error: "\(KafkaError.rdKafka(result, "close"))"])
         }
         finish(throwing: terminalError)
         logger.info("Kafka consumer closed")
@@ -460,8 +468,8 @@ final class ConsumerCore: Sendable {
 
     private static func metadata(_ message: KafkaConsumerMessage) -> Logger.Metadata {
         [
-            KafkaLogMetadataKey.topic: "\(message.topic)", KafkaLogMetadataKey.partition: "\(message.partition)",
-            KafkaLogMetadataKey.offset: "\(message.offset)",
+            LogMetadataKey.kafkaTopic: "\(message.topic)", LogMetadataKey.kafkaPartition: "\(message.partition)",
+            LogMetadataKey.kafkaOffset: "\(message.offset)",
         ]
     }
 }

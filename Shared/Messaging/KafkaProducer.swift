@@ -1,6 +1,7 @@
 import CRdKafka
 import Logging
 import Metrics
+import Observability
 import ServiceLifecycle
 import Synchronization
 
@@ -20,13 +21,17 @@ public final class KafkaProducer: Service, Sendable {
     private let pollThread: KafkaPollThread
     private let configuration: KafkaProducerConfiguration
     private let logger: Logger
+    private let clock: KafkaClock
     private let closed = Atomic<Bool>(false)
 
     /// Creates the producer and starts its poll thread.
+    /// - Parameter clock: times ``KafkaProducerConfiguration/messageTimeout`` while the local
+    ///   queue is full. Default: `ContinuousClock`.
     /// - Throws: ``KafkaError`` with code ``KafkaError/Code/configuration`` for rejected settings.
-    public init(configuration: KafkaProducerConfiguration, logger: Logger) throws {
+    public init(configuration: KafkaProducerConfiguration, logger: Logger, clock: some Clock<Duration> = ContinuousClock()) throws {
+        self.clock = KafkaClock(clock)
         var logger = logger
-        logger[metadataKey: KafkaLogMetadataKey.clientID] = "\(configuration.clientID)"
+        logger[metadataKey: LogMetadataKey.kafkaClientID] = "\(configuration.clientID)"
         self.logger = logger
         self.configuration = configuration
         let client = try RDKafkaClient(
@@ -68,7 +73,7 @@ public final class KafkaProducer: Service, Sendable {
     public func send(
         topic: String, key: String?, value: some KafkaContiguousBytes, headers: [KafkaHeader] = []
     ) async throws -> KafkaDeliveryReport {
-        let deadline = ContinuousClock.now + configuration.messageTimeout
+        let deadline = clock.elapsed() + configuration.messageTimeout
         while true {
             if closed.load(ordering: .relaxed) { throw KafkaError.shutdown("producer is closed") }
             if let fatal = client.context.fatalError { throw fatal }
@@ -80,12 +85,12 @@ public final class KafkaProducer: Service, Sendable {
                 }
                 KafkaMetrics.shared.produced(topic: topic).increment()
                 return report
-            } catch let error as KafkaError where error.code == .queueFull && ContinuousClock.now < deadline {
-                try await Task.sleep(for: .milliseconds(10))
+            } catch let error as KafkaError where error.code == .queueFull && clock.elapsed() < deadline {
+                try await clock.sleep(.milliseconds(10))
             } catch {
                 KafkaMetrics.shared.deliveryFailed(topic: topic).increment()
                 logger.warning("Kafka delivery failed", metadata: [
-                    KafkaLogMetadataKey.topic: "\(topic)", KafkaLogMetadataKey.error: "\(error)",
+                    LogMetadataKey.kafkaTopic: "\(topic)", LogMetadataKey.error: "\(error)",
                 ])
                 throw error
             }
@@ -190,7 +195,7 @@ public final class KafkaProducer: Service, Sendable {
         do {
             try await flush(timeout: configuration.shutdownFlushTimeout)
         } catch {
-            logger.error("Kafka producer closed with undelivered messages", metadata: [KafkaLogMetadataKey.error: "\(error)"])
+            logger.error("Kafka producer closed with undelivered messages", metadata: [LogMetadataKey.error: "\(error)"])
         }
         pollThread.requestStop()
         await pollThread.waitForExit()

@@ -85,17 +85,3 @@ public struct KafkaConsumerMessage: Sendable, Hashable {
         self.generation = generation
     }
 }
-
-/// Log metadata keys used by the Kafka binding (and by services logging Kafka context).
-public enum KafkaLogMetadataKey {
-    public static let topic = "kafka.topic"
-    public static let partition = "kafka.partition"
-    public static let offset = "kafka.offset"
-    public static let key = "kafka.key"
-    public static let group = "kafka.group"
-    public static let clientID = "kafka.client_id"
-    public static let brokers = "kafka.brokers"
-    public static let error = "kafka.error"
-    public static let partitions = "kafka.partitions"
-    public static let facility = "kafka.facility"
-}

@@ -1,5 +1,6 @@
 import CRdKafka
 import Logging
+import Observability
 import Synchronization
 
 /// Owns one librdkafka handle (`rd_kafka_t`) and destroys it in `deinit`.
@@ -102,7 +103,7 @@ private let rdKafkaLogCallback: @convention(c) (OpaquePointer?, Int32, UnsafePoi
     }
     context.logger.log(
         level: logLevel, "librdkafka: \(text.map { String(cString: $0) } ?? "")",
-        metadata: [KafkaLogMetadataKey.facility: "\(facility.map { String(cString: $0) } ?? "")"])
+        metadata: [LogMetadataKey.kafkaFacility: "\(facility.map { String(cString: $0) } ?? "")"])
 }
 
 private let rdKafkaErrorCallback: @convention(c) (OpaquePointer?, Int32, UnsafePointer<CChar>?, UnsafeMutableRawPointer?) -> Void = {
@@ -112,16 +113,16 @@ private let rdKafkaErrorCallback: @convention(c) (OpaquePointer?, Int32, UnsafeP
     let reasonText = reason.map { String(cString: $0) } ?? ""
     if errorCode == RD_KAFKA_RESP_ERR__FATAL, let fatal = KafkaError.fatalError(of: handle) {
         context.recordFatal(fatal)
-        context.logger.critical("Kafka client failed fatally", metadata: [KafkaLogMetadataKey.error: "\(fatal)"])
+        context.logger.critical("Kafka client failed fatally", metadata: [LogMetadataKey.error: "\(fatal)"])
         return
     }
     let error = KafkaError.rdKafka(errorCode, reasonText)
     if error.isRetriable {
         // librdkafka reconnects and retries by itself; say so, the operator sees why it stalls.
         context.logger.warning(
-            "Kafka broker unreachable or failing, retrying", metadata: [KafkaLogMetadataKey.error: "\(error)"])
+            "Kafka broker unreachable or failing, retrying", metadata: [LogMetadataKey.error: "\(error)"])
     } else {
-        context.logger.error("Kafka client error", metadata: [KafkaLogMetadataKey.error: "\(error)"])
+        context.logger.error("Kafka client error", metadata: [LogMetadataKey.error: "\(error)"])
     }
 }
 

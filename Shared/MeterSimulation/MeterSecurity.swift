@@ -2,6 +2,7 @@ import COSEM
 import DLMSCodec
 import DLMSSecurity
 import Foundation
+import NIOConcurrencyHelpers
 import NIOCore
 
 /// A simulated meter's security material (shared by a fleet; each meter's system title is its

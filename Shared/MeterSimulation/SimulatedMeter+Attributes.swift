@@ -1,6 +1,7 @@
 import COSEM
 import DLMSCodec
 import Foundation
+import NIOConcurrencyHelpers
 
 /// What a session knows about its association, for attributes that describe it (class 15).
 struct AssociationContext: Sendable {

@@ -1,4 +1,5 @@
 import Logging
+import Observability
 import PostgresNIO
 
 /// Applies ``Migration``s to a database, safely from any number of processes at once.
@@ -95,7 +96,7 @@ public struct MigrationRunner: Sendable {
             try await connection.query("SELECT pg_advisory_unlock(\(self.lockKey))", logger: self.logger)
         } catch {
             // Closing the session releases the lock too; a pooled connection must not keep it.
-            self.logger.warning("could not release the migration lock, closing the connection", metadata: ["error": "\(error)"])
+            self.logger.warning("could not release the migration lock, closing the connection", metadata: [LogMetadataKey.error: "\(error)"])
             try? await connection.close()
         }
         return try result.get()
@@ -150,7 +151,7 @@ public struct MigrationRunner: Sendable {
         if !unknown.isEmpty {
             self.logger.warning(
                 "the database has migrations this release does not know; it was migrated by a newer release",
-                metadata: ["migration.versions": "\(unknown)"]
+                metadata: [LogMetadataKey.migrationVersions: "\(unknown)"]
             )
         }
 
@@ -161,14 +162,14 @@ public struct MigrationRunner: Sendable {
             if migration.version < latestApplied {
                 self.logger.warning(
                     "applying migration out of order",
-                    metadata: ["migration": "\(migration)", "migration.latest": "\(latestApplied)"]
+                    metadata: [LogMetadataKey.migration: "\(migration)", LogMetadataKey.migrationLatest: "\(latestApplied)"]
                 )
             }
             try await self.apply(migration, on: connection)
             report.applied.append(migration)
         }
         if report.applied.isEmpty {
-            self.logger.debug("database schema is up to date", metadata: ["migration.count": "\(applied.count)"])
+            self.logger.debug("database schema is up to date", metadata: [LogMetadataKey.migrationCount: "\(applied.count)"])
         }
         return report
     }
@@ -229,9 +230,9 @@ public struct MigrationRunner: Sendable {
         self.logger.info(
             "applied migration",
             metadata: [
-                "migration": "\(migration)",
-                "migration.statements": "\(statements.count)",
-                "duration": "\(ContinuousClock.now - start)",
+                LogMetadataKey.migration: "\(migration)",
+                LogMetadataKey.migrationStatements: "\(statements.count)",
+                LogMetadataKey.duration: "\(ContinuousClock.now - start)",
             ]
         )
     }

@@ -3,6 +3,7 @@ import Observability
 import Prometheus
 import ServiceLifecycle
 import Synchronization
+import UnixSignals
 
 /// What every executable shares at run time: its logger, readiness, metrics registry, the
 /// admin server and the watched dependencies, and the `ServiceGroup` that runs its services

@@ -1,5 +1,6 @@
 import COSEM
 import NIOCore
+import TestSupport
 import Testing
 
 /// Arrays and structures decode into one flat tree; these check that the tree stands for the
@@ -12,7 +13,7 @@ import Testing
         let element = hex
         // structure { value, array [ value, structure { value } ] }
         let nested = "0202" + element + "0102" + element + "0201" + element
-        var input = buffer(nested)
+        var input = hexBuffer(nested)
         let bytes = Array(input.readableBytesView)
         let value = try DLMSData.decode(from: &input)
         let built: DLMSData = .structure([expected, .array([expected, .structure([expected])])])
@@ -28,7 +29,7 @@ import Testing
     }
 
     @Test func decodingFromTheMiddleOfABufferKeepsStringOffsets() throws {
-        var input = buffer("AABBCC" + "0202" + "0903010203" + "0A024142" + "DD")
+        var input = hexBuffer("AABBCC" + "0202" + "0903010203" + "0A024142" + "DD")
         input.moveReaderIndex(forwardBy: 3)
         let value = try DLMSData.decode(from: &input)
         #expect(value == .structure([.octetString(bytes: [1, 2, 3]), .visibleString(text: "AB")]))
@@ -54,7 +55,7 @@ import Testing
     }
 
     @Test func decodedAndBuiltListsAreInterchangeable() throws {
-        var input = buffer("0103" + "1101" + "1102" + "1103")
+        var input = hexBuffer("0103" + "1101" + "1102" + "1103")
         let decoded = try #require(try DLMSData.decode(from: &input).elements)
         let built: DLMSDataList = [.uint8(1), .uint8(2), .uint8(3)]
         #expect(decoded == built)
@@ -68,7 +69,7 @@ import Testing
     }
 
     @Test func mutatingADecodedListCopiesItsElementsOut() throws {
-        var input = buffer("0202" + "1101" + "0102" + "1102" + "1103")
+        var input = hexBuffer("0202" + "1101" + "0102" + "1102" + "1103")
         let original = try DLMSData.decode(from: &input)
         guard case .structure(var list) = original else { Issue.record("not a structure"); return }
         list[0] = .uint16(7)
@@ -89,7 +90,7 @@ import Testing
             "0201" + "1A" + "07E80B1A",   // date cut short
         ]
         for hex in malformed {
-            var input = buffer(hex)
+            var input = hexBuffer(hex)
             #expect(throws: DLMSError.self, "\(hex)") { try DLMSData.decode(from: &input) }
         }
     }

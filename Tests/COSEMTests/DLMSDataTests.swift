@@ -1,9 +1,8 @@
 import COSEM
 import NIOCore
+import TestSupport
 import Testing
 import Foundation
-
-func buffer(_ hex: String) -> ByteBuffer { try! ByteBuffer(dlmsHex: hex) }
 
 @Suite struct DLMSDataTests {
     /// (hex, expected value) — each must decode to the value and encode back to the same bytes.
@@ -53,7 +52,7 @@ func buffer(_ hex: String) -> ByteBuffer { try! ByteBuffer(dlmsHex: hex) }
 
     @Test(arguments: vectors)
     func goldenRoundTrip(hex: String, expected: DLMSData) throws {
-        var input = buffer(hex)
+        var input = hexBuffer(hex)
         let bytes = Array(input.readableBytesView)
         let value = try DLMSData.decode(from: &input)
         #expect(value == expected)
@@ -98,7 +97,7 @@ func buffer(_ hex: String) -> ByteBuffer { try! ByteBuffer(dlmsHex: hex) }
 
     @Test(arguments: malformed)
     func rejectsMalformed(hex: String, error: DLMSError) {
-        var input = buffer(hex)
+        var input = hexBuffer(hex)
         #expect(throws: error) { try DLMSData.decode(from: &input) }
     }
 
@@ -130,13 +129,13 @@ func buffer(_ hex: String) -> ByteBuffer { try! ByteBuffer(dlmsHex: hex) }
 
     @Test func jsonRoundTrip() throws {
         for (hex, _) in Self.vectors {
-            var input = buffer(hex)
+            var input = hexBuffer(hex)
             let value = try DLMSData.decode(from: &input)
             let json = try JSONEncoder().encode(value)
             let back = try JSONDecoder().decode(DLMSData.self, from: json)
             var out = ByteBuffer()
             back.encode(into: &out)
-            #expect(out == buffer(hex), "\(hex) → \(String(decoding: json, as: UTF8.self))")
+            #expect(out == hexBuffer(hex), "\(hex) → \(String(decoding: json, as: UTF8.self))")
         }
     }
 

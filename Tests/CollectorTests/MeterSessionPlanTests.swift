@@ -1,5 +1,6 @@
 import Contracts
 import COSEM
+import DLMSClient
 import DLMSSecurity
 import Testing
 @testable import Collector

@@ -27,17 +27,17 @@ struct IEC21ReaderTests {
             seen.append(select)
             meter.write(Self.readoutBlock("0.0.0(12345678)\r\n1.8.0(001234.567*kWh)\r\n2.8.0(000012.300*kWh)\r\n!\r\n"))
         }
-        let transport = try await TransportEndpoint.serial(.iec21(path: line.devicePath)).open(timeout: .seconds(2))
-        defer { Task { await transport.close() } }
-        let readout = try await IEC21Reader.readout(over: transport, configuration: .init(address: "12345678", responseTimeout: .seconds(10)))
-        #expect(readout.identification.manufacturer == "EMH")
-        #expect(readout.identification.identification == "ED300L")
-        #expect(readout.dataSets.map(\.address) == ["0.0.0", "1.8.0", "2.8.0"])
-        #expect(readout.dataSets[1].values.first?.value == "001234.567")
-        #expect(readout.dataSets[1].values.first?.unit == "kWh")
-        #expect(seen.items.first.map { String(decoding: $0, as: UTF8.self) } == "/?12345678!\r\n")
-        // ACK, protocol control 0, baud character 5 (9600 Bd), mode 0 (readout).
-        #expect(seen.items.dropFirst().first == [0x06, 0x30, 0x35, 0x30, 0x0D, 0x0A])
+        try await TransportEndpoint.serial(.iec21(path: line.devicePath)).withTransport(timeout: .seconds(2)) { transport in
+            let readout = try await IEC21Reader.readout(over: transport, configuration: .init(address: "12345678", responseTimeout: .seconds(10)))
+            #expect(readout.identification.manufacturer == "EMH")
+            #expect(readout.identification.identification == "ED300L")
+            #expect(readout.dataSets.map(\.address) == ["0.0.0", "1.8.0", "2.8.0"])
+            #expect(readout.dataSets[1].values.first?.value == "001234.567")
+            #expect(readout.dataSets[1].values.first?.unit == "kWh")
+            #expect(seen.items.first.map { String(decoding: $0, as: UTF8.self) } == "/?12345678!\r\n")
+            // ACK, protocol control 0, baud character 5 (9600 Bd), mode 0 (readout).
+            #expect(seen.items.dropFirst().first == [0x06, 0x30, 0x35, 0x30, 0x0D, 0x0A])
+        }
     }
 
     @Test("a readout with a wrong BCC is refused with a typed error")
@@ -51,26 +51,26 @@ struct IEC21ReaderTests {
             block[block.count - 1] ^= 0xFF
             meter.write(block)
         }
-        let transport = try await TransportEndpoint.serial(.iec21(path: line.devicePath)).open(timeout: .seconds(2))
-        defer { Task { await transport.close() } }
-        let error = await #expect(throws: DLMSClientError.self) {
-            try await IEC21Reader.readout(over: transport, configuration: .init(responseTimeout: .seconds(3)))
+        try await TransportEndpoint.serial(.iec21(path: line.devicePath)).withTransport(timeout: .seconds(2)) { transport in
+            let error = await #expect(throws: DLMSClientError.self) {
+                try await IEC21Reader.readout(over: transport, configuration: .init(responseTimeout: .seconds(3)))
+            }
+            #expect(error?.step == .get)
+            #expect(error?.code == .linkFailed)
         }
-        #expect(error?.step == .get)
-        #expect(error?.code == .linkFailed)
     }
 
     @Test("a meter that never identifies itself times out")
     func silentMeter() async throws {
         let line = try PseudoTerminal()
-        let transport = try await TransportEndpoint.serial(.iec21(path: line.devicePath)).open(timeout: .seconds(2))
-        defer { Task { await transport.close() } }
-        let started = ContinuousClock.now
-        let error = await #expect(throws: DLMSClientError.self) {
-            try await IEC21Reader.readout(over: transport, configuration: .init(responseTimeout: .milliseconds(300)))
+        try await TransportEndpoint.serial(.iec21(path: line.devicePath)).withTransport(timeout: .seconds(2)) { transport in
+            let started = ContinuousClock.now
+            let error = await #expect(throws: DLMSClientError.self) {
+                try await IEC21Reader.readout(over: transport, configuration: .init(responseTimeout: .milliseconds(300)))
+            }
+            #expect(error?.code == .timeout)
+            #expect(ContinuousClock.now - started < .seconds(2))
         }
-        #expect(error?.code == .timeout)
-        #expect(ContinuousClock.now - started < .seconds(2))
     }
 
     /// A device in programming mode: `P0` prompt, password check, `R1` register reads and the
@@ -118,43 +118,43 @@ struct IEC21ReaderTests {
         let line = try PseudoTerminal()
         let seen = Captured()
         line.serve { Self.serveProgramming($0, password: "00000000", seen: seen) }
-        let transport = try await TransportEndpoint.serial(.iec21(path: line.devicePath)).open(timeout: .seconds(2))
-        defer { Task { await transport.close() } }
-        let from = Date(timeIntervalSince1970: 1_795_564_800)   // 2026-11-25T00:00:00Z
-        let (register, profile, operand) = try await IEC21Reader.withProgrammingSession(
-            over: transport, configuration: .init(responseTimeout: .seconds(3)), password: "00000000"
-        ) { session in
-            let register = try await session.read("1.8.0")
-            let error = await #expect(throws: DLMSClientError.self) { try await session.read("2.8.0") }
-            #expect(error?.code == .dataAccessFailed)
-            let profile = try await session.readLoadProfile(from: from, to: from.addingTimeInterval(3600))
-            return (register, profile, session.operand)
+        try await TransportEndpoint.serial(.iec21(path: line.devicePath)).withTransport(timeout: .seconds(2)) { transport in
+            let from = Date(timeIntervalSince1970: 1_795_564_800)   // 2026-11-25T00:00:00Z
+            let (register, profile, operand) = try await IEC21Reader.withProgrammingSession(
+                over: transport, configuration: .init(responseTimeout: .seconds(3)), password: "00000000"
+            ) { session in
+                let register = try await session.read("1.8.0")
+                let error = await #expect(throws: DLMSClientError.self) { try await session.read("2.8.0") }
+                #expect(error?.code == .dataAccessFailed)
+                let profile = try await session.readLoadProfile(from: from, to: from.addingTimeInterval(3600))
+                return (register, profile, session.operand)
+            }
+            #expect(operand == "12345678")
+            #expect(register == [IEC21DataSet(address: "1.8.0", values: [.init(value: "001234.567", unit: "kWh")])])
+            #expect(profile.rows.map(\.values) == [["0.250", "0.000"], ["0.500", "0.010"]])
+            #expect(profile.rows.map(\.time.secondsSince1970) == [1_795_565_700, 1_795_566_600])
+            // ACK 0 5 1 (programming), then P1, R1, R1, R5 with the range, and B0 at the end (the
+            // simulated meter's thread may still be reading it).
+            let waitUntil = ContinuousClock.now + .seconds(2)
+            while seen.items.count < 6, ContinuousClock.now < waitUntil { try await Task.sleep(for: .milliseconds(10)) }
+            #expect(seen.items.first == [0x06, 0x30, 0x35, 0x31, 0x0D, 0x0A])
+            let messages = seen.items.dropFirst().map { String(decoding: $0.dropLast().filter { $0 >= 0x20 && $0 < 0x7F }, as: UTF8.self) }
+            #expect(messages == ["P1(00000000)", "R11.8.0()", "R12.8.0()", "R5P.01(2611250000;2611250100)", "B0"])
         }
-        #expect(operand == "12345678")
-        #expect(register == [IEC21DataSet(address: "1.8.0", values: [.init(value: "001234.567", unit: "kWh")])])
-        #expect(profile.rows.map(\.values) == [["0.250", "0.000"], ["0.500", "0.010"]])
-        #expect(profile.rows.map(\.time.secondsSince1970) == [1_795_565_700, 1_795_566_600])
-        // ACK 0 5 1 (programming), then P1, R1, R1, R5 with the range, and B0 at the end (the
-        // simulated meter's thread may still be reading it).
-        let waitUntil = ContinuousClock.now + .seconds(2)
-        while seen.items.count < 6, ContinuousClock.now < waitUntil { try await Task.sleep(for: .milliseconds(10)) }
-        #expect(seen.items.first == [0x06, 0x30, 0x35, 0x31, 0x0D, 0x0A])
-        let messages = seen.items.dropFirst().map { String(decoding: $0.dropLast().filter { $0 >= 0x20 && $0 < 0x7F }, as: UTF8.self) }
-        #expect(messages == ["P1(00000000)", "R11.8.0()", "R12.8.0()", "R5P.01(2611250000;2611250100)", "B0"])
     }
 
     @Test("programming mode: a wrong password is a non-retriable associationRejected")
     func programmingWrongPassword() async throws {
         let line = try PseudoTerminal()
         line.serve { Self.serveProgramming($0, password: "00000000", seen: Captured()) }
-        let transport = try await TransportEndpoint.serial(.iec21(path: line.devicePath)).open(timeout: .seconds(2))
-        defer { Task { await transport.close() } }
-        let error = await #expect(throws: DLMSClientError.self) {
-            try await IEC21Reader.withProgrammingSession(over: transport, configuration: .init(responseTimeout: .seconds(3)), password: "wrong") { _ in }
+        try await TransportEndpoint.serial(.iec21(path: line.devicePath)).withTransport(timeout: .seconds(2)) { transport in
+            let error = await #expect(throws: DLMSClientError.self) {
+                try await IEC21Reader.withProgrammingSession(over: transport, configuration: .init(responseTimeout: .seconds(3)), password: "wrong") { _ in }
+            }
+            #expect(error?.code == .associationRejected)
+            #expect(error?.step == .associate)
+            #expect(error?.isRetriable == false)
         }
-        #expect(error?.code == .associationRejected)
-        #expect(error?.step == .associate)
-        #expect(error?.isRetriable == false)
     }
 
     @Test("a serial port that does not exist is a connect failure")

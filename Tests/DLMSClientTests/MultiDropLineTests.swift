@@ -78,34 +78,33 @@ struct MultiDropLineTests {
         let bus = try SimulatedBus(line: port, physicalAddresses: [0x11, 0x12, 0x13])
         bus.run()
         defer { bus.stop() }
-        let line = DLMSLine(endpoint: .serial(.hdlc(path: port.devicePath)))
-        defer { Task { await line.close() } }
-
-        // Asked for concurrently, as a collector's workers would.
-        let readings = try await withThrowingTaskGroup(of: (UInt16, DLMSData).self) { group in
-            for physical: UInt16 in [0x11, 0x12, 0x13, 0x11] {
-                group.addTask {
-                    try await line.withAssociation(to: Self.connection(port, physical: physical)) { client in
-                        (physical, try await client.get(DataClass.descriptor(OBISCode(0, 0, 96, 1, 0, 255), .value)))
+        try await DLMSLine.withLine(endpoint: .serial(.hdlc(path: port.devicePath))) { line in
+            // Asked for concurrently, as a collector's workers would.
+            let readings = try await withThrowingTaskGroup(of: (UInt16, DLMSData).self) { group in
+                for physical: UInt16 in [0x11, 0x12, 0x13, 0x11] {
+                    group.addTask {
+                        try await line.withAssociation(to: Self.connection(port, physical: physical)) { client in
+                            (physical, try await client.get(DataClass.descriptor(OBISCode(0, 0, 96, 1, 0, 255), .value)))
+                        }
                     }
                 }
+                return try await group.reduce(into: [(UInt16, DLMSData)]()) { $0.append($1) }
             }
-            return try await group.reduce(into: [(UInt16, DLMSData)]()) { $0.append($1) }
+            #expect(readings.count == 4)
+            for (physical, serial) in readings {
+                let expected = SimulatedMeter.Configuration.fleetMember(index: Int(physical) - 0x11).serialNumber
+                #expect(serial.plainJSON == .string(expected) || serial.plainJSON == .string(DLMSBytes(Array(expected.utf8)).hex),
+                        "meter \(physical) answered \(serial)")
+            }
+            // Each session is five frames from one meter (UA to SNRM, AARE, GET-Response, RLRE, UA to
+            // DISC); on a serialised line they come in unbroken groups of five.
+            let answered = bus.answeredBy
+            #expect(answered.count == 20, "answers by meter: \(answered)")
+            for start in stride(from: 0, to: answered.count, by: 5) {
+                #expect(Set(answered[start..<min(start + 5, answered.count)]).count == 1, "answers by meter: \(answered)")
+            }
+            #expect(line.sessionCount == 4)
         }
-        #expect(readings.count == 4)
-        for (physical, serial) in readings {
-            let expected = SimulatedMeter.Configuration.fleetMember(index: Int(physical) - 0x11).serialNumber
-            #expect(serial.plainJSON == .string(expected) || serial.plainJSON == .string(DLMSBytes(Array(expected.utf8)).hex),
-                    "meter \(physical) answered \(serial)")
-        }
-        // Each session is five frames from one meter (UA to SNRM, AARE, GET-Response, RLRE, UA to
-        // DISC); on a serialised line they come in unbroken groups of five.
-        let answered = bus.answeredBy
-        #expect(answered.count == 20, "answers by meter: \(answered)")
-        for start in stride(from: 0, to: answered.count, by: 5) {
-            #expect(Set(answered[start..<min(start + 5, answered.count)]).count == 1, "answers by meter: \(answered)")
-        }
-        #expect(line.sessionCount == 4)
     }
 
     @Test("a meter that is not on the bus times out, and the line serves the next meter")
@@ -114,17 +113,17 @@ struct MultiDropLineTests {
         let bus = try SimulatedBus(line: port, physicalAddresses: [0x11])
         bus.run()
         defer { bus.stop() }
-        let line = DLMSLine(endpoint: .serial(.hdlc(path: port.devicePath)))
-        defer { Task { await line.close() } }
-        var absent = Self.connection(port, physical: 0x30)
-        absent.timeouts.retransmission = .milliseconds(200)
-        absent.timeouts.step = .seconds(1)
-        let error = await #expect(throws: DLMSClientError.self) {
-            try await line.withAssociation(to: absent) { _ in }
+        try await DLMSLine.withLine(endpoint: .serial(.hdlc(path: port.devicePath))) { line in
+            var absent = Self.connection(port, physical: 0x30)
+            absent.timeouts.retransmission = .milliseconds(200)
+            absent.timeouts.step = .seconds(1)
+            let error = await #expect(throws: DLMSClientError.self) {
+                try await line.withAssociation(to: absent) { _ in }
+            }
+            #expect(error?.code == .timeout)
+            let clock = try await line.withAssociation(to: Self.connection(port, physical: 0x11)) { client in try await client.readClock() }
+            #expect(clock.iso8601 != nil)
         }
-        #expect(error?.code == .timeout)
-        let clock = try await line.withAssociation(to: Self.connection(port, physical: 0x11)) { client in try await client.readClock() }
-        #expect(clock.iso8601 != nil)
     }
 }
 

@@ -3,6 +3,7 @@ import DLMSClient
 import DLMSCodec
 import Foundation
 import MeterSimulation
+import NIOConcurrencyHelpers
 import NIOCore
 import Testing
 import TestSupport
@@ -12,24 +13,24 @@ import TestSupport
 struct SetBlockTransferTests {
     @Test("a clock SET larger than a 24-byte PDU goes in blocks and takes effect")
     func clockInBlocks() async throws {
-        let secure = try await SecureAssociationTests.SecureMeter.start(configure: { $0.maximumServerPDUSize = 24; $0.offersSetBlockTransfer = true })
-        defer { Task { await secure.server.stop() } }
-        var connection = MeterConnection(endpoint: .tcp(host: "127.0.0.1", port: secure.server.port), clientSAP: 1,
-                                         authentication: .low(password: Array("12345678".utf8)))
-        connection.timeouts.step = .seconds(3)
-        let target = Date().addingTimeInterval(3600)
-        let read = try await DLMSClient.withAssociation(to: connection) { client in
-            #expect(client.association.serverMaxReceivePDUSize == 24)
-            try await client.setClock(CosemDateTime(unixTime: Int64(target.timeIntervalSince1970)))
-            return try await client.readClock()
+        try await SecureAssociationTests.SecureMeter.with(configure: { $0.maximumServerPDUSize = 24; $0.offersSetBlockTransfer = true }) { secure in
+            var connection = MeterConnection(endpoint: .tcp(host: "127.0.0.1", port: secure.server.port), clientSAP: 1,
+                                             authentication: .low(password: Array("12345678".utf8)))
+            connection.timeouts.step = .seconds(3)
+            let target = Date().addingTimeInterval(3600)
+            let read = try await DLMSClient.withAssociation(to: connection) { client in
+                #expect(client.association.serverMaxReceivePDUSize == 24)
+                try await client.setClock(CosemDateTime(unixTime: Int64(target.timeIntervalSince1970)))
+                return try await client.readClock()
+            }
+            let readTime = read.unixTime.map(Double.init) ?? 0
+            #expect(abs(readTime - target.timeIntervalSince1970) < 5, "\(read)")
+            // On the wire: SET-Request-With-First-Datablock (C1 02), then With-Datablock (C1 03).
+            let setKinds = secure.requests.withLockedValue { requests in
+                requests.compactMap { r -> UInt8? in r.getInteger(at: r.readerIndex, as: UInt8.self) == 0xC1 ? r.getInteger(at: r.readerIndex + 1, as: UInt8.self) : nil }
+            }
+            #expect(setKinds.first == 2 && setKinds.dropFirst().allSatisfy { $0 == 3 } && setKinds.count >= 2, "\(setKinds)")
         }
-        let readTime = read.unixTime.map(Double.init) ?? 0
-        #expect(abs(readTime - target.timeIntervalSince1970) < 5, "\(read)")
-        // On the wire: SET-Request-With-First-Datablock (C1 02), then With-Datablock (C1 03).
-        let setKinds = secure.requests.withLockedValue { requests in
-            requests.compactMap { r -> UInt8? in r.getInteger(at: r.readerIndex, as: UInt8.self) == 0xC1 ? r.getInteger(at: r.readerIndex + 1, as: UInt8.self) : nil }
-        }
-        #expect(setKinds.first == 2 && setKinds.dropFirst().allSatisfy { $0 == 3 } && setKinds.count >= 2, "\(setKinds)")
     }
 
     @Test("server side: a block out of order or without a transfer is refused; the meter keeps working")

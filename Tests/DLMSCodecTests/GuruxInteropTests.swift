@@ -1,6 +1,7 @@
 import COSEM
 import DLMSCodec
 import NIOCore
+import TestSupport
 import Testing
 
 /// APDUs captured from Gurux (gurux-dlms 1.0.203) client and server talking to each other

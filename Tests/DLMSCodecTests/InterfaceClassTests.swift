@@ -1,6 +1,7 @@
 import COSEM
 import DLMSCodec
 import NIOCore
+import TestSupport
 import Testing
 
 @Suite struct InterfaceClassTests {

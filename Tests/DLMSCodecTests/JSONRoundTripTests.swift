@@ -2,6 +2,7 @@ import COSEM
 import DLMSCodec
 import Foundation
 import NIOCore
+import TestSupport
 import Testing
 
 /// The JSON form `hesctl dlms` prints must encode back to the same bytes.

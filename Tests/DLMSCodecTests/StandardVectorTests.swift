@@ -1,6 +1,7 @@
 import COSEM
 import DLMSCodec
 import NIOCore
+import TestSupport
 import Testing
 
 let clockTime = CosemAttributeDescriptor(classID: .clock, instance: .clock, attribute: 2)

@@ -1,9 +1,8 @@
 import COSEM
 import DLMSCodec
 import NIOCore
+import TestSupport
 import Testing
-
-func hexBuffer(_ hex: String) -> ByteBuffer { try! ByteBuffer(dlmsHex: hex) }
 
 /// Decodes exactly one APDU, re-encodes it, and checks the bytes are identical.
 @discardableResult

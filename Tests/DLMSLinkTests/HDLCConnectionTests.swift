@@ -1,5 +1,6 @@
 import COSEM
 import NIOCore
+import TestSupport
 import Testing
 @testable import DLMSLink
 
@@ -60,7 +61,7 @@ private func pattern(_ count: Int, seed: UInt8 = 0) -> ByteBuffer {
     @Test func snrmWithoutParametersMatchesGolden() throws {
         var link = ScriptedLink { $0.sendsParameters = false }
         let actions = try link.connection.connect()
-        #expect(actions == [.send(buffer("7EA00802232193BD647E")), .startTimer(.seconds(3))])
+        #expect(actions == [.send(hexBuffer("7EA00802232193BD647E")), .startTimer(.seconds(3))])
     }
 
     @Test func connectNegotiatesFromUA() throws {
@@ -72,7 +73,7 @@ private func pattern(_ count: Int, seed: UInt8 = 0) -> ByteBuffer {
         var info = snrm[0].information
         #expect(try HDLCParameters.decode(from: &info).maximumInformationLengthTransmit == 512)
         // The dlms-cosem UA: the server transmits and receives 154-byte fields.
-        let actions = link.connection.receive(buffer(goldenFrames[6].hex))
+        let actions = link.connection.receive(hexBuffer(goldenFrames[6].hex))
         let expected = HDLCParameters(maximumInformationLengthTransmit: 154, maximumInformationLengthReceive: 154)
         #expect(actions.contains(.connected(expected)))
         #expect(actions.contains(.startTimer(.seconds(120))))
@@ -83,11 +84,11 @@ private func pattern(_ count: Int, seed: UInt8 = 0) -> ByteBuffer {
     @Test func aarqAndAAREMatchGoldenFrames() throws {
         var link = ScriptedLink()
         try link.connect()
-        let aarq = buffer("601DA109060760857405080101BE10040E01000000065F1F0400001E1DFFFF")
+        let aarq = hexBuffer("601DA109060760857405080101BE10040E01000000065F1F0400001E1DFFFF")
         let actions = try link.connection.send(aarq)
-        #expect(actions.first == .send(buffer(goldenFrames[8].hex)))
-        let response = link.connection.receive(buffer(goldenFrames[9].hex))
-        #expect(delivered(response).map(hexString) == ["6129A109060760857405080101A203020100A305A103020100BE10040E0800065F1F0400001E1D04C80007"])
+        #expect(actions.first == .send(hexBuffer(goldenFrames[8].hex)))
+        let response = link.connection.receive(hexBuffer(goldenFrames[9].hex))
+        #expect(delivered(response).map(\.dlmsHex) == ["6129A109060760857405080101A203020100A305A103020100BE10040E0800065F1F0400001E1D04C80007"])
         #expect(link.connection.isReady)
     }
 
@@ -135,12 +136,12 @@ private func pattern(_ count: Int, seed: UInt8 = 0) -> ByteBuffer {
     @Test func lostResponseIsRetransmittedThenSucceeds() throws {
         var link = ScriptedLink()
         try link.connect()
-        let first = try link.connection.send(buffer("C001C100080000010000FF0200"))
+        let first = try link.connection.send(hexBuffer("C001C100080000010000FF0200"))
         let again = link.connection.timerFired()
         #expect(again == [first[0], .startTimer(.seconds(3))])
         let actions = link.connection.receive(ScriptedLink.fromServer(
-            .information(sendSequence: 0, receiveSequence: 1, pollFinal: true), responseInformation(buffer("C401C100090C07E80B1AFF102D0000000000"))))
-        #expect(delivered(actions).map(hexString) == ["C401C100090C07E80B1AFF102D0000000000"])
+            .information(sendSequence: 0, receiveSequence: 1, pollFinal: true), responseInformation(hexBuffer("C401C100090C07E80B1AFF102D0000000000"))))
+        #expect(delivered(actions).map(\.dlmsHex) == ["C401C100090C07E80B1AFF102D0000000000"])
     }
 
     @Test func silentMeterFailsWithTimeoutAfterRetries() throws {
@@ -157,7 +158,7 @@ private func pattern(_ count: Int, seed: UInt8 = 0) -> ByteBuffer {
     @Test func lostAcknowledgementMakesServerRepeatSegment() throws {
         var link = ScriptedLink()
         try link.connect()
-        _ = try link.connection.send(buffer("C001C100070100630100FF0200"))
+        _ = try link.connection.send(hexBuffer("C001C100070100630100FF0200"))
         let seg0 = ScriptedLink.fromServer(.information(sendSequence: 0, receiveSequence: 1, pollFinal: true),
                                            responseInformation(pattern(50)), segmented: true)
         _ = link.connection.receive(seg0)
@@ -177,9 +178,9 @@ private func pattern(_ count: Int, seed: UInt8 = 0) -> ByteBuffer {
     func wrongSequenceNumbersFail(_ ns: UInt8, _ nr: UInt8) throws {
         var link = ScriptedLink()
         try link.connect()
-        _ = try link.connection.send(buffer("C001C100080000010000FF0200"))
+        _ = try link.connection.send(hexBuffer("C001C100080000010000FF0200"))
         let actions = link.connection.receive(ScriptedLink.fromServer(
-            .information(sendSequence: ns, receiveSequence: nr, pollFinal: true), responseInformation(buffer("C401C10101"))))
+            .information(sendSequence: ns, receiveSequence: nr, pollFinal: true), responseInformation(hexBuffer("C401C10101"))))
         #expect(closedError(actions) == .some(.sequenceError("")))
         #expect(sent(actions).map(\.control) == [.disconnect(pollFinal: true)])
         #expect(delivered(actions).isEmpty)
@@ -195,12 +196,12 @@ private func pattern(_ count: Int, seed: UInt8 = 0) -> ByteBuffer {
         var actions: [HDLCConnection.Action] = []
         for chunk in chunking.chunks(of: bytes) { actions += link.connection.receive(ByteBuffer(dlmsBytes: chunk)) }
         #expect(actions.contains(.connected(.defaults)))
-        _ = try link.connection.send(buffer("C001C100080000010000FF0200"))
+        _ = try link.connection.send(hexBuffer("C001C100080000010000FF0200"))
         bytes = noise + Array(ScriptedLink.fromServer(.information(sendSequence: 0, receiveSequence: 1, pollFinal: true),
-                                                       responseInformation(buffer("C401C10101"))).readableBytesView)
+                                                       responseInformation(hexBuffer("C401C10101"))).readableBytesView)
         actions = []
         for chunk in chunking.chunks(of: bytes) { actions += link.connection.receive(ByteBuffer(dlmsBytes: chunk)) }
-        #expect(delivered(actions).map(hexString) == ["C401C10101"])
+        #expect(delivered(actions).map(\.dlmsHex) == ["C401C10101"])
         #expect(link.connection.discardedBytes > 0)
     }
 
@@ -223,8 +224,8 @@ private func pattern(_ count: Int, seed: UInt8 = 0) -> ByteBuffer {
     @Test func frameRejectWhileWaiting() throws {
         var link = ScriptedLink()
         try link.connect()
-        _ = try link.connection.send(buffer("C001C100080000010000FF0200"))
-        let actions = link.connection.receive(ScriptedLink.fromServer(.frameReject(pollFinal: true), buffer("100000")))
+        _ = try link.connection.send(hexBuffer("C001C100080000010000FF0200"))
+        let actions = link.connection.receive(ScriptedLink.fromServer(.frameReject(pollFinal: true), hexBuffer("100000")))
         #expect(closedError(actions) == .some(.frameRejected("")))
         #expect(closedError(actions)??.isRetriable == false)
     }
@@ -248,7 +249,7 @@ private func pattern(_ count: Int, seed: UInt8 = 0) -> ByteBuffer {
     @Test func oversizedResponseIsRejected() throws {
         var link = ScriptedLink { $0.maximumMessageLength = 200 }
         try link.connect()
-        _ = try link.connection.send(buffer("C001C100070100630100FF0200"))
+        _ = try link.connection.send(hexBuffer("C001C100070100630100FF0200"))
         var actions: [HDLCConnection.Action] = []
         for ns in UInt8(0)..<2 {
             actions = link.connection.receive(ScriptedLink.fromServer(
@@ -260,16 +261,16 @@ private func pattern(_ count: Int, seed: UInt8 = 0) -> ByteBuffer {
     @Test func missingLLCHeaderIsMalformed() throws {
         var link = ScriptedLink()
         try link.connect()
-        _ = try link.connection.send(buffer("C001C100080000010000FF0200"))
+        _ = try link.connection.send(hexBuffer("C001C100080000010000FF0200"))
         let actions = link.connection.receive(ScriptedLink.fromServer(
-            .information(sendSequence: 0, receiveSequence: 1, pollFinal: true), buffer("C401C10101")))
+            .information(sendSequence: 0, receiveSequence: 1, pollFinal: true), hexBuffer("C401C10101")))
         #expect(closedError(actions) == .some(.malformedFrame("")))
     }
 
     @Test func transportClosedMidExchange() throws {
         var link = ScriptedLink()
         try link.connect()
-        _ = try link.connection.send(buffer("C001C100080000010000FF0200"))
+        _ = try link.connection.send(hexBuffer("C001C100080000010000FF0200"))
         #expect(closedError(link.connection.transportClosed()) == .some(.connectionClosed("")))
     }
 
@@ -277,7 +278,7 @@ private func pattern(_ count: Int, seed: UInt8 = 0) -> ByteBuffer {
         var link = ScriptedLink { $0.proposedParameters = HDLCParameters(windowSizeReceive: 3) }
         try link.connect(ua: HDLCParameters(windowSizeTransmit: 3))
         #expect(link.connection.parameters.windowSizeReceive == 3)
-        _ = try link.connection.send(buffer("C001C100070100630100FF0200"))
+        _ = try link.connection.send(hexBuffer("C001C100070100630100FF0200"))
         var all = responseInformation(pattern(20))
         for ns in UInt8(0)..<3 {
             let chunk = ns == 0 ? responseInformation(pattern(20)) : pattern(20, seed: ns)
@@ -297,7 +298,7 @@ private func pattern(_ count: Int, seed: UInt8 = 0) -> ByteBuffer {
         var link = ScriptedLink()
         try link.connect()
         #expect(link.connection.receive(ScriptedLink.fromServer(.unnumberedAcknowledge(pollFinal: true))).isEmpty)
-        _ = try link.connection.send(buffer("C001C100080000010000FF0200"))
+        _ = try link.connection.send(hexBuffer("C001C100080000010000FF0200"))
         let actions = link.connection.receive(ScriptedLink.fromServer(.receiveNotReady(receiveSequence: 1, pollFinal: true)))
         #expect(actions == [.startTimer(.seconds(3))])
         #expect(throws: DLMSLinkError.invalidState("")) { _ = try link.connection.send(ByteBuffer()) }

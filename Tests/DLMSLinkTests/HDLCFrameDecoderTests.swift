@@ -6,9 +6,9 @@ import TestSupport
 
 @Suite struct HDLCFrameDecoderTests {
     /// Every golden frame, back to back with their own flags.
-    static let stream: [UInt8] = goldenFrames.flatMap { Array(buffer($0.hex).readableBytesView) }
+    static let stream: [UInt8] = goldenFrames.flatMap { hexBytes($0.hex) }
     static let expected: [HDLCFrame] = goldenFrames.map { golden in
-        var input = buffer(golden.hex)
+        var input = hexBuffer(golden.hex)
         return try! HDLCFrame.decode(from: &input)
     }
 
@@ -26,9 +26,9 @@ import TestSupport
         // Closing flag doubles as the next opening flag; then a run of idle flags.
         var bytes: [UInt8] = [0x7E]
         for golden in goldenFrames {
-            bytes += Array(buffer(golden.hex).readableBytesView).dropFirst()
+            bytes += hexBytes(golden.hex).dropFirst()
         }
-        bytes += [0x7E, 0x7E, 0x7E] + Array(buffer(goldenFrames[0].hex).readableBytesView)
+        bytes += [0x7E, 0x7E, 0x7E] + hexBytes(goldenFrames[0].hex)
         let (frames, errors, decoder) = decodeStream(HDLCFrameDecoder(), bytes, chunking: chunking, seed: seed)
         #expect(errors.isEmpty)
         #expect(frames == Self.expected + [Self.expected[0]])
@@ -54,14 +54,14 @@ import TestSupport
 
     @Test(arguments: Chunking.allCases)
     func flagBytesInsideFrames(_ chunking: Chunking) {
-        let frames = Self.flagBytesInside.map { Array(buffer($0).readableBytesView) }
+        let frames = Self.flagBytesInside.map { hexBytes($0) }
         // Each frame with its own flags, then each closing flag doubling as the next opening one.
         let bytes = frames.flatMap { $0 } + frames.flatMap { $0.dropFirst() }
         let (decoded, errors, decoder) = decodeStream(HDLCFrameDecoder(), bytes, chunking: chunking)
         #expect(errors.isEmpty)
         #expect(decoder.discardedBytes == 0)
         #expect(decoder.checksumErrors == 0)
-        #expect(decoded.map { hexString($0.encoded) } == Self.flagBytesInside + Self.flagBytesInside)
+        #expect(decoded.map { $0.encoded.dlmsHex } == Self.flagBytesInside + Self.flagBytesInside)
         // Length minus format, addresses (1 + 2), control, HCS and FCS.
         #expect(decoded.map(\.information.readableBytes) == [0x78, 0x42, 0x6D, 0x78, 0x42, 0x6D].map { $0 - 10 })
     }
@@ -79,7 +79,7 @@ import TestSupport
                 return byte
             }
             garbageCount += garbage.count
-            bytes += garbage + Array(buffer(golden.hex).readableBytesView)
+            bytes += garbage + hexBytes(golden.hex)
         }
         let (frames, errors, decoder) = decodeStream(HDLCFrameDecoder(), bytes, chunking: chunking, seed: seed)
         #expect(errors.isEmpty)
@@ -91,13 +91,13 @@ import TestSupport
     func garbageThatLooksLikeFrameStarts(_ chunking: Chunking) {
         // Flags followed by plausible format fields and lengths, a header with a bad HCS, a
         // truncated frame, then good frames: the decoder must not lose the good ones.
-        let good = Array(buffer(goldenFrames[8].hex).readableBytesView)
+        let good = hexBytes(goldenFrames[8].hex)
         var bytes: [UInt8] = [0x7E, 0xA0, 0x7E]                        // format byte then flag
         bytes += [0x7E, 0xA8, 0xFF, 0x21, 0x03, 0x10, 0x00, 0x00]        // bad HCS, length 255
         bytes += Array(good.prefix(20))                                 // cut-off frame
         bytes += good
         bytes += [0x01, 0x02, 0x7E, 0xB0, 0x07]                          // wrong format type
-        bytes += Array(buffer(goldenFrames[0].hex).readableBytesView)
+        bytes += hexBytes(goldenFrames[0].hex)
         let (frames, errors, decoder) = decodeStream(HDLCFrameDecoder(), bytes, chunking: chunking)
         #expect(errors.isEmpty)
         #expect(frames == [Self.expected[8], Self.expected[0]])
@@ -106,9 +106,9 @@ import TestSupport
 
     @Test(arguments: Chunking.allCases)
     func badFCSIsDiscardedByDefault(_ chunking: Chunking) {
-        var corrupted = Array(buffer(goldenFrames[9].hex).readableBytesView)
+        var corrupted = hexBytes(goldenFrames[9].hex)
         corrupted[20] ^= 0x01   // inside the information field: HCS still good, FCS not
-        let bytes = corrupted + Array(buffer(goldenFrames[0].hex).readableBytesView)
+        let bytes = corrupted + hexBytes(goldenFrames[0].hex)
         let (frames, errors, decoder) = decodeStream(HDLCFrameDecoder(), bytes, chunking: chunking)
         #expect(errors.isEmpty)
         #expect(frames == [Self.expected[0]])
@@ -117,9 +117,9 @@ import TestSupport
 
     @Test(arguments: Chunking.allCases)
     func badFCSThrowsWhenAsked(_ chunking: Chunking) {
-        var corrupted = Array(buffer(goldenFrames[9].hex).readableBytesView)
+        var corrupted = hexBytes(goldenFrames[9].hex)
         corrupted[20] ^= 0x01
-        let bytes = corrupted + Array(buffer(goldenFrames[0].hex).readableBytesView)
+        let bytes = corrupted + hexBytes(goldenFrames[0].hex)
         let (frames, errors, decoder) = decodeStream(HDLCFrameDecoder(checksumPolicy: .throw), bytes, chunking: chunking)
         #expect(errors.map(linkCode) == [.checksumMismatch])
         #expect(frames == [Self.expected[0]])
@@ -128,9 +128,9 @@ import TestSupport
 
     @Test(arguments: Chunking.allCases)
     func malformedFrameWithGoodChecksumsThrowsAndDecodingContinues(_ chunking: Chunking) {
-        let bytes = Array(buffer(rawFrame("A007032119")).readableBytesView)     // REJ
-            + Array(buffer(rawFrame("A00B032151", information: "AABB")).readableBytesView)  // RR with info
-            + Array(buffer(goldenFrames[5].hex).readableBytesView)
+        let bytes = hexBytes(rawFrame("A007032119"))     // REJ
+            + hexBytes(rawFrame("A00B032151", information: "AABB"))  // RR with info
+            + hexBytes(goldenFrames[5].hex)
         let (frames, errors, _) = decodeStream(HDLCFrameDecoder(), bytes, chunking: chunking)
         #expect(errors.map(linkCode) == [.unsupported, .malformedFrame])
         #expect(frames == [Self.expected[5]])
@@ -138,7 +138,7 @@ import TestSupport
 
     @Test func incompleteFrameWaitsThenIsDroppedAtEOF() throws {
         var decoder = HDLCFrameDecoder()
-        var input = buffer("7EA02C02232110AF9FE6E600601DA1")
+        var input = hexBuffer("7EA02C02232110AF9FE6E600601DA1")
         #expect(try decoder.decode(buffer: &input) == nil)
         #expect(try decoder.decodeLast(buffer: &input, seenEOF: true) == nil)
         #expect(input.readableBytes == 0)
@@ -148,7 +148,7 @@ import TestSupport
     @Test func heldBackBytesAreBounded() throws {
         // A valid-looking header announcing the largest length: the decoder holds at most one frame.
         var decoder = HDLCFrameDecoder()
-        var input = ByteBuffer(dlmsBytes: Array(buffer(rawFrame("A7FF032110", information: "")).readableBytesView).dropLast(3))
+        var input = ByteBuffer(dlmsBytes: hexBytes(rawFrame("A7FF032110", information: "")).dropLast(3))
         #expect(try decoder.decode(buffer: &input) == nil)
         input.writeBytes([UInt8](repeating: 0x00, count: 2040))
         #expect(try decoder.decode(buffer: &input) == nil)   // 2047 + flag not reached yet: keep waiting

@@ -1,5 +1,6 @@
 import COSEM
 import NIOCore
+import TestSupport
 import Testing
 @testable import DLMSLink
 
@@ -106,7 +107,7 @@ let uiPushFrameHex = [
 @Suite struct HDLCFrameTests {
     @Test(arguments: goldenFrames)
     func goldenRoundTrip(_ golden: GoldenFrame) throws {
-        var input = buffer(golden.hex)
+        var input = hexBuffer(golden.hex)
         let frame = try HDLCFrame.decode(from: &input)
         #expect(input.readableBytes == 0)
         #expect(frame.destination == golden.destination)
@@ -115,32 +116,32 @@ let uiPushFrameHex = [
         #expect(frame.source.size == golden.source.size)
         #expect(frame.control == golden.control)
         #expect(frame.segmented == golden.segmented)
-        #expect(hexString(frame.information).hasPrefix(golden.informationPrefix))
-        #expect(frame.frameLength == buffer(golden.hex).readableBytes - 2)
-        #expect(hexString(frame.encoded) == golden.hex.uppercased())
+        #expect(frame.information.dlmsHex.hasPrefix(golden.informationPrefix))
+        #expect(frame.frameLength == hexBuffer(golden.hex).readableBytes - 2)
+        #expect(frame.encoded.dlmsHex == golden.hex.uppercased())
     }
 
     @Test func builtFrameMatchesGurux() throws {
         let snrm = HDLCFrame(destination: try .server(logical: 1), source: try .client(0x10),
                              control: .setNormalResponseMode(pollFinal: true))
-        #expect(hexString(snrm.encoded) == "7EA0070321930F017E")
+        #expect(snrm.encoded.dlmsHex == "7EA0070321930F017E")
         let info = HDLCParameters(maximumInformationLengthTransmit: 512, maximumInformationLengthReceive: 512)
             .encoded(options: .init(omitDefaults: true))
         let snrm512 = HDLCFrame(destination: try .server(logical: 1), source: try .client(0x10),
                                 control: .setNormalResponseMode(pollFinal: true), information: info)
-        #expect(hexString(snrm512.encoded) == "7EA01403219363E7818008050202000602020043B07E")
+        #expect(snrm512.encoded.dlmsHex == "7EA01403219363E7818008050202000602020043B07E")
     }
 
     @Test func informationFrameCarriesLLCAndAPDU() throws {
         var information = ByteBuffer()
         HDLCLLCHeader.command.encode(into: &information)
-        information.writeImmutableBuffer(buffer("601DA109060760857405080101BE10040E01000000065F1F0400001E1DFFFF"))
+        information.writeImmutableBuffer(hexBuffer("601DA109060760857405080101BE10040E01000000065F1F0400001E1DFFFF"))
         let frame = HDLCFrame(destination: try .server(logical: 1, physical: 17), source: try .client(0x10),
                               control: .information(sendSequence: 0, receiveSequence: 0, pollFinal: true), information: information)
-        #expect(hexString(frame.encoded) == goldenFrames[8].hex)
+        #expect(frame.encoded.dlmsHex == goldenFrames[8].hex)
         var decoded = frame.information
         #expect(try HDLCLLCHeader.decode(from: &decoded) == .command)
-        #expect(hexString(decoded).hasPrefix("601D"))
+        #expect(decoded.dlmsHex.hasPrefix("601D"))
     }
 
     // MARK: - Fields
@@ -181,21 +182,21 @@ let uiPushFrameHex = [
         ("FEFEFEFF", .four, 0x3FFF, 0x3FFF),
     ])
     func addresses(_ hex: String, _ size: HDLCAddress.Size, _ upper: UInt16, _ lower: UInt16?) throws {
-        var input = buffer(hex)
+        var input = hexBuffer(hex)
         let address = try HDLCAddress.decode(from: &input)
         #expect(address.size == size && address.upper == upper && address.lower == lower)
         #expect(input.readableBytes == 0)
         var out = ByteBuffer()
         address.encode(into: &out)
-        #expect(hexString(out) == hex)
+        #expect(out.dlmsHex == hex)
     }
 
     @Test func malformedAddresses() throws {
-        var three = buffer("020223")
+        var three = hexBuffer("020223")
         #expect(throws: DLMSLinkError.malformedFrame("")) { try HDLCAddress.decode(from: &three) }
-        var five = buffer("0202020223")
+        var five = hexBuffer("0202020223")
         #expect(throws: DLMSLinkError.malformedFrame("")) { try HDLCAddress.decode(from: &five) }
-        var unterminated = buffer("0202")
+        var unterminated = hexBuffer("0202")
         #expect(throws: DLMSLinkError.truncated("")) { try HDLCAddress.decode(from: &unterminated) }
         #expect(throws: DLMSLinkError.invalidParameter("")) { try HDLCAddress.client(0x80) }
         #expect(throws: DLMSLinkError.invalidParameter("")) { try HDLCAddress.server(logical: 1, physical: 0x4000) }
@@ -206,9 +207,9 @@ let uiPushFrameHex = [
 
     @Test func checksumVectors() {
         // jDLMS FcsCalcTest and the dlms-cosem HCS test.
-        #expect(HDLCChecksum.compute(Array(buffer("A00A000200232193").readableBytesView)) == 0x7118)
-        #expect(HDLCChecksum.compute(Array(buffer("033F").readableBytesView)) == 0xEC5B)
-        let body = Array(buffer("A0107595B85101E6E700C5018100").readableBytesView)
+        #expect(HDLCChecksum.compute(hexBytes("A00A000200232193")) == 0x7118)
+        #expect(HDLCChecksum.compute(hexBytes("033F")) == 0xEC5B)
+        let body = hexBytes("A0107595B85101E6E700C5018100")
         let fcs = HDLCChecksum.compute(body)
         #expect(fcs == 0xCF36)
         #expect(HDLCChecksum.update(HDLCChecksum.initial, with: body + [UInt8(fcs & 0xFF), UInt8(fcs >> 8)]) == HDLCChecksum.goodResidue)
@@ -239,7 +240,7 @@ let uiPushFrameHex = [
         ("RR with information", rawFrame("A00B032151", information: "AABB"), .malformedFrame),
     ])
     func malformedFrames(_ name: String, _ hex: String, _ code: DLMSLinkError.Code) {
-        var input = buffer(hex)
+        var input = hexBuffer(hex)
         do {
             _ = try HDLCFrame.decode(from: &input)
             Issue.record("\(name): decoded")

@@ -1,5 +1,6 @@
 import COSEM
 import NIOCore
+import TestSupport
 import Testing
 @testable import DLMSLink
 
@@ -17,13 +18,13 @@ import Testing
          HDLCParameters(maximumInformationLengthTransmit: 1024, windowSizeTransmit: 3), .init(windowSizeLength: 1)),
     ])
     func roundTrip(_ hex: String, _ parameters: HDLCParameters, _ options: HDLCParameters.EncodingOptions) throws {
-        var input = buffer(hex)
+        var input = hexBuffer(hex)
         #expect(try HDLCParameters.decode(from: &input) == parameters)
-        #expect(hexString(parameters.encoded(options: options)) == hex)
+        #expect(parameters.encoded(options: options).dlmsHex == hex)
     }
 
     @Test func twoByteValuesFromJDLMSCapture() throws {
-        var input = buffer("8180140502008006020080070400000001080400000001")
+        var input = hexBuffer("8180140502008006020080070400000001080400000001")
         #expect(try HDLCParameters.decode(from: &input) == .defaults)
     }
 
@@ -31,12 +32,12 @@ import Testing
         var empty = ByteBuffer()
         #expect(try HDLCParameters.decode(from: &empty) == .defaults)
         #expect(HDLCParameters.defaults.encoded(options: .init(omitDefaults: true)).readableBytes == 0)
-        var emptyGroup = buffer("818000")
+        var emptyGroup = hexBuffer("818000")
         #expect(try HDLCParameters.decode(from: &emptyGroup) == .defaults)
     }
 
     @Test func partialAndUnknownParameters() throws {
-        var input = buffer("81800A 0602 0100 0901FF 0801 02")
+        var input = hexBuffer("81800A 0602 0100 0901FF 0801 02")
         let p = try HDLCParameters.decode(from: &input)
         #expect(p == HDLCParameters(maximumInformationLengthReceive: 256, windowSizeReceive: 2))
     }
@@ -55,7 +56,7 @@ import Testing
         ("8180 03 050180 00", .malformedFrame),               // trailing byte
     ])
     func malformed(_ hex: String, _ code: DLMSLinkError.Code) {
-        var input = buffer(hex)
+        var input = hexBuffer(hex)
         do {
             let p = try HDLCParameters.decode(from: &input)
             Issue.record("\(hex) decoded to \(p)")

@@ -1,5 +1,6 @@
 import COSEM
 import NIOCore
+import TestSupport
 import Testing
 @testable import DLMSLink
 
@@ -96,7 +97,7 @@ private func sentFrames(_ actions: [HDLCServerConnection.Action]) -> [HDLCFrame]
 }
 
 private func sentHex(_ actions: [HDLCServerConnection.Action]) -> [String] {
-    actions.compactMap { if case .send(let bytes) = $0 { hexString(bytes) } else { nil } }
+    actions.compactMap { if case .send(let bytes) = $0 { bytes.dlmsHex } else { nil } }
 }
 
 @Suite struct HDLCServerConnectionTests {
@@ -165,7 +166,7 @@ private func sentHex(_ actions: [HDLCServerConnection.Action]) -> [String] {
 
     @Test func snrmWithoutParametersGivesDefaults() throws {
         var server = HDLCServerConnection(configuration: .init(serverAddress: try .server(logical: 1)))
-        let frames = sentFrames(server.receive(buffer("7EA0070321930F017E")))  // Gurux SNRM, no parameters
+        let frames = sentFrames(server.receive(hexBuffer("7EA0070321930F017E")))  // Gurux SNRM, no parameters
         #expect(frames.count == 1)
         #expect(frames.first?.control == .unnumberedAcknowledge(pollFinal: true))
         var info = frames.first!.information
@@ -177,19 +178,19 @@ private func sentHex(_ actions: [HDLCServerConnection.Action]) -> [String] {
         var server = HDLCServerConnection(configuration: .init(serverAddress: try .server(logical: 1, physical: 17)))
         _ = server.receive(HDLCFrame(destination: try .server(logical: 1, physical: 17), source: try .client(0x10),
                                      control: .setNormalResponseMode(pollFinal: true)).encoded)
-        let actions = server.receive(buffer("7EA02C02232110AF9FE6E600601DA109060760857405080101BE10040E01000000065F1F0400001E1DFFFFC5E47E"))
-        #expect(actions == [.deliver(buffer("601DA109060760857405080101BE10040E01000000065F1F0400001E1DFFFF"))])
-        let aare = buffer("6129A109060760857405080101A203020100A305A103020100BE10040E0800065F1F0400001E1D04C80007")
+        let actions = server.receive(hexBuffer("7EA02C02232110AF9FE6E600601DA109060760857405080101BE10040E01000000065F1F0400001E1DFFFFC5E47E"))
+        #expect(actions == [.deliver(hexBuffer("601DA109060760857405080101BE10040E01000000065F1F0400001E1DFFFF"))])
+        let aare = hexBuffer("6129A109060760857405080101A203020100A305A103020100BE10040E0800065F1F0400001E1D04C80007")
         #expect(sentHex(try server.respond(aare))
                 == ["7EA0382102233034E7E6E7006129A109060760857405080101A203020100A305A103020100BE10040E0800065F1F0400001E1D04C80007B86A7E"])
     }
 
     @Test func discWhenDisconnectedGetsDMAndWhenConnectedUA() throws {
         var server = HDLCServerConnection(configuration: .init(serverAddress: try .server(logical: 1)))
-        let disc = buffer("7EA00703215303C77E")  // Gurux DISC
+        let disc = hexBuffer("7EA00703215303C77E")  // Gurux DISC
         var frames = sentFrames(server.receive(disc))
         #expect(frames.map(\.control) == [.disconnectedMode(pollFinal: true)])
-        _ = server.receive(buffer("7EA0070321930F017E"))
+        _ = server.receive(hexBuffer("7EA0070321930F017E"))
         frames = sentFrames(server.receive(disc))
         #expect(frames.map(\.control) == [.unnumberedAcknowledge(pollFinal: true)])
         #expect(!server.isConnected)
@@ -198,12 +199,12 @@ private func sentHex(_ actions: [HDLCServerConnection.Action]) -> [String] {
     @Test func ignoresOtherAddressesAndGarbage() throws {
         var server = HDLCServerConnection(configuration: .init(serverAddress: try .server(logical: 1, physical: 17)))
         // An SNRM for server 1 without physical address, and one for 1/18: neither is ours.
-        #expect(server.receive(buffer("7EA0070321930F017E")).isEmpty)
+        #expect(server.receive(hexBuffer("7EA0070321930F017E")).isEmpty)
         let other = HDLCFrame(destination: try .server(logical: 1, physical: 18), source: try .client(0x10),
                               control: .setNormalResponseMode(pollFinal: true)).encoded
         #expect(server.receive(other).isEmpty)
         var stream = ByteBuffer(dlmsBytes: [0x00, 0xFF, 0x7E, 0x12, 0x34])
-        stream.writeImmutableBuffer(buffer("7EA00802232193BD647E"))  // Gurux SNRM to 1/17
+        stream.writeImmutableBuffer(hexBuffer("7EA00802232193BD647E"))  // Gurux SNRM to 1/17
         stream.writeBytes([0x55, 0xAA])
         let frames = sentFrames(server.receive(stream))
         #expect(frames.map(\.control) == [.unnumberedAcknowledge(pollFinal: true)])
@@ -213,7 +214,7 @@ private func sentHex(_ actions: [HDLCServerConnection.Action]) -> [String] {
     @Test func outOfSequenceAndUnsupportedFramesGetFRMR() throws {
         let serverAddress = try HDLCAddress.server(logical: 1)
         var server = HDLCServerConnection(configuration: .init(serverAddress: serverAddress))
-        _ = server.receive(buffer("7EA0070321930F017E"))
+        _ = server.receive(hexBuffer("7EA0070321930F017E"))
         func frame(_ control: HDLCControl, _ info: ByteBuffer = ByteBuffer()) -> ByteBuffer {
             HDLCFrame(destination: serverAddress, source: try! .client(0x10), control: control, information: info).encoded
         }

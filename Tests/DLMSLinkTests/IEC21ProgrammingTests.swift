@@ -1,5 +1,6 @@
 import COSEM
 import NIOCore
+import TestSupport
 import Testing
 @testable import DLMSLink
 
@@ -20,21 +21,21 @@ import Testing
         var session = IEC21Session(configuration: .init(mode: .programming(password: password), responseTimeout: .seconds(2)))
         _ = try session.start()
         var actions = session.receive(ByteBuffer(string: "/EMH5\\@ED300L\r\n"))
-        #expect(actions.contains(.send(buffer("063035310D0A"))))   // ACK 0 5 1: 9600 Bd, programming
+        #expect(actions.contains(.send(hexBuffer("063035310D0A"))))   // ACK 0 5 1: 9600 Bd, programming
         #expect(actions.contains(.switchBaudRate(9600)))
-        actions = session.receive(buffer(passwordPrompt))
+        actions = session.receive(hexBuffer(passwordPrompt))
         return (session, actions)
     }
 
     @Test(arguments: Chunking.allCases)
     func passwordThenRegisterRead(_ chunking: Chunking) throws {
         var (session, actions) = try Self.openSession()
-        #expect(actions == [.send(buffer(Self.passwordMessage)), .startTimer(.seconds(2))])
+        #expect(actions == [.send(hexBuffer(Self.passwordMessage)), .startTimer(.seconds(2))])
         actions = session.receive(ByteBuffer(bytes: [0x06]))
         #expect(actions == [.cancelTimer, .enteredProgramming(operand: "12345678")])
         #expect(session.isReadyForCommand)
 
-        #expect(try session.command(.read("1.8.0")) == [.send(buffer(Self.readRegister)), .startTimer(.seconds(2))])
+        #expect(try session.command(.read("1.8.0")) == [.send(hexBuffer(Self.readRegister)), .startTimer(.seconds(2))])
         #expect(!session.isReadyForCommand)
         var answer = ByteBuffer()
         IEC21DataBlock(data: ByteBuffer(string: "1.8.0(001234.567*kWh)")).encode(into: &answer)
@@ -45,7 +46,7 @@ import Testing
         guard case .reply(.data(let block))? = actions.last else { Issue.record("no reply in \(actions)"); return }
         #expect(try block.dataSets() == [IEC21DataSet(address: "1.8.0", values: [.init(value: "001234.567", unit: "kWh")])])
         #expect(session.isReadyForCommand)
-        #expect(session.exit() == [.cancelTimer, .send(buffer(Self.exit)), .closed(nil)])
+        #expect(session.exit() == [.cancelTimer, .send(hexBuffer(Self.exit)), .closed(nil)])
     }
 
     @Test func noPasswordAsked() throws {
@@ -55,26 +56,26 @@ import Testing
     }
 
     @Test func commandDecoderReadsPromptAndExit() throws {
-        var bytes = buffer(Self.passwordPrompt + Self.exit)
+        var bytes = hexBuffer(Self.passwordPrompt + Self.exit)
         #expect(try IEC21Command.decode(from: &bytes) == IEC21Command(.password, type: UInt8(ascii: "0"), data: "(12345678)"))
         #expect(try IEC21Command.decode(from: &bytes) == .exit)
         #expect(bytes.readableBytes == 0)
-        var bad = buffer("0142300372")
+        var bad = hexBuffer("0142300372")
         #expect(throws: DLMSLinkError.checksumMismatch("")) { try IEC21Command.decode(from: &bad) }
-        var partial = buffer("01503002283132")
+        var partial = hexBuffer("01503002283132")
         #expect(try IEC21Command.decode(from: &partial) == nil)
     }
 
     @Test func wrongPasswordIsRefused() throws {
         // A device that answers NAK every time: the password goes out three times, then fails.
         var (session, _) = try Self.openSession()
-        #expect(session.receive(ByteBuffer(bytes: [0x15])) == [.send(buffer(Self.passwordMessage)), .startTimer(.seconds(2))])
-        #expect(session.receive(ByteBuffer(bytes: [0x15])) == [.send(buffer(Self.passwordMessage)), .startTimer(.seconds(2))])
+        #expect(session.receive(ByteBuffer(bytes: [0x15])) == [.send(hexBuffer(Self.passwordMessage)), .startTimer(.seconds(2))])
+        #expect(session.receive(ByteBuffer(bytes: [0x15])) == [.send(hexBuffer(Self.passwordMessage)), .startTimer(.seconds(2))])
         #expect(session.receive(ByteBuffer(bytes: [0x15])).last == .closed(.refused("")))
 
         // A device that leaves programming mode with B0.
         var other = try Self.openSession().0
-        #expect(other.receive(buffer(Self.exit)).last == .closed(.refused("")))
+        #expect(other.receive(hexBuffer(Self.exit)).last == .closed(.refused("")))
 
         // A device that answers an error message.
         var third = try Self.openSession().0
@@ -115,7 +116,7 @@ import Testing
         let to = IEC21Timestamp(year: 2026, month: 11, day: 25, hour: 1, minute: 0)
         var out = ByteBuffer()
         try IEC21LoadProfile.request(from: from, to: to).encode(into: &out)
-        #expect(out == buffer("01523502502E303128323631313235303030303B32363131323530313030290322"))
+        #expect(out == hexBuffer("01523502502E303128323631313235303030303B32363131323530313030290322"))
         #expect(try IEC21LoadProfile.request(from: from, to: to, format: .seasonPrefixed).data == "P.01(0261125000000;0261125010000)")
     }
 

@@ -1,4 +1,5 @@
 import NIOCore
+import TestSupport
 import Testing
 @testable import DLMSLink
 
@@ -19,7 +20,7 @@ private func session() -> IEC21ServerSession {
     IEC21ServerSession(configuration: .init(identification: "SIM00000001"), device: FixedDevice())
 }
 
-private func send(_ hex: String) -> IEC21ServerSession.Action { .send(buffer(hex)) }
+private func send(_ hex: String) -> IEC21ServerSession.Action { .send(hexBuffer(hex)) }
 private func ascii(_ text: String) -> ByteBuffer { ByteBuffer(string: text) }
 
 /// The meter side of IEC 62056-21: golden bytes (BCCs worked out by hand and by Python) for
@@ -63,16 +64,16 @@ private func ascii(_ text: String) -> ByteBuffer { ByteBuffer(string: text) }
         _ = meter.receive(Self.signOn)
         #expect(meter.receive(ByteBuffer(bytes: [0x06, 0x30, 0x35, 0x31, 0x0D, 0x0A])) == [.switchBaudRate(9600), send(Self.passwordOperand)])
         // R1 before the password: refused.
-        #expect(meter.receive(buffer("01523102312e382e302829035a")) == [send("02284552524f5229035a")])
-        #expect(meter.receive(buffer("01503102283132333435363738290369")) == [send("06")])
-        #expect(meter.receive(buffer("01523102312e382e302829035a")) == [send("02312e382e30283031323334352e3637382a6b5768290353")])
+        #expect(meter.receive(hexBuffer("01523102312e382e302829035a")) == [send("02284552524f5229035a")])
+        #expect(meter.receive(hexBuffer("01503102283132333435363738290369")) == [send("06")])
+        #expect(meter.receive(hexBuffer("01523102312e382e302829035a")) == [send("02312e382e30283031323334352e3637382a6b5768290353")])
         // Unknown address: (ERROR).
         #expect(meter.receive(ascii("\u{01}R1\u{02}9.9.9()\u{03}") + ByteBuffer(bytes: [Array("R1\u{02}9.9.9()\u{03}".utf8).reduce(0, ^)]))
                 == [send("02284552524f5229035a")])
-        #expect(meter.receive(buffer("01523502502e303128323631313236303030303b32363131323630303330290320")) == [
+        #expect(meter.receive(hexBuffer("01523502502e303128323631313236303030303b32363131323630303330290320")) == [
             send("02502e3031283032363131323630303030303029283030292831352928322928312e352e3029286b572928322e352e3029286b57290d0a28302e3431322928302e303030290379"),
         ])
-        #expect(meter.receive(buffer("0142300371")) == [.switchBaudRate(300), .ended])
+        #expect(meter.receive(hexBuffer("0142300371")) == [.switchBaudRate(300), .ended])
         #expect(meter.isIdle)
     }
 
@@ -81,8 +82,8 @@ private func ascii(_ text: String) -> ByteBuffer { ByteBuffer(string: text) }
         var meter = session()
         _ = meter.receive(Self.signOn)
         _ = meter.receive(ByteBuffer(bytes: [0x06, 0x30, 0x35, 0x31, 0x0D, 0x0A]))
-        #expect(meter.receive(buffer("01503102283132333435363738290368")) == [send("15"), ])
-        #expect(meter.receive(buffer("01503102283030303030303030290361")) == [send("0142300371"), .switchBaudRate(300), .ended])
+        #expect(meter.receive(hexBuffer("01503102283132333435363738290368")) == [send("15"), ])
+        #expect(meter.receive(hexBuffer("01503102283030303030303030290361")) == [send("0142300371"), .switchBaudRate(300), .ended])
         #expect(meter.isIdle)
     }
 
@@ -92,7 +93,7 @@ private func ascii(_ text: String) -> ByteBuffer { ByteBuffer(string: text) }
         _ = meter.receive(Self.signOn)
         #expect(meter.receive(ByteBuffer(bytes: [0x06, 0x32, 0x35, 0x32, 0x0D, 0x0A])) == [.switchBaudRate(9600), .enteredHDLC])
         #expect(meter.isInHDLC)
-        #expect(meter.receive(buffer("7ea00802232193bd647e")).isEmpty)
+        #expect(meter.receive(hexBuffer("7ea00802232193bd647e")).isEmpty)
         #expect(meter.hdlcEnded() == [.switchBaudRate(300), .ended])
         #expect(meter.receive(Self.signOn) == [Self.identification])
     }

@@ -1,5 +1,6 @@
 import COSEM
 import NIOCore
+import TestSupport
 import Testing
 @testable import DLMSLink
 
@@ -7,16 +8,16 @@ import Testing
     @Test(arguments: Chunking.allCases)
     func modeCReadout(_ chunking: Chunking) throws {
         var session = IEC21Session(configuration: .init(address: "12345678", maximumBaudRate: 4800))
-        #expect(try session.start() == [.send(buffer("2F3F3132333435363738210D0A")), .startTimer(.seconds(5))])
+        #expect(try session.start() == [.send(hexBuffer("2F3F3132333435363738210D0A")), .startTimer(.seconds(5))])
         var actions: [IEC21Session.Action] = []
         // Echo of our request (two-wire line), then the identification offering 9600 Bd.
         for chunk in chunking.chunks(of: Array("/?12345678!\r\n/LGZ5ZMD3104407.B32\r\n".utf8)) {
             actions += session.receive(ByteBuffer(dlmsBytes: chunk))
         }
-        #expect(actions.contains(.send(buffer("063034300D0A"))))   // ACK 0 4 0: 4800 Bd, readout
+        #expect(actions.contains(.send(hexBuffer("063034300D0A"))))   // ACK 0 4 0: 4800 Bd, readout
         #expect(actions.contains(.switchBaudRate(4800)))
         actions = []
-        for chunk in chunking.chunks(of: Array(buffer(IEC21Tests.readout).readableBytesView)) {
+        for chunk in chunking.chunks(of: hexBytes(IEC21Tests.readout)) {
             actions += session.receive(ByteBuffer(dlmsBytes: chunk))
         }
         guard case .deliver(let block)? = actions.first(where: { if case .deliver = $0 { true } else { false } }) else {
@@ -30,7 +31,7 @@ import Testing
         var session = IEC21Session(configuration: .init(mode: .hdlc))
         _ = try session.start()
         let actions = session.receive(ByteBuffer(string: "/ISK5\\2MT382-1000\r\n"))
-        #expect(actions.contains(.send(buffer("063235320D0A"))))   // ACK 2 5 2
+        #expect(actions.contains(.send(hexBuffer("063235320D0A"))))   // ACK 2 5 2
         #expect(actions.contains(.switchBaudRate(9600)))
         #expect(actions.contains(.enteredHDLC))
         #expect(actions.last == .closed(nil))
@@ -51,7 +52,7 @@ import Testing
         var session = IEC21Session(configuration: .init())
         _ = try session.start()
         _ = session.receive(ByteBuffer(string: "/LGZ5ZMD3104407.B32\r\n"))
-        let actions = session.receive(buffer(String(IEC21Tests.readout.dropLast(2)) + "00"))
+        let actions = session.receive(hexBuffer(String(IEC21Tests.readout.dropLast(2)) + "00"))
         #expect(actions.last == .closed(.checksumMismatch("")))
     }
 }

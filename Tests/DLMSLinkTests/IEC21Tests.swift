@@ -1,5 +1,6 @@
 import COSEM
 import NIOCore
+import TestSupport
 import Testing
 @testable import DLMSLink
 
@@ -12,7 +13,7 @@ private func ascii(_ s: String) -> ByteBuffer { ByteBuffer(string: s) }
         #expect(out == ascii("/?!\r\n"))
         out.clear()
         try IEC21SignOnRequest(address: "12345678").encode(into: &out)
-        #expect(hexString(out) == "2F3F3132333435363738210D0A")
+        #expect(out.dlmsHex == "2F3F3132333435363738210D0A")
         #expect(throws: DLMSLinkError.invalidParameter("")) { try IEC21SignOnRequest(address: "12!4") }
         #expect(throws: DLMSLinkError.invalidParameter("")) { try IEC21SignOnRequest(address: String(repeating: "1", count: 33)) }
     }
@@ -56,13 +57,13 @@ private func ascii(_ s: String) -> ByteBuffer { ByteBuffer(string: s) }
     @Test func optionSelect() {
         var out = ByteBuffer()
         IEC21OptionSelect(baudRateCharacter: UInt8(ascii: "5"), mode: .dataReadout).encode(into: &out)
-        #expect(hexString(out) == "063035300D0A")   // ACK 0 5 0 CR LF
+        #expect(out.dlmsHex == "063035300D0A")   // ACK 0 5 0 CR LF
         out.clear()
         IEC21OptionSelect(baudRateCharacter: UInt8(ascii: "5"), mode: .programming).encode(into: &out)
-        #expect(hexString(out) == "063035310D0A")
+        #expect(out.dlmsHex == "063035310D0A")
         out.clear()
         IEC21OptionSelect.modeE(baudRateCharacter: UInt8(ascii: "5")).encode(into: &out)
-        #expect(hexString(out) == "063235320D0A")   // ACK 2 5 2: switch to HDLC
+        #expect(out.dlmsHex == "063235320D0A")   // ACK 2 5 2: switch to HDLC
         #expect(IEC21BaudRate.rate(for: UInt8(ascii: "0")) == 300)
         #expect(IEC21BaudRate.rate(for: UInt8(ascii: "6")) == 19200)
         #expect(IEC21BaudRate.rate(for: UInt8(ascii: "C")) == 2400)
@@ -75,7 +76,7 @@ private func ascii(_ s: String) -> ByteBuffer { ByteBuffer(string: s) }
 
     @Test(arguments: Chunking.allCases)
     func dataReadout(_ chunking: Chunking) throws {
-        let bytes = Array("echo/?!\r\n".utf8) + Array(buffer(Self.readout).readableBytesView)
+        let bytes = Array("echo/?!\r\n".utf8) + hexBytes(Self.readout)
         let (blocks, errors, decoder) = decodeStream(IEC21DataBlockDecoder(), bytes, chunking: chunking)
         #expect(errors.isEmpty)
         #expect(blocks.count == 1)
@@ -86,11 +87,11 @@ private func ascii(_ s: String) -> ByteBuffer { ByteBuffer(string: s) }
         #expect(sets[3].values == [.init(value: "123456", unit: nil), .init(value: "0", unit: nil)])
         var out = ByteBuffer()
         blocks[0].encode(into: &out)
-        #expect(hexString(out) == Self.readout)
+        #expect(out.dlmsHex == Self.readout)
     }
 
     @Test func badBCCIsRejected() throws {
-        var input = buffer(String(Self.readout.dropLast(2)) + "67")
+        var input = hexBuffer(String(Self.readout.dropLast(2)) + "67")
         var decoder = IEC21DataBlockDecoder()
         #expect(throws: DLMSLinkError.checksumMismatch("")) { try decoder.decode(buffer: &input) }
         #expect(input.readableBytes == 0)
@@ -110,7 +111,7 @@ private func ascii(_ s: String) -> ByteBuffer { ByteBuffer(string: s) }
     }
 
     @Test func programmingCommands() throws {
-        func hex(_ command: IEC21Command) -> String { var out = ByteBuffer(); command.encode(into: &out); return hexString(out) }
+        func hex(_ command: IEC21Command) -> String { var out = ByteBuffer(); command.encode(into: &out); return out.dlmsHex }
         #expect(hex(IEC21Command.exit) == "0142300371")                       // the well-known SOH B0 ETX q
         #expect(hex(try .password("12345678")) == "01503102283132333435363738290369")
         #expect(hex(try .read("1.8.0")) == "01523102312E382E302829035A")
@@ -123,7 +124,7 @@ private func ascii(_ s: String) -> ByteBuffer { ByteBuffer(string: s) }
     @Test(arguments: Chunking.allCases)
     func programmingReplies(_ chunking: Chunking) throws {
         // Echo noise, ACK to P1, a register value, NAK.
-        let value = Array(buffer("02312E382E30283030313233342E3536372A6B576829035B").readableBytesView)
+        let value = hexBytes("02312E382E30283030313233342E3536372A6B576829035B")
         let bytes: [UInt8] = [0x7F, 0x06] + value + [0x15]
         let (replies, errors, _) = decodeStream(IEC21ReplyDecoder(), bytes, chunking: chunking)
         #expect(errors.isEmpty)

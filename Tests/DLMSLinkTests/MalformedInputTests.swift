@@ -10,7 +10,7 @@ import TestSupport
     static func randomInputs(count: Int, seed: UInt64) -> [[UInt8]] {
         var rng = SeededGenerator(seed: seed)
         var inputs: [[UInt8]] = []
-        let seeds = goldenFrames.map { Array(buffer($0.hex).readableBytesView) }
+        let seeds = goldenFrames.map { hexBytes($0.hex) }
         for i in 0..<count {
             if i % 2 == 0 {
                 inputs.append((0..<Int.random(in: 0...64, using: &rng)).map { _ in UInt8.random(in: 0...255, using: &rng) })

@@ -4,10 +4,6 @@ import Testing
 import TestSupport
 @testable import DLMSLink
 
-func buffer(_ hex: String) -> ByteBuffer { try! ByteBuffer(dlmsHex: hex) }
-
-func hexString(_ buffer: ByteBuffer) -> String { buffer.dlmsHex }
-
 /// How a byte stream is cut into the buffers a decoder receives.
 enum Chunking: CustomStringConvertible, CaseIterable {
     case allAtOnce
@@ -87,13 +83,13 @@ func linkCode(_ error: any Error) -> DLMSLinkError.Code? { (error as? DLMSLinkEr
 /// would produce: `header` is format, addresses and control; `information`, when given, is
 /// preceded by an HCS.
 func rawFrame(_ header: String, information: String? = nil) -> String {
-    var body = Array(buffer(header).readableBytesView)
+    var body = hexBytes(header)
     if let information {
         let hcs = HDLCChecksum.compute(body)
         body += [UInt8(hcs & 0xFF), UInt8(hcs >> 8)]
-        body += Array(buffer(information).readableBytesView)
+        body += hexBytes(information)
     }
     let fcs = HDLCChecksum.compute(body)
     body += [UInt8(fcs & 0xFF), UInt8(fcs >> 8)]
-    return hexString(ByteBuffer(dlmsBytes: [0x7E] + body + [0x7E]))
+    return ByteBuffer(dlmsBytes: [0x7E] + body + [0x7E]).dlmsHex
 }

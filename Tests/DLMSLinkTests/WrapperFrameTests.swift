@@ -1,5 +1,6 @@
 import COSEM
 import NIOCore
+import TestSupport
 import Testing
 @testable import DLMSLink
 
@@ -15,18 +16,18 @@ import Testing
     @Test(arguments: 0..<3)
     func datagramRoundTrip(_ index: Int) throws {
         let golden = Self.golden[index]
-        let frame = try WrapperFrame.decode(datagram: buffer(golden.hex))
+        let frame = try WrapperFrame.decode(datagram: hexBuffer(golden.hex))
         #expect(frame.source == golden.source && frame.destination == golden.destination)
-        #expect(frame.apdu.readableBytes == buffer(golden.hex).readableBytes - 8)
-        #expect(hexString(frame.encoded) == golden.hex)
+        #expect(frame.apdu.readableBytes == hexBuffer(golden.hex).readableBytes - 8)
+        #expect(frame.encoded.dlmsHex == golden.hex)
     }
 
     @Test(arguments: Chunking.allCases)
     func stream(_ chunking: Chunking) {
-        let bytes = Self.golden.flatMap { Array(buffer($0.hex).readableBytesView) }
+        let bytes = Self.golden.flatMap { hexBytes($0.hex) }
         let (frames, errors, _) = decodeStream(WrapperFrameDecoder(), bytes, chunking: chunking)
         #expect(errors.isEmpty)
-        #expect(frames.map { hexString($0.encoded) } == Self.golden.map(\.hex))
+        #expect(frames.map { $0.encoded.dlmsHex } == Self.golden.map(\.hex))
     }
 
     @Test(arguments: [
@@ -37,7 +38,7 @@ import Testing
     ])
     func malformedDatagrams(_ hex: String, _ code: DLMSLinkError.Code) {
         do {
-            _ = try WrapperFrame.decode(datagram: buffer(hex))
+            _ = try WrapperFrame.decode(datagram: hexBuffer(hex))
             Issue.record("decoded \(hex)")
         } catch {
             #expect(linkCode(error) == code)
@@ -46,11 +47,11 @@ import Testing
 
     @Test func streamRejectsBadVersionAndOverlongLength() throws {
         var decoder = WrapperFrameDecoder(maximumAPDULength: 1024)
-        var badVersion = buffer("0000001000010005C401C10101")
+        var badVersion = hexBuffer("0000001000010005C401C10101")
         #expect(throws: DLMSLinkError.malformedFrame("")) { try decoder.decode(buffer: &badVersion) }
-        var tooLong = buffer("000100100001FFFF")   // nothing buffered for 65535 bytes
+        var tooLong = hexBuffer("000100100001FFFF")   // nothing buffered for 65535 bytes
         #expect(throws: DLMSLinkError.lengthLimitExceeded("")) { try decoder.decode(buffer: &tooLong) }
-        var partial = buffer("0001001000010005C401")
+        var partial = hexBuffer("0001001000010005C401")
         #expect(try decoder.decode(buffer: &partial) == nil)
         #expect(throws: DLMSLinkError.truncated("")) { try decoder.decodeLast(buffer: &partial, seenEOF: true) }
     }

@@ -1,3 +1,4 @@
+import COSEM
 import Crypto
 @testable import DLMSSecurity
 import Foundation
@@ -34,14 +35,14 @@ struct AESGCMTests {
     @Test("the GCM specification's test cases, with swift-crypto agreeing", arguments: specificationCases)
     func specificationCase(_ v: (key: String, iv: String, plain: String, aad: String, cipher: String, tag: String)) throws {
         let key = try DLMSKey(hex: v.key)
-        let iv = bytes(v.iv)
+        let iv = hexBytes(v.iv)
         let title = try SystemTitle(iv[..<8])
         let counter = iv[8...].reduce(UInt32(0)) { ($0 << 8) | UInt32($1) }
-        let sealed = try seal(bytes(v.plain), key: key, title: title, counter: counter, aad: bytes(v.aad), tagLength: 16)
-        #expect(hex(sealed) == v.cipher + v.tag)
-        let reference = try AES.GCM.seal(bytes(v.plain), using: SymmetricKey(data: bytes(v.key)), nonce: AES.GCM.Nonce(data: iv), authenticating: bytes(v.aad))
-        #expect(hex(reference.ciphertext) + hex(reference.tag) == v.cipher + v.tag)
-        #expect(try open(sealed, tagLength: 16, key: key, title: title, counter: counter, aad: bytes(v.aad)) == bytes(v.plain))
+        let sealed = try seal(hexBytes(v.plain), key: key, title: title, counter: counter, aad: hexBytes(v.aad), tagLength: 16)
+        #expect(Hex.encode(sealed) == v.cipher + v.tag)
+        let reference = try AES.GCM.seal(hexBytes(v.plain), using: SymmetricKey(data: hexBytes(v.key)), nonce: AES.GCM.Nonce(data: iv), authenticating: hexBytes(v.aad))
+        #expect(Hex.encode(reference.ciphertext) + Hex.encode(reference.tag) == v.cipher + v.tag)
+        #expect(try open(sealed, tagLength: 16, key: key, title: title, counter: counter, aad: hexBytes(v.aad)) == hexBytes(v.plain))
     }
 
     @Test("GHASH equals the specification's bitwise multiplication")

@@ -1,3 +1,4 @@
+import COSEM
 import Crypto
 import CryptoExtras
 @testable import DLMSSecurity
@@ -17,9 +18,9 @@ struct ConstantTimeAESTests {
 
     @Test("FIPS 197 Appendix C", arguments: fips197)
     func fipsExample(_ v: (key: String, cipher: String)) {
-        let aes = bytes(v.key).withUnsafeBytes { ConstantTimeAES(key: $0) }
-        let plain = bytes("00112233445566778899AABBCCDDEEFF")
-        #expect(hex(encrypt(aes, [plain, plain, plain, plain]).flatMap { $0 }) == String(repeating: v.cipher, count: 4))
+        let aes = hexBytes(v.key).withUnsafeBytes { ConstantTimeAES(key: $0) }
+        let plain = hexBytes("00112233445566778899AABBCCDDEEFF")
+        #expect(Hex.encode(encrypt(aes, [plain, plain, plain, plain]).flatMap { $0 }) == String(repeating: v.cipher, count: 4))
     }
 
     @Test("the bitsliced S-box is the AES S-box for all 256 bytes")

@@ -50,7 +50,7 @@ struct DLMSCipherTests {
     @Test("each plain APDU gets its glo-/ded- tag and comes back unchanged", arguments: plainAPDUs)
     func serviceSpecificTags(apdu: (name: String, hex: String, glo: UInt8, ded: UInt8)) throws {
         let (client, server) = greenBookPair(dedicatedKey: Self.dedicatedKey)
-        let plain = bytes(apdu.hex)
+        let plain = hexBytes(apdu.hex)
         for (kind, tag) in [(CipheringKind.global, apdu.glo), (.dedicated, apdu.ded)] {
             let ciphered = try client.protect(plain, kind: kind, invocationCounter: 42)
             #expect(ciphered.tag == tag, "\(apdu.name) \(kind)")
@@ -65,7 +65,7 @@ struct DLMSCipherTests {
     @Test("general-glo and general-ded carry the sender's system title and any APDU", arguments: [CipheringKind.generalGlobal, .generalDedicated])
     func generalCiphering(kind: CipheringKind) throws {
         let (client, server) = greenBookPair(dedicatedKey: Self.dedicatedKey)
-        for plain in [GreenBook.getRequest, bytes("D8010203"), bytes("0F00000001000C07E80B1AFF102D0000000000")] {
+        for plain in [GreenBook.getRequest, hexBytes("D8010203"), hexBytes("0F00000001000C07E80B1AFF102D0000000000")] {
             let ciphered = try server.protect(plain, kind: kind, invocationCounter: 7)
             #expect(ciphered.tag == (kind == .generalGlobal ? 0xDB : 0xDC))
             #expect(ciphered.systemTitle == GreenBook.serverSystemTitle.dlmsBytes)
@@ -111,7 +111,7 @@ struct DLMSCipherTests {
     // MARK: - Refusals
 
     static func gloResponse(policy: SecurityPolicy = .authenticatedAndEncrypted, counter: UInt32 = 100) throws -> [UInt8] {
-        try encoded(greenBookPair(policy: policy).server.protect(bytes("C401C1000500BC614E"), kind: .global, invocationCounter: counter))
+        try encoded(greenBookPair(policy: policy).server.protect(hexBytes("C401C1000500BC614E"), kind: .global, invocationCounter: counter))
     }
 
     @Test("a wrong block cipher key or authentication key fails authentication")
@@ -199,7 +199,7 @@ struct DLMSCipherTests {
             #expect(throws: DLMSSecurityError.policyViolation("")) { try client.unprotect(bytes: Self.gloResponse(policy: weaker)) }
         }
         // A clear get-response where ciphering is required.
-        #expect(throws: DLMSSecurityError.policyViolation("")) { try client.unprotect(bytes: bytes("C401C1000500BC614E")) }
+        #expect(throws: DLMSSecurityError.policyViolation("")) { try client.unprotect(bytes: hexBytes("C401C1000500BC614E")) }
         // Security control 0x00 under a ciphered tag.
         var none = try decodedCiphered(Self.gloResponse())
         none.securityControl = 0x00
@@ -207,7 +207,7 @@ struct DLMSCipherTests {
         // Stronger than required is fine.
         var lenient = client
         lenient.policy = .authenticated
-        #expect(try lenient.unprotect(bytes: Self.gloResponse()) == bytes("C401C1000500BC614E"))
+        #expect(try lenient.unprotect(bytes: Self.gloResponse()) == hexBytes("C401C1000500BC614E"))
         // Other suites and compression are not implemented.
         var suite1 = try decodedCiphered(Self.gloResponse())
         suite1.securityControl = 0x31
@@ -224,7 +224,7 @@ struct DLMSCipherTests {
     func wrongInnerTag() throws {
         let (client, server) = greenBookPair()
         // A get-response protected, then relabelled as glo-set-response (tag outside the AAD).
-        var relabelled = try server.protect(bytes("C401C1000500BC614E"), kind: .global, invocationCounter: 5)
+        var relabelled = try server.protect(hexBytes("C401C1000500BC614E"), kind: .global, invocationCounter: 5)
         relabelled.tag = 0xCD
         #expect(throws: DLMSSecurityError.decodeFailure("")) { try client.unprotect(relabelled) }
     }
@@ -303,7 +303,7 @@ struct DLMSCipherTests {
     func randomMutations(policy: SecurityPolicy) throws {
         let (client, server) = greenBookPair(policy: policy, dedicatedKey: Self.dedicatedKey)
         var generator = SeededGenerator(seed: 0xD1_5EC)
-        let plain = bytes(GuruxLikeProfile.response)
+        let plain = hexBytes(GuruxLikeProfile.response)
         for kind in CipheringKind.allCases {
             let wire = try encoded(server.protect(plain, kind: kind, invocationCounter: 77))
             for _ in 0..<300 {

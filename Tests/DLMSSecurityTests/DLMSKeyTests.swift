@@ -1,4 +1,5 @@
 import DLMSSecurity
+import TestSupport
 import Testing
 
 @Suite("Key material never shows")
@@ -16,7 +17,7 @@ struct DLMSKeyTests {
     static func containsKey(_ text: String, _ keyHex: String) -> Bool {
         let compact = text.uppercased().filter { $0.isHexDigit }
         // Also the decimal byte list an Array would print ("161, 178, …").
-        let decimal = bytes(keyHex).map(String.init).joined(separator: ", ")
+        let decimal = hexBytes(keyHex).map(String.init).joined(separator: ", ")
         return compact.contains(keyHex.uppercased()) || text.contains(decimal)
     }
 
@@ -55,10 +56,10 @@ struct DLMSKeyTests {
     @Test("bytes only through withUnsafeBytes")
     func withUnsafeBytes() throws {
         let key = try DLMSKey(hex: Self.keyHex)
-        #expect(key.withUnsafeBytes { Array($0) } == bytes(Self.keyHex))
+        #expect(key.withUnsafeBytes { Array($0) } == hexBytes(Self.keyHex))
         #expect(key.count == 16)
         #expect(try DLMSKey(bytes: [UInt8](repeating: 7, count: 32)).count == 32)
-        #expect(key == (try DLMSKey(bytes: bytes(Self.keyHex))))
+        #expect(key == (try DLMSKey(bytes: hexBytes(Self.keyHex))))
         #expect(key != (try DLMSKey(bytes: [UInt8](repeating: 7, count: 16))))
     }
 

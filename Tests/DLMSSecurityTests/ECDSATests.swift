@@ -1,5 +1,8 @@
 import Crypto
+import DLMSCodec
 import DLMSSecurity
+import Foundation
+import TestSupport
 import Testing
 
 @Suite("HLS mechanism 7 (ECDSA), security suites 1 and 2")
@@ -14,7 +17,7 @@ struct ECDSATests {
     static func parties(_ suite: ECDSAVectors.Suite) throws -> Parties {
         let clientTitle = try SystemTitle(hex: ECDSAVectors.clientSystemTitle)
         let serverTitle = try SystemTitle(hex: ECDSAVectors.serverSystemTitle)
-        let ctos = bytes(ECDSAVectors.ctos), stoc = bytes(ECDSAVectors.stoc)
+        let ctos = hexBytes(ECDSAVectors.ctos), stoc = hexBytes(ECDSAVectors.stoc)
         let client = HLSExchange(mechanism: .ecdsa,
                                  credentials: .signing(privateKey: try DLMSSigningKey(hex: suite.clientPrivateKey),
                                                        peerPublicKey: try DLMSPublicKey(hex: suite.serverPublicKey)),
@@ -41,7 +44,7 @@ struct ECDSATests {
           arguments: ECDSAVectors.suites)
     func pythonReplies(suite: ECDSAVectors.Suite) throws {
         let parties = try Self.parties(suite)
-        let clientReply = bytes(suite.clientReply), serverReply = bytes(suite.serverReply)
+        let clientReply = hexBytes(suite.clientReply), serverReply = hexBytes(suite.serverReply)
         #expect(clientReply.count == (suite.securitySuite == 1 ? 64 : 96))
         try parties.server.verify(clientReply)
         try parties.client.verify(serverReply)
@@ -60,7 +63,7 @@ struct ECDSATests {
     @Test("Gurux's GXEcdsa signs the client's reply the way our meter side verifies it (P-256)")
     func guruxReply() throws {
         let parties = try Self.parties(ECDSAVectors.suites[0])
-        try parties.server.verify(bytes(ECDSAVectors.guruxClientReplyP256))
+        try parties.server.verify(hexBytes(ECDSAVectors.guruxClientReplyP256))
     }
 
     @Test("our replies: r ‖ s of the curve's size over the Gurux byte order, verified by the peer", arguments: ECDSAVectors.suites)
@@ -72,8 +75,8 @@ struct ECDSATests {
         try parties.server.verify(clientReply)
         try parties.client.verify(serverReply)
         // Checked directly with the public key over the spelled-out data (ST-C ‖ ST-S ‖ StoC ‖ CtoS).
-        let signed = bytes(ECDSAVectors.clientSystemTitle + ECDSAVectors.serverSystemTitle + ECDSAVectors.stoc + ECDSAVectors.ctos)
-        let clientPublic = bytes(suite.clientPublicKey)
+        let signed = hexBytes(ECDSAVectors.clientSystemTitle + ECDSAVectors.serverSystemTitle + ECDSAVectors.stoc + ECDSAVectors.ctos)
+        let clientPublic = hexBytes(suite.clientPublicKey)
         if suite.securitySuite == 1 {
             let key = try P256.Signing.PublicKey(x963Representation: clientPublic)
             #expect(key.isValidSignature(try P256.Signing.ECDSASignature(rawRepresentation: clientReply), for: SHA256.hash(data: signed)))
@@ -106,15 +109,15 @@ struct ECDSATests {
         #expect(try ECDSACurve(securitySuite: suite.securitySuite) == curve)
         let uncompressed = try DLMSPublicKey(hex: suite.clientPublicKey)
         #expect(privateKey.publicKey == uncompressed)
-        #expect(try DLMSPublicKey(bytes: bytes(suite.clientPublicKey).dropFirst()) == uncompressed)
+        #expect(try DLMSPublicKey(bytes: hexBytes(suite.clientPublicKey).dropFirst()) == uncompressed)
         #expect(uncompressed.hex == suite.clientPublicKey)
         #expect(uncompressed.description.hasSuffix(suite.clientPublicKey))
         // PEM, as OpenSSL writes it.
-        let pemPrivate = curve == .p256 ? try P256.Signing.PrivateKey(rawRepresentation: bytes(suite.clientPrivateKey)).pemRepresentation
-                                        : try P384.Signing.PrivateKey(rawRepresentation: bytes(suite.clientPrivateKey)).pemRepresentation
+        let pemPrivate = curve == .p256 ? try P256.Signing.PrivateKey(rawRepresentation: hexBytes(suite.clientPrivateKey)).pemRepresentation
+                                        : try P384.Signing.PrivateKey(rawRepresentation: hexBytes(suite.clientPrivateKey)).pemRepresentation
         #expect(try DLMSSigningKey(pemRepresentation: pemPrivate).publicKey == uncompressed)
-        let pemPublic = curve == .p256 ? try P256.Signing.PublicKey(x963Representation: bytes(suite.clientPublicKey)).pemRepresentation
-                                       : try P384.Signing.PublicKey(x963Representation: bytes(suite.clientPublicKey)).pemRepresentation
+        let pemPublic = curve == .p256 ? try P256.Signing.PublicKey(x963Representation: hexBytes(suite.clientPublicKey)).pemRepresentation
+                                       : try P384.Signing.PublicKey(x963Representation: hexBytes(suite.clientPublicKey)).pemRepresentation
         #expect(try DLMSPublicKey(pemRepresentation: pemPublic) == uncompressed)
     }
 
@@ -143,7 +146,7 @@ struct ECDSATests {
         var mixed = parties.client
         mixed.credentials = .signing(privateKey: try DLMSSigningKey(hex: p256.clientPrivateKey), peerPublicKey: try DLMSPublicKey(hex: p384.serverPublicKey))
         #expect(throws: DLMSSecurityError.invalidKey("")) { try mixed.response() }
-        #expect(throws: DLMSSecurityError.invalidKey("")) { try mixed.verify(bytes(p256.serverReply)) }
+        #expect(throws: DLMSSecurityError.invalidKey("")) { try mixed.verify(hexBytes(p256.serverReply)) }
         parties = try Self.parties(p384)
         var otherSuite = parties.client
         otherSuite.securitySuite = 1

@@ -1,6 +1,7 @@
 import COSEM
 import DLMSCodec
 import DLMSSecurity
+import TestSupport
 import Testing
 
 /// The Green Book's worked examples, byte for byte.
@@ -33,7 +34,7 @@ struct GreenBookVectorTests {
                                                  invocationCounter: GreenBook.serverInvocationCounter,
                                                  blockCipherKey: GreenBook.blockCipherKey, authenticationKey: GreenBook.authenticationKey)
         let apdu = CipheredAPDU(tag: 0xC8, securityControl: control.rawValue, invocationCounter: GreenBook.serverInvocationCounter, payload: DLMSBytes(payload))
-        #expect(hex(encoded(apdu)) == expected)
+        #expect(Hex.encode(encoded(apdu)) == expected)
     }
 
     @Test("glo-get-request decodes, deciphers and re-encrypts exactly", arguments: modes)
@@ -42,16 +43,16 @@ struct GreenBookVectorTests {
         let receiver = DLMSCipher(systemTitle: GreenBook.clientSystemTitle, peerSystemTitle: GreenBook.serverSystemTitle,
                                   blockCipherKey: GreenBook.blockCipherKey, authenticationKey: GreenBook.authenticationKey,
                                   policy: SecurityPolicy(requiresAuthentication: control.isAuthenticated, requiresEncryption: control.isEncrypted))
-        let plain = try receiver.unprotect(bytes: bytes(expected))
+        let plain = try receiver.unprotect(bytes: hexBytes(expected))
         #expect(plain == GreenBook.getRequest)
 
         let sender = DLMSCipher(systemTitle: GreenBook.serverSystemTitle, blockCipherKey: GreenBook.blockCipherKey,
                                 authenticationKey: GreenBook.authenticationKey, policy: receiver.policy)
         let again = try sender.protect(plain, kind: .global, invocationCounter: GreenBook.serverInvocationCounter)
-        #expect(hex(encoded(again)) == expected)
+        #expect(Hex.encode(encoded(again)) == expected)
     }
 
-    static let initiateRequest = bytes("01011000112233445566778899AABBCCDDEEFF0000065F1F0400007E1F04B0")
+    static let initiateRequest = hexBytes("01011000112233445566778899AABBCCDDEEFF0000065F1F0400007E1F04B0")
     static let cipheredInitiateRequest = "21303001234567801302FF8A7874133D414CED25B42534D28DB0047720606B175BD52211BE6841DB204D39EE6FDB8E356855"
 
     @Test("glo-initiate-request of the AARQ example")
@@ -60,11 +61,11 @@ struct GreenBookVectorTests {
                                 authenticationKey: GreenBook.authenticationKey)
         let apdu = try sender.protect(Self.initiateRequest, kind: .global, invocationCounter: GreenBook.serverInvocationCounter)
         #expect(apdu.tag == 0x21)
-        #expect(hex(encoded(apdu)) == Self.cipheredInitiateRequest)
+        #expect(Hex.encode(encoded(apdu)) == Self.cipheredInitiateRequest)
 
         let receiver = DLMSCipher(systemTitle: GreenBook.clientSystemTitle, peerSystemTitle: GreenBook.serverSystemTitle,
                                   blockCipherKey: GreenBook.blockCipherKey, authenticationKey: GreenBook.authenticationKey)
-        #expect(try receiver.unprotect(bytes: bytes(Self.cipheredInitiateRequest)) == Self.initiateRequest)
+        #expect(try receiver.unprotect(bytes: hexBytes(Self.cipheredInitiateRequest)) == Self.initiateRequest)
     }
 
     @Test("HLS-GMAC pass 3: the client's f(StoC)")
@@ -74,8 +75,8 @@ struct GreenBookVectorTests {
                                  ownSystemTitle: GreenBook.clientSystemTitle, peerSystemTitle: GreenBook.serverSystemTitle,
                                  ownChallenge: Array("K56iVagY".utf8), peerChallenge: Array("P6wRJ21F".utf8))
         let reply = try client.response(invocationCounter: GreenBook.clientInvocationCounter)
-        #expect(hex(reply) == "10000000011A52FE7DD3E72748973C1E28")
-        #expect(hex(try SecuritySuite0.gmac(Array("P6wRJ21F".utf8), systemTitle: GreenBook.clientSystemTitle,
+        #expect(Hex.encode(reply) == "10000000011A52FE7DD3E72748973C1E28")
+        #expect(Hex.encode(try SecuritySuite0.gmac(Array("P6wRJ21F".utf8), systemTitle: GreenBook.clientSystemTitle,
                                             invocationCounter: GreenBook.clientInvocationCounter, blockCipherKey: GreenBook.blockCipherKey,
                                             authenticationKey: GreenBook.authenticationKey)) == "1A52FE7DD3E72748973C1E28")
     }
@@ -87,13 +88,13 @@ struct GreenBookVectorTests {
                                  ownSystemTitle: GreenBook.serverSystemTitle, peerSystemTitle: GreenBook.clientSystemTitle,
                                  ownChallenge: Array("P6wRJ21F".utf8), peerChallenge: Array("K56iVagY".utf8))
         let reply = try server.response(invocationCounter: GreenBook.serverInvocationCounter)
-        #expect(hex(reply) == "1001234567FE1466AFB3DBCD4F9389E2B7")
+        #expect(Hex.encode(reply) == "1001234567FE1466AFB3DBCD4F9389E2B7")
 
         let (client, _) = greenBookPair()
         let clientView = HLSExchange(gmacWith: client, ownChallenge: Array("K56iVagY".utf8), peerChallenge: Array("P6wRJ21F".utf8))
         try clientView.verify(reply)
         #expect(try HLS.invocationCounter(ofGMACResponse: reply) == GreenBook.serverInvocationCounter)
         // And the server accepts the client's pass-3 reply.
-        try server.verify(bytes("10000000011A52FE7DD3E72748973C1E28"))
+        try server.verify(hexBytes("10000000011A52FE7DD3E72748973C1E28"))
     }
 }

@@ -80,7 +80,7 @@ struct HLSTests {
     func malformedGMACReply() throws {
         let (client, _) = greenBookPair()
         let exchange = HLSExchange(gmacWith: client, ownChallenge: Array("K56iVagY".utf8), peerChallenge: Array("P6wRJ21F".utf8))
-        let good = bytes("1001234567FE1466AFB3DBCD4F9389E2B7")
+        let good = hexBytes("1001234567FE1466AFB3DBCD4F9389E2B7")
         try exchange.verify(good)
         #expect(throws: DLMSSecurityError.decodeFailure("")) { try exchange.verify(Array(good.dropLast())) }
         #expect(throws: DLMSSecurityError.decodeFailure("")) { try exchange.verify(good + [0]) }

@@ -2,6 +2,7 @@ import COSEM
 import Crypto
 import DLMSSecurity
 import NIOCore
+import TestSupport
 import Testing
 
 @Suite("Security setup key_agreement (ECDH, suites 1 and 2)")
@@ -19,20 +20,20 @@ struct KeyAgreementTests {
         let client = try DLMSKeyAgreement(role: .client, keyID: id, signingKey: try DLMSSigningKey(hex: suite.clientSigningKey),
                                           peerSigningKey: try DLMSPublicKey(hex: suite.serverSigningPublicKey),
                                           clientSystemTitle: clientTitle, serverSystemTitle: serverTitle,
-                                          ephemeralKey: try DLMSEphemeralKey(bytes: bytes(suite.clientEphemeralKey)))
+                                          ephemeralKey: try DLMSEphemeralKey(bytes: hexBytes(suite.clientEphemeralKey)))
         let server = try DLMSKeyAgreement(role: .server, keyID: id, signingKey: try DLMSSigningKey(hex: suite.serverSigningKey),
                                           peerSigningKey: try DLMSPublicKey(hex: suite.clientSigningPublicKey),
                                           clientSystemTitle: clientTitle, serverSystemTitle: serverTitle,
-                                          ephemeralKey: try DLMSEphemeralKey(bytes: bytes(suite.serverEphemeralKey)))
+                                          ephemeralKey: try DLMSEphemeralKey(bytes: hexBytes(suite.serverEphemeralKey)))
         return Parties(client: client, server: server)
     }
 
     @Test("the concatenation KDF gives ConcatKDFHash's output (SHA-256 and SHA-384, one and two blocks)",
           arguments: KeyAgreementVectors.kdf)
     func kdf(_ vector: KeyAgreementVectors.KDF) {
-        let output = DLMSKeyAgreement.concatenationKDF(curve: vector.sha384 ? .p384 : .p256, sharedSecret: bytes(vector.z),
-                                                       otherInfo: bytes(vector.otherInfo), length: vector.length)
-        #expect(hex(output) == vector.output)
+        let output = DLMSKeyAgreement.concatenationKDF(curve: vector.sha384 ? .p384 : .p256, sharedSecret: hexBytes(vector.z),
+                                                       otherInfo: hexBytes(vector.otherInfo), length: vector.length)
+        #expect(Hex.encode(output) == vector.output)
     }
 
     @Test("OtherInfo is AlgorithmID ‖ client title ‖ server title, as the vectors'", arguments: KeyAgreementVectors.suites)
@@ -40,18 +41,18 @@ struct KeyAgreementTests {
         let curve = try ECDSACurve(securitySuite: suite.securitySuite)
         let info = DLMSKeyAgreement.otherInfo(curve: curve, partyU: try SystemTitle(hex: KeyAgreementVectors.clientSystemTitle),
                                               partyV: try SystemTitle(hex: KeyAgreementVectors.serverSystemTitle))
-        #expect(hex(info) == suite.otherInfo)
+        #expect(Hex.encode(info) == suite.otherInfo)
     }
 
     @Test("each side verifies Python's key-data of the other and derives Python's key", arguments: KeyAgreementVectors.suites)
     func pythonKeyData(_ suite: KeyAgreementVectors.Suite) throws {
         let parties = try Self.parties(suite)
         // Our public points are the vectors' (the signatures differ: ECDSA's k is random).
-        #expect(hex(parties.client.ownKeyData.prefix(parties.client.ownKeyData.count / 2)) == String(suite.clientKeyData.prefix(suite.clientKeyData.count / 2)))
-        #expect(hex(parties.server.ownKeyData.prefix(parties.server.ownKeyData.count / 2)) == String(suite.serverKeyData.prefix(suite.serverKeyData.count / 2)))
+        #expect(Hex.encode(parties.client.ownKeyData.prefix(parties.client.ownKeyData.count / 2)) == String(suite.clientKeyData.prefix(suite.clientKeyData.count / 2)))
+        #expect(Hex.encode(parties.server.ownKeyData.prefix(parties.server.ownKeyData.count / 2)) == String(suite.serverKeyData.prefix(suite.serverKeyData.count / 2)))
         let expected = try DLMSKey(hex: suite.agreedKey)
-        #expect(try parties.client.agreedKey(peerKeyData: bytes(suite.serverKeyData)) == expected)
-        #expect(try parties.server.agreedKey(peerKeyData: bytes(suite.clientKeyData)) == expected)
+        #expect(try parties.client.agreedKey(peerKeyData: hexBytes(suite.serverKeyData)) == expected)
+        #expect(try parties.server.agreedKey(peerKeyData: hexBytes(suite.clientKeyData)) == expected)
         #expect(expected.count == (suite.securitySuite == 1 ? 16 : 32))
     }
 
@@ -75,7 +76,7 @@ struct KeyAgreementTests {
           arguments: KeyAgreementVectors.suites)
     func refused(_ suite: KeyAgreementVectors.Suite) throws {
         let parties = try Self.parties(suite)
-        let good = bytes(suite.serverKeyData)
+        let good = hexBytes(suite.serverKeyData)
         for index in [0, good.count / 2 - 1, good.count / 2, good.count - 1] {
             var tampered = good
             tampered[index] ^= 0x01
@@ -88,7 +89,7 @@ struct KeyAgreementTests {
         let otherID = try Self.parties(suite, keyID: .masterKey)
         #expect(throws: DLMSSecurityError.authenticationFailed("")) { try otherID.client.agreedKey(peerKeyData: good) }
         // The client's own key-data (signed by the client key) is not the server's.
-        #expect(throws: DLMSSecurityError.authenticationFailed("")) { try parties.client.agreedKey(peerKeyData: bytes(suite.clientKeyData)) }
+        #expect(throws: DLMSSecurityError.authenticationFailed("")) { try parties.client.agreedKey(peerKeyData: hexBytes(suite.clientKeyData)) }
         #expect(throws: DLMSSecurityError.decodeFailure("")) { try parties.client.agreedKey(peerKeyData: good.dropLast()) }
         #expect(throws: DLMSSecurityError.decodeFailure("")) { try parties.client.agreedKey(peerKeyData: []) }
     }
@@ -114,8 +115,8 @@ struct KeyAgreementTests {
         let data = DLMSKeyAgreement.encode(entries)
         var buffer = ByteBuffer()
         data.encode(into: &buffer)
-        #expect(hex(buffer.readableBytesView) == "0101020216020902AABB")
-        var wire = ByteBuffer(bytes: bytes("0101020216020902AABB"))
+        #expect(Hex.encode(buffer.readableBytesView) == "0101020216020902AABB")
+        var wire = ByteBuffer(bytes: hexBytes("0101020216020902AABB"))
         #expect(try DLMSKeyAgreement.decode(DLMSData.decode(from: &wire)) == entries)
         #expect(throws: DLMSSecurityError.invalidArgument("")) {
             try DLMSKeyAgreement.decode(.array([.structure([.enumerated(4), .octetString(ByteBuffer())])]))
@@ -128,7 +129,7 @@ struct KeyAgreementTests {
     @Test("ephemeral keys and agreements never print their secrets")
     func redacted() throws {
         let suite = KeyAgreementVectors.suites[0]
-        let key = try DLMSEphemeralKey(bytes: bytes(suite.clientEphemeralKey))
+        let key = try DLMSEphemeralKey(bytes: hexBytes(suite.clientEphemeralKey))
         #expect("\(key)" == "DLMSEphemeralKey(P-256, redacted)")
         let secret = String(suite.clientEphemeralKey.dropFirst(2).prefix(16))
         let agreement = try Self.parties(suite).client

@@ -2,13 +2,7 @@ import COSEM
 import DLMSCodec
 import DLMSSecurity
 import NIOCore
-
-func bytes(_ hex: String) -> [UInt8] {
-    var buffer = try! ByteBuffer(dlmsHex: hex)
-    return buffer.readBytes(length: buffer.readableBytes)!
-}
-
-func hex(_ bytes: some Sequence<UInt8>) -> String { DLMSBytes(bytes).hex }
+import TestSupport
 
 func encoded(_ apdu: CipheredAPDU) -> [UInt8] {
     var buffer = ByteBuffer()
@@ -34,7 +28,7 @@ enum GreenBook {
     static let clientSystemTitle = try! SystemTitle(hex: "4D4D4D0000000001")
     static let clientInvocationCounter: UInt32 = 0x0000_0001
     /// get-request-normal for the clock's time (0.0.1.0.0.255, attribute 2).
-    static let getRequest = bytes("C0010000080000010000FF0200")
+    static let getRequest = hexBytes("C0010000080000010000FF0200")
 }
 
 /// A cipher context for each end of the Green Book example (client ↔ server).

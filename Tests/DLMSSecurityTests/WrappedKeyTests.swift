@@ -1,3 +1,4 @@
+import COSEM
 import Foundation
 import Testing
 @testable import DLMSSecurity
@@ -10,7 +11,7 @@ import Testing
     func rfc3394Vector() throws {
         let key = try DLMSKey(hex: "00112233445566778899AABBCCDDEEFF")
         let wrapped = try WrappedDLMSKey(wrapping: key, with: Self.master)
-        #expect(wrapped.wrapped == parseHex("1FA68B0A8112B447AEF34BD8FB5A7B829D3E862371D2CFE5"))
+        #expect(wrapped.wrapped == Hex.decode("1FA68B0A8112B447AEF34BD8FB5A7B829D3E862371D2CFE5"))
         #expect(try wrapped.unwrap(with: Self.master) == key)
     }
 

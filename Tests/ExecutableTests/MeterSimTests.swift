@@ -36,23 +36,12 @@ private func exchange(port: Int, _ request: [UInt8], expected: Int) throws -> [U
 
 private struct MeterSimTestError: Error { let reason: String }
 
-private func bytes(_ hex: String) -> [UInt8] {
-    var out: [UInt8] = []
-    var index = hex.startIndex
-    while index < hex.endIndex {
-        let next = hex.index(index, offsetBy: 2)
-        out.append(UInt8(hex[index..<next], radix: 16)!)
-        index = next
-    }
-    return out
-}
-
 /// The meter-sim executable: serves wrapper and HDLC meters, prints expected values, stops on
 /// SIGTERM, rejects bad flags.
 @Suite(.serialized, .timeLimit(.minutes(3)))
 struct MeterSimTests {
     /// An LLS AARQ (password 12345678) as the Gurux client sends it.
-    static let aarq = bytes("6036A1090607608574050801018A0207808B0760857405080201AC0A80083132333435363738BE10040E01000000065F1F0400401E5D0400")
+    static let aarq = hexBytes("6036A1090607608574050801018A0207808B0760857405080201AC0A80083132333435363738BE10040E01000000065F1F0400401E5D0400")
 
     @Test func wrapperAARQGetsAcceptedAAREFromEachMeterAndStopsOnSIGTERM() async throws {
         let port = try freeLoopbackPorts(count: 3)
@@ -94,7 +83,7 @@ struct MeterSimTests {
             "--meters", "2", "--framing", "hdlc", "--port", String(port), "--admin-port", "0"])
         try await child.waitForOutput(containing: "meter-sim ready: 2 meter(s)", timeout: .seconds(20))
         // Meter 1 has physical address 16 + 1 = 17: the Gurux SNRM to 1/17 from client 16.
-        let response = try exchange(port: port + 1, bytes("7EA00802232193BD647E"), expected: 33)
+        let response = try exchange(port: port + 1, hexBytes("7EA00802232193BD647E"), expected: 33)
         #expect(response.count == 33, "\(response)")
         #expect(response.first == 0x7E && response.last == 0x7E)
         #expect(response.count > 6 && response[6] == 0x73, "not a UA: \(response)")  // 7E A0 1F, client 21, server 02 23, control 73
@@ -333,9 +322,9 @@ struct MeterSimTransportTests {
                                            "--admin-port", String(adminPort)])
         let line = try LineClient(path: path)
         // SNRM to 1/16 from client 16: the UA (with parameters, ~30 bytes) takes a second at 300 Bd.
-        line.write(bytes("7EA0080221219305D17E"))
+        line.write(hexBytes("7EA0080221219305D17E"))
         let first = line.read(timeout: .milliseconds(300), quiet: .seconds(1))
-        line.write(bytes("7EA0080221219305D17E"))
+        line.write(hexBytes("7EA0080221219305D17E"))
         let rest = line.read(timeout: .seconds(3))
         #expect(!first.isEmpty && first.count + rest.count < 30, "the meter kept transmitting: \(first) \(rest)")
         #expect(try await eventually(timeout: .seconds(3)) { sim.standardError.contains("arrived while a meter was still transmitting") },
@@ -548,7 +537,7 @@ struct MeterSimTransportTests {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(socketDescriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
         // SNRM from client 16 to 1/16 (two-byte address 02 21).
-        let snrm = bytes("7EA0080221219305D17E")
+        let snrm = hexBytes("7EA0080221219305D17E")
         _ = snrm.withUnsafeBytes { send(socketDescriptor, $0.baseAddress, $0.count, 0) }
         var chunk = [UInt8](repeating: 0, count: 256)
         let ua = chunk.withUnsafeMutableBytes { recv(socketDescriptor, $0.baseAddress, $0.count, 0) }

@@ -4,6 +4,7 @@ import Logging
 import Messaging
 import ServiceLifecycle
 import Synchronization
+import UnixSignals
 
 /// `kafka-probe`: a test-only tool that produces and consumes through the Messaging library in
 /// its own process, so tests can kill and restart group members (`Tests/MessagingTests`).

@@ -1,5 +1,6 @@
 @testable import Messaging
 import CRdKafka
+import Logging
 import Testing
 
 @Suite("KafkaError")

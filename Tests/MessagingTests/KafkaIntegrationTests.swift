@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import Messaging
 import ServiceLifecycle
+import Synchronization
 import Testing
 import TestSupport
 
@@ -102,6 +103,37 @@ struct KafkaIntegrationTests {
             let collector = KafkaMessageCollector(second)
             let redelivered = try await collector.wait(forCount: 13, timeout: .seconds(30))
             #expect(redelivered.map(\.offset) == Array(7..<20), "redelivery starts at the unfinished message, nothing before it")
+            tasks.cancelAll()
+        }
+        await producer.close()
+    }
+
+    @Test("finished work is committed once the consumer's clock passes the commit interval, not before")
+    func commitIntervalFollowsTheInjectedClock() async throws {
+        let topic = KafkaTestSupport.uniqueName("commit-clock")
+        let cluster = try KafkaTestSupport.mockCluster(topics: [topic: 1])
+        let producer = try KafkaProducer(configuration: .init(bootstrapServers: cluster.bootstrapServers), logger: logger)
+        for index in 0..<5 { _ = try await producer.send(topic: topic, key: "k", value: "v\(index)") }
+
+        let clock = TestClock()
+        let commits = CommitLog()
+        var configuration = consumerConfiguration(cluster, group: KafkaTestSupport.uniqueName("group"), topic: topic)
+        configuration.commitInterval = .seconds(60)
+        let consumer = try KafkaConsumer(configuration: configuration, logger: logger, clock: clock) { commits.append($0) }
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { try await consumer.run() }
+            let collector = KafkaMessageCollector(consumer)
+            let messages = try await collector.wait(forCount: 5, timeout: .seconds(30))
+            #expect(messages.map(\.offset) == Array(0..<5))
+            for message in messages { consumer.markFinished(message) }
+            // The consumer thread polls every 100 ms of real time; on its clock no time passes.
+            try await Task.sleep(for: .milliseconds(600))
+            #expect(commits.all.isEmpty, "committed before the interval: \(commits.all)")
+
+            clock.advance(by: .seconds(60))
+            let deadline = ContinuousClock.now + .seconds(10)
+            while commits.all.isEmpty && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
+            #expect(commits.all == [[KafkaTopicPartition(topic: topic, partition: 0): 5]])
             tasks.cancelAll()
         }
         await producer.close()
@@ -318,4 +350,11 @@ struct KafkaIntegrationTests {
         #expect(report.offset >= 1)
         await producer.close()
     }
+}
+
+/// The offsets a consumer reported committing, in order.
+private final class CommitLog: Sendable {
+    private let commits = Mutex<[[KafkaTopicPartition: Int64]]>([])
+    func append(_ committed: [KafkaTopicPartition: Int64]) { commits.withLock { $0.append(committed) } }
+    var all: [[KafkaTopicPartition: Int64]] { commits.withLock { $0 } }
 }

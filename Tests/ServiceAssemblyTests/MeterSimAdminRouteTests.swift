@@ -2,7 +2,10 @@ import Foundation
 import Hummingbird
 import HummingbirdTesting
 import Logging
+import MeterSimulation
+import Prometheus
 import ServiceRuntime
+import Synchronization
 import Testing
 @testable import MeterSim
 
@@ -35,13 +38,13 @@ struct MeterSimAdminRouteTests {
         try await app.test(.router) { client in
             try await client.execute(uri: "/meters", method: .get) { response in
                 #expect(response.status == .ok)
-                let meters = try JSONDecoder().decode([MeterStatus].self, from: Data(buffer: response.body))
+                let meters = try JSONDecoder().decode([MeterStatus].self, from: Data(response.body.readableBytesView))
                 #expect(meters.map(\.serial) == ["SIM00000001", "SIM00000002"])
                 #expect(meters.allSatisfy { !$0.faults.silent && !$0.refusesAssociation && $0.transport == "tcp" })
             }
             try await client.execute(uri: "/meters/SIM00000002", method: .get) { response in
                 #expect(response.status == .ok)
-                let meter = try JSONDecoder().decode(MeterStatus.self, from: Data(buffer: response.body))
+                let meter = try JSONDecoder().decode(MeterStatus.self, from: Data(response.body.readableBytesView))
                 #expect(meter.serial == "SIM00000002")
             }
         }
@@ -54,12 +57,12 @@ struct MeterSimAdminRouteTests {
             try await client.execute(uri: "/meters/SIM00000002/faults", method: .post,
                                      body: ByteBuffer(string: #"{"silent": true, "refuse": true}"#)) { response in
                 #expect(response.status == .ok)
-                let meter = try JSONDecoder().decode(MeterStatus.self, from: Data(buffer: response.body))
+                let meter = try JSONDecoder().decode(MeterStatus.self, from: Data(response.body.readableBytesView))
                 #expect(meter.faults.silent && meter.refusesAssociation && !meter.faults.garbage)
             }
             try await client.execute(uri: "/meters/SIM00000002/faults?silent=false&garbage=1", method: .post) { response in
                 #expect(response.status == .ok)
-                let meter = try JSONDecoder().decode(MeterStatus.self, from: Data(buffer: response.body))
+                let meter = try JSONDecoder().decode(MeterStatus.self, from: Data(response.body.readableBytesView))
                 #expect(!meter.faults.silent && meter.faults.garbage && meter.refusesAssociation)
             }
         }
@@ -86,7 +89,7 @@ struct MeterSimAdminRouteTests {
             try await client.execute(uri: uri, method: method, body: body.isEmpty ? nil : ByteBuffer(string: body)) { response in
                 #expect(Int(response.status.code) == status)
                 #expect(response.headers[.contentType] == "application/problem+json")
-                let problem = try JSONDecoder().decode(Problem.self, from: Data(buffer: response.body))
+                let problem = try JSONDecoder().decode(Problem.self, from: Data(response.body.readableBytesView))
                 #expect(problem.status == status)
                 if let detail { #expect(problem.detail?.contains(detail) == true, "\(String(describing: problem.detail))") }
             }

@@ -48,7 +48,7 @@ struct AdminServerTests {
             try await client.execute(uri: "/readyz", method: .get) { response in
                 #expect(response.status == .serviceUnavailable)
                 #expect(response.headers[.contentType] == "application/json")
-                let report = try JSONDecoder().decode(Report.self, from: Data(buffer: response.body))
+                let report = try JSONDecoder().decode(Report.self, from: Data(response.body.readableBytesView))
                 #expect(!report.ready)
                 #expect(report.pending == ["database": "connection refused", "kafka": "not checked yet"])
             }
@@ -56,7 +56,7 @@ struct AdminServerTests {
             readiness.markReady("database")
             try await client.execute(uri: "/readyz", method: .get) { response in
                 #expect(response.status == .ok)
-                let report = try JSONDecoder().decode(Report.self, from: Data(buffer: response.body))
+                let report = try JSONDecoder().decode(Report.self, from: Data(response.body.readableBytesView))
                 #expect(report.ready && report.pending.isEmpty)
             }
             readiness.markNotReady("database", reason: "server closed the connection")
@@ -112,7 +112,7 @@ struct AdminServerTests {
                 try await client.execute(uri: uri, method: method, headers: headers, body: body.map { ByteBuffer(string: $0) }) { response in
                     #expect(response.status == status, "\(uri)")
                     #expect(response.headers[.contentType] == "application/problem+json", "\(uri)")
-                    let problem = try JSONDecoder().decode(Problem.self, from: Data(buffer: response.body))
+                    let problem = try JSONDecoder().decode(Problem.self, from: Data(response.body.readableBytesView))
                     #expect(problem.status == Int(status.code), "\(uri)")
                     #expect(problem.type == "about:blank")
                     #expect(problem.title == status.reasonPhrase)

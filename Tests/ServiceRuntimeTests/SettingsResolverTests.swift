@@ -1,5 +1,7 @@
 import ArgumentParser
 import Foundation
+import Logging
+import Observability
 import Testing
 @testable import ServiceRuntime
 

@@ -54,6 +54,17 @@ public final class ScriptedMeterServer: Sendable {
         }
     }
 
+    /// A server for `body`, stopped when `body` returns or throws.
+    public static func withServer<Result>(script: @escaping Script, _ body: (ScriptedMeterServer) async throws -> Result) async throws -> Result {
+        try await withResource(try await start(script: script), cleanup: { await $0.stop() }, body)
+    }
+
+    /// A raw server (``startRaw(respond:)``) for `body`, stopped when `body` returns or throws.
+    public static func withRawServer<Result>(respond: @escaping @Sendable (ByteBuffer) -> ByteBuffer?,
+                                             _ body: (ScriptedMeterServer) async throws -> Result) async throws -> Result {
+        try await withResource(try await startRaw(respond: respond), cleanup: { await $0.stop() }, body)
+    }
+
     /// Listens on 127.0.0.1 on a free port; `configure` sets up each accepted connection.
     private static func listen(
         _ configure: @escaping @Sendable (ChannelPipeline.SynchronousOperations, Counters) throws -> Void
@@ -149,6 +160,12 @@ public final class ScriptedUDPMeterServer: Sendable {
         self.requests = requests
     }
 
+    /// A server for `body`, stopped when `body` returns or throws.
+    public static func withServer<Result>(script: @escaping ScriptedMeterServer.Script,
+                                          _ body: (ScriptedUDPMeterServer) async throws -> Result) async throws -> Result {
+        try await withResource(try await start(script: script), cleanup: { await $0.stop() }, body)
+    }
+
     public static func start(script: @escaping ScriptedMeterServer.Script) async throws -> ScriptedUDPMeterServer {
         let requests = NIOLockedValueBox(0)
         let channel = try await DatagramBootstrap(group: MultiThreadedEventLoopGroup.singleton)
@@ -194,4 +211,19 @@ public final class ScriptedUDPMeterServer: Sendable {
             }
         }
     }
+}
+
+/// Runs `body` with `resource`, then awaits `cleanup` — also when `body` throws: the scope test
+/// servers and fixtures use, where a `defer` could only start a task nobody waits for.
+public func withResource<Resource, Result>(_ resource: Resource, cleanup: (Resource) async -> Void,
+                                           _ body: (Resource) async throws -> Result) async throws -> Result {
+    let result: Result
+    do {
+        result = try await body(resource)
+    } catch {
+        await cleanup(resource)
+        throw error
+    }
+    await cleanup(resource)
+    return result
 }
