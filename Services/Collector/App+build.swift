@@ -19,6 +19,8 @@ struct CollectorConfiguration: Sendable {
     var masterKey: MasterKey? = nil
     /// How long the group waits for a silent member before its partitions move. Default: 45 s.
     var kafkaSessionTimeout: Duration = .seconds(45)
+    /// Retries of sessions that fail retriably.
+    var retry = TaskExecutor.RetryPolicy()
     /// Deadlines for meters whose access does not give its own.
     var sessionDefaults = MeterSessionPlan.Defaults()
 }
@@ -46,7 +48,7 @@ extension App {
         consumerConfiguration.assignmentStrategy = .range
         consumerConfiguration.sessionTimeout = configuration.kafkaSessionTimeout
         let consumer = try KafkaConsumer(configuration: consumerConfiguration, logger: runtime.logger)
-        let executor = TaskExecutor(defaults: configuration.sessionDefaults, masterKey: configuration.masterKey,
+        let executor = TaskExecutor(defaults: configuration.sessionDefaults, retry: configuration.retry, masterKey: configuration.masterKey,
                                     lines: LineRegistry(), logger: runtime.logger)
         let worker = TaskWorker(
             configuration: .init(region: configuration.region, maxConcurrentSessions: configuration.maxConcurrentLines),

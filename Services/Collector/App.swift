@@ -27,6 +27,9 @@ struct App: AsyncParsableCommand {
     @Option(help: ArgumentHelp("The master key's id, as wrapped keys name it (HES_MASTER_KEY_ID). Default: default", valueName: "id"))
     var masterKeyID: String?
 
+    @Option(help: ArgumentHelp("Sessions per task at most when a session fails retriably (no answer, dropped connection), inside the task's deadline (HES_SESSION_ATTEMPTS). Default: 3", valueName: "count"))
+    var sessionAttempts: Int?
+
     @Option(help: ArgumentHelp("How long the group waits for a silent member (a killed collector) before its lines move to the others (HES_KAFKA_SESSION_TIMEOUT). Default: 45s", valueName: "duration"))
     var kafkaSessionTimeout: String?
 
@@ -55,6 +58,7 @@ struct App: AsyncParsableCommand {
             kafkaBrokers: kafka.kafkaBrokers(settings),
             maxConcurrentLines: try settings.int(maxConcurrentLines, flagName: "max-concurrent-lines", env: "HES_MAX_CONCURRENT_LINES", default: 256, range: 1...100_000))
         configuration.masterKey = masterKey
+        configuration.retry.attempts = try settings.int(sessionAttempts, flagName: "session-attempts", env: "HES_SESSION_ATTEMPTS", default: 3, range: 1...10)
         configuration.kafkaSessionTimeout = try settings.duration(kafkaSessionTimeout, flagName: "kafka-session-timeout", env: "HES_KAFKA_SESSION_TIMEOUT", default: .seconds(45))
         configuration.sessionDefaults = sessionDefaults
         try await App.serviceGroup(for: configuration).run()

@@ -9,6 +9,8 @@ struct CollectorMetrics: Sendable {
     let queued = Gauge(label: "hes_collector_tasks_queued")
     /// Time of one task's session, connect to release.
     let sessionDuration = Timer(label: "hes_collector_session_duration_seconds", preferredDisplayUnit: .seconds)
+    /// Queued tasks dropped because a rebalance moved their partition to another member.
+    let revoked = Counter(label: "hes_collector_tasks_revoked_total")
     /// Messages on the task topics that are not tasks this collector can follow.
     let malformed = Counter(label: "hes_collector_tasks_malformed_total")
 

@@ -19,11 +19,25 @@ struct TaskExecutor: Sendable {
     /// How many objects one GET-with-list asks for. Default: 10 (meters' list limits are small).
     var objectsPerRequest = 10
     var defaults = MeterSessionPlan.Defaults()
+    /// Attempts of a session that fails retriably, inside the task's deadline.
+    var retry = RetryPolicy()
     let masterKey: MasterKey?
     let lines: LineRegistry
     let logger: Logger
     /// The collector's wall clock (tests shift it).
     var now: @Sendable () -> Date = { Date() }
+
+    /// How often and after how long a retriably failed session runs again.
+    struct RetryPolicy: Sendable {
+        /// Sessions per task at most. Default: 3.
+        var attempts = 3
+        /// Wait before the second attempt, doubled before each further one. Default: 1 s.
+        var initialBackoff: TimeInterval = 1
+
+        func backoff(afterAttempt attempt: Int) -> TimeInterval {
+            initialBackoff * Double(1 << min(attempt - 1, 10))
+        }
+    }
 
     struct Outcome: Sendable {
         var batch: ReadingBatch?
@@ -50,19 +64,37 @@ struct TaskExecutor: Sendable {
             return Outcome(batch: nil, result: Self.result(task, outcome: .failed, startedAt: startedAt, finishedAt: now(), failure: failure.failure))
         }
 
-        let session = SessionState()
-        let sessionLogger = logger
-        do {
-            try await withDeadline(task.deadline) {
-                try await self.lines.withAssociation(plan: plan, lineID: task.lineID, logger: sessionLogger) { client in
-                    for action in task.actions {
-                        try await self.run(action, client: client, task: task, session: session)
+        // A session that fails retriably (no answer, a dropped connection) is run again from
+        // the start after a backoff, while the task's deadline leaves room; the result reports
+        // the last attempt. Commands are safe to repeat: supply state and clock are targets.
+        var session = SessionState()
+        var attempt = 1
+        while true {
+            session = SessionState()
+            let current = session
+            let sessionLogger = logger
+            do {
+                try await withDeadline(task.deadline) {
+                    try await self.lines.withAssociation(plan: plan, lineID: task.lineID, logger: sessionLogger) { client in
+                        for action in task.actions {
+                            try await self.run(action, client: client, task: task, session: current)
+                        }
                     }
                 }
+            } catch {
+                session.sessionFailure = CollectorError.classify(error, action: session.currentAction)
             }
-        } catch {
-            session.sessionFailure = CollectorError.classify(error, action: session.currentAction)
+            guard let failure = session.sessionFailure, failure.retriable, failure.code != .cancelled, attempt < retry.attempts,
+                  !Task.isCancelled else { break }
+            let backoff = retry.backoff(afterAttempt: attempt)
+            guard now().addingTimeInterval(backoff + 1) < task.deadline else { break }
+            logger.info("session failed, retrying", metadata: [
+                LogMetadataKey.errorCode: "\(failure.code)", LogMetadataKey.attempt: "\(attempt)", LogMetadataKey.retryIn: "\(backoff)s",
+            ])
+            try? await Task.sleep(for: .milliseconds(Int64(backoff * 1000)))
+            attempt += 1
         }
+        if attempt > 1 { session.details["attempts"] = "\(attempt)" }
         let finishedAt = now()
         let outcome: TaskResult.Outcome
         let failure: CollectorError?

@@ -98,6 +98,12 @@ final class TaskWorker: Service, Sendable {
     /// Runs the tasks of one line one after another until its queue is empty.
     private func runLine(_ line: String) async {
         while let queued = queues.withLock({ $0.next(line: line) }) {
+            // A rebalance gave the task's partition to another member, which runs it again:
+            // starting it here too would only open a second session on the line.
+            guard consumer.isCurrent(queued.message) else {
+                metrics.revoked.increment()
+                continue
+            }
             do {
                 try await sessions.acquire()
             } catch {

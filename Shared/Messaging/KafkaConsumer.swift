@@ -88,6 +88,13 @@ public final class KafkaConsumer: Service, Sendable {
     /// The partitions currently assigned to this member.
     public var assignment: [KafkaTopicPartition] { core.assignment }
 
+    /// Whether `message`'s partition is still this member's, in the assignment it was read in:
+    /// work on a message that is no longer current is another member's now (a rebalance gave
+    /// its partition away), and its mark would be ignored.
+    public func isCurrent(_ message: KafkaConsumerMessage) -> Bool {
+        core.isCurrent(message)
+    }
+
     /// Commits finished work now (instead of at the next commit interval).
     /// - Throws: ``KafkaError`` if the broker refused (e.g. ``KafkaError/Code/rebalanceInProgress``)
     ///   or ``KafkaError/Code/shutdown`` when the consumer is not running.

@@ -14,6 +14,10 @@ public struct RuntimeConfiguration: Sendable {
     /// cancelled. Default: 4 s, inside the 5 s that orchestrators commonly allow by default
     /// with room to exit.
     public var gracefulShutdownTimeout: Duration
+    /// How long cancelled services may take to return once `gracefulShutdownTimeout` has passed;
+    /// beyond it ServiceLifecycle ends the process (a service that ignores cancellation).
+    /// Default: 3 s.
+    public var cancellationTimeout: Duration = .seconds(3)
     /// Metadata on every log line of the process (a collector's `region`). Default: none.
     public var logMetadata: [String: String] = [:]
 

@@ -65,7 +65,7 @@ public struct ServiceRuntime: Sendable {
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger)
         groupConfiguration.maximumGracefulShutdownDuration = configuration.gracefulShutdownTimeout
-        groupConfiguration.maximumCancellationDuration = .seconds(1)
+        groupConfiguration.maximumCancellationDuration = configuration.cancellationTimeout
         return ServiceGroup(configuration: groupConfiguration)
     }
 }

@@ -339,6 +339,8 @@ struct CollectorPipelineTests {
             #expect(code("fault-5") == "meter.unreachable", "\(results)")
             #expect(results.first { $0.taskID == "expired" }?.outcome == .expired)
             #expect(results.first { $0.taskID == "fault-0" }?.failure?.retriable == true)
+            #expect(results.first { $0.taskID == "fault-0" }?.details["attempts"] == "3", "a silent meter is tried three times within the deadline")
+            #expect(results.first { $0.taskID == "fault-2" }?.details["attempts"] == nil, "a refused association is not retried")
             #expect(results.first { $0.taskID == "fault-2" }?.failure?.retriable == false)
             #expect(collector.isRunning)
         }

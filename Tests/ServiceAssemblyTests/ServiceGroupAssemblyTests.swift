@@ -19,7 +19,10 @@ struct ServiceGroupAssemblyTests {
     static let region = "asm"
 
     private static func runtime(_ executable: String, port: Int) -> RuntimeConfiguration {
-        RuntimeConfiguration(executable: executable, logLevel: .warning, admin: .init(host: "127.0.0.1", port: port))
+        var configuration = RuntimeConfiguration(executable: executable, logLevel: .warning, admin: .init(host: "127.0.0.1", port: port))
+        // In a loaded test run a slow shutdown must fail its test, not end the whole test process.
+        configuration.cancellationTimeout = .seconds(30)
+        return configuration
     }
 
     /// Runs `group` until `/readyz` on `port` is 200 (or `timeout`), then shuts it down; returns
