@@ -23,11 +23,7 @@ public struct WrappedDLMSKey: Hashable, Sendable, Codable, CustomStringConvertib
     /// Wraps `key` with `master`.
     /// - Throws: `DLMSSecurityError` `.invalidKey` when the wrapping fails.
     public init(wrapping key: DLMSKey, with master: MasterKey) throws {
-        do {
-            self.init(masterKeyID: master.id, wrapped: Array(try AES.KeyWrap.wrap(key.symmetricKey, using: master.key)))
-        } catch {
-            throw DLMSSecurityError.invalidKey("the key could not be wrapped with master key \(master.id)")
-        }
+        self.init(masterKeyID: master.id, wrapped: try master.wrap(key.symmetricKey, what: "key"))
     }
 
     /// The key, when `master` is the one that wrapped it and the wrapping is intact.
@@ -35,15 +31,7 @@ public struct WrappedDLMSKey: Hashable, Sendable, Codable, CustomStringConvertib
     ///   `.authenticationFailed` when the RFC 3394 integrity check fails (wrong master key
     ///   material or altered bytes). Nothing of the key is revealed.
     public func unwrap(with master: MasterKey) throws -> DLMSKey {
-        guard master.id == masterKeyID else {
-            throw DLMSSecurityError.invalidKey("the key is wrapped with master key \(masterKeyID), not \(master.id)")
-        }
-        let key: SymmetricKey
-        do {
-            key = try AES.KeyWrap.unwrap(wrapped, using: master.key)
-        } catch {
-            throw DLMSSecurityError.authenticationFailed("the wrapped key does not unwrap with master key \(master.id) (wrong key or altered)")
-        }
+        let key = try master.unwrap(wrapped, wrappedWith: masterKeyID, what: "key")
         return try key.withUnsafeBytes { try DLMSKey(bytes: $0) }
     }
 
@@ -85,6 +73,31 @@ public struct MasterKey: Sendable, CustomStringConvertible, CustomDebugStringCon
     }
 
     public var description: String { "MasterKey(\(id), redacted)" }
+
+    /// RFC 3394 key wrap of `plain` (16 bytes or more, a multiple of 8) with this key.
+    /// - Throws: `DLMSSecurityError` `.invalidKey` naming `what` was being wrapped.
+    func wrap(_ plain: SymmetricKey, what: String) throws -> [UInt8] {
+        do {
+            return Array(try AES.KeyWrap.wrap(plain, using: key))
+        } catch {
+            throw DLMSSecurityError.invalidKey("the \(what) could not be wrapped with master key \(id)")
+        }
+    }
+
+    /// The plain bytes of `wrapped`, when this is the master key `wrappedWith` names and the
+    /// wrapping is intact.
+    /// - Throws: `DLMSSecurityError` `.invalidKey` for another master key, `.authenticationFailed`
+    ///   when the integrity check fails. Nothing of the plain bytes is revealed.
+    func unwrap(_ wrapped: [UInt8], wrappedWith masterKeyID: String, what: String) throws -> SymmetricKey {
+        guard id == masterKeyID else {
+            throw DLMSSecurityError.invalidKey("the \(what) is wrapped with master key \(masterKeyID), not \(id)")
+        }
+        do {
+            return try AES.KeyWrap.unwrap(wrapped, using: key)
+        } catch {
+            throw DLMSSecurityError.authenticationFailed("the wrapped \(what) does not unwrap with master key \(id) (wrong key or altered)")
+        }
+    }
     public var debugDescription: String { description }
     public var customMirror: Mirror { Mirror(self, children: ["id": id, "key": "redacted"], displayStyle: .struct) }
 }

@@ -24,11 +24,7 @@ public struct WrappedDLMSSecret: Hashable, Sendable, CustomStringConvertible {
         let length = max(16, (framed.count + 7) / 8 * 8)
         framed.append(contentsOf: repeatElement(0, count: length - framed.count))
         defer { for index in framed.indices { framed[index] = 0 } }
-        do {
-            self.init(masterKeyID: master.id, wrapped: Array(try AES.KeyWrap.wrap(SymmetricKey(data: framed), using: master.key)))
-        } catch {
-            throw DLMSSecurityError.invalidKey("the secret could not be wrapped with master key \(master.id)")
-        }
+        self.init(masterKeyID: master.id, wrapped: try master.wrap(SymmetricKey(data: framed), what: "secret"))
     }
 
     /// The secret, when `master` is the one that wrapped it and the wrapping is intact.
@@ -36,15 +32,7 @@ public struct WrappedDLMSSecret: Hashable, Sendable, CustomStringConvertible {
     ///   `.authenticationFailed` when the RFC 3394 integrity check fails. Nothing of the secret
     ///   is revealed.
     public func unwrap(with master: MasterKey) throws -> DLMSSecret {
-        guard master.id == masterKeyID else {
-            throw DLMSSecurityError.invalidKey("the secret is wrapped with master key \(masterKeyID), not \(master.id)")
-        }
-        let framed: SymmetricKey
-        do {
-            framed = try AES.KeyWrap.unwrap(wrapped, using: master.key)
-        } catch {
-            throw DLMSSecurityError.authenticationFailed("the wrapped secret does not unwrap with master key \(master.id) (wrong key or altered)")
-        }
+        let framed = try master.unwrap(wrapped, wrappedWith: masterKeyID, what: "secret")
         return try framed.withUnsafeBytes { bytes -> DLMSSecret in
             let length = Int(bytes[0])
             guard length >= 1, length < bytes.count, bytes[(length + 1)...].allSatisfy({ $0 == 0 }) else {

@@ -168,6 +168,12 @@ public struct DatabaseService: Service {
             let runner = try MigrationRunner(migrations: migrations, logger: self.logger)
             return try await runner.run(configuration: self.configuration.database)
         }
+        try await self.selectOneOnDedicatedConnection()
+        return MigrationRunner.Report(applied: [], alreadyApplied: [], unknown: [])
+    }
+
+    /// Opens a connection of its own, runs `SELECT 1` and closes it.
+    private func selectOneOnDedicatedConnection() async throws {
         let connection = try await self.configuration.database.connect(logger: self.logger)
         do {
             try await connection.query("SELECT 1", logger: self.logger)
@@ -176,7 +182,6 @@ public struct DatabaseService: Service {
             try? await connection.close()
             throw PersistenceError.classify(error, context: "checking the database", endpoint: self.configuration.database.endpoint)
         }
-        return MigrationRunner.Report(applied: [], alreadyApplied: [], unknown: [])
     }
 
     // MARK: - Readiness
@@ -192,14 +197,7 @@ public struct DatabaseService: Service {
         guard self.prepared.isSet else {
             throw PersistenceError.unreachable("the database at \(endpoint) is not prepared yet (connecting, applying migrations)")
         }
-        let connection = try await self.configuration.database.connect(logger: self.logger)
-        do {
-            try await connection.query("SELECT 1", logger: self.logger)
-            try? await connection.close()
-        } catch {
-            try? await connection.close()
-            throw PersistenceError.classify(error, context: "checking the database", endpoint: endpoint)
-        }
+        try await self.selectOneOnDedicatedConnection()
     }
 
     // MARK: - Using the pool
