@@ -22,19 +22,30 @@ enum ReadingConverter {
     static func readings(profileRows rows: [ProfileRow], scalers: [OBISCode: ScalerUnit]) -> (readings: [Reading], rowsWithoutTime: Int) {
         var readings: [Reading] = []
         var skipped = 0
+        // What is the same for every row of a column is worked out once per column.
+        struct Column { var obis: String; var classID: Int; var attribute: Int; var scaler: ScalerUnit?; var unit: String?; var isClock: Bool }
+        var columns: [[CaptureObjectDefinition]: [Column]] = [:]
+        readings.reserveCapacity(rows.count * max(1, (rows.first?.columns.count ?? 1) - 1))
         for row in rows {
             guard let time = row.captureTime?.unixTime else {
                 skipped += 1
                 continue
             }
             let captureTime = Date(timeIntervalSince1970: TimeInterval(time))
-            for (index, column) in row.columns.enumerated() where index < row.values.count {
-                if column.classID == .clock && column.attributeIndex == 2 { continue }
-                let scaler = scalers[column.logicalName]
-                let (type, text) = render(row.values[index], scaler: scaler?.scaler)
+            let described = columns[row.columns] ?? {
+                let described = row.columns.map { column in
+                    let scaler = scalers[column.logicalName]
+                    return Column(obis: "\(column.logicalName)", classID: Int(column.classID.rawValue), attribute: Int(column.attributeIndex),
+                                  scaler: scaler, unit: scaler?.unit.symbol, isClock: column.classID == .clock && column.attributeIndex == 2)
+                }
+                columns[row.columns] = described
+                return described
+            }()
+            for (index, column) in described.enumerated() where index < row.values.count && !column.isClock {
+                let (type, text) = render(row.values[index], scaler: column.scaler?.scaler)
                 readings.append(Reading(
-                    obis: "\(column.logicalName)", classID: Int(column.classID.rawValue), attribute: Int(column.attributeIndex),
-                    captureTime: captureTime, valueType: type, value: text, unit: type == .number ? scaler?.unit.symbol : nil))
+                    obis: column.obis, classID: column.classID, attribute: column.attribute,
+                    captureTime: captureTime, valueType: type, value: text, unit: type == .number ? column.unit : nil))
             }
         }
         return (readings, skipped)
@@ -75,6 +86,7 @@ enum ReadingConverter {
     /// `digits × 10^scaler` exactly: `"12345"` with −3 is `"12.345"`, with 2 `"1234500"`;
     /// trailing zeros after the point are dropped (`"1.500"` → `"1.5"`).
     static func scaled(integer digits: String, scaler: Int) -> String {
+        if scaler == 0 { return digits }
         var negative = false
         var magnitude = Substring(digits)
         if magnitude.hasPrefix("-") {

@@ -122,28 +122,32 @@ public enum ContractDate {
     /// `2025-11-26T00:15:00.000Z`: UTC, to the nearest millisecond (Foundation's style truncates
     /// the binary fraction, so an instant made from 832 ms could print as .831).
     public static func format(_ date: Date) -> String {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(24)
+        write(date, into: &bytes)
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// Appends what ``format(_:)`` returns to `bytes` (no quotes; nothing needs escaping).
+    static func write(_ date: Date, into bytes: inout [UInt8]) {
         let milliseconds = Int64((date.timeIntervalSince1970 * 1000).rounded())
         let days = milliseconds >= 0 ? milliseconds / 86_400_000 : (milliseconds - 86_399_999) / 86_400_000
         var rest = milliseconds - days * 86_400_000
         let (year, month, day) = civil(fromDays: days)
+        guard year >= 0, year <= 9999 else {
+            bytes.append(contentsOf: date.formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true, timeZone: .gmt)).utf8)
+            return
+        }
         let hour = rest / 3_600_000; rest -= hour * 3_600_000
         let minute = rest / 60_000; rest -= minute * 60_000
         let second = rest / 1000, millisecond = rest - second * 1000
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(24)
         func digits(_ value: Int64, _ count: Int) {
             var divisor: Int64 = 1
             for _ in 1..<count { divisor *= 10 }
-            var value = value
-            for _ in 0..<count {
+            while divisor > 0 {
                 bytes.append(UInt8(ascii: "0") + UInt8(value / divisor % 10))
-                value %= divisor
                 divisor /= 10
-                if divisor == 0 { break }
             }
-        }
-        if year < 0 || year > 9999 {
-            return date.formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true, timeZone: .gmt))
         }
         digits(year, 4); bytes.append(UInt8(ascii: "-"))
         digits(month, 2); bytes.append(UInt8(ascii: "-"))
@@ -152,7 +156,6 @@ public enum ContractDate {
         digits(minute, 2); bytes.append(UInt8(ascii: ":"))
         digits(second, 2); bytes.append(UInt8(ascii: "."))
         digits(millisecond, 3); bytes.append(UInt8(ascii: "Z"))
-        return String(decoding: bytes, as: UTF8.self)
     }
 
     public static func parse(_ text: String) -> Date? {
