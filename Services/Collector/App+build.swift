@@ -19,6 +19,8 @@ struct CollectorConfiguration: Sendable {
     var masterKey: MasterKey? = nil
     /// How long the group waits for a silent member before its partitions move. Default: 45 s.
     var kafkaSessionTimeout: Duration = .seconds(45)
+    /// New connections per second into one network segment (tasks name it); 0 = not paced.
+    var segmentConnectionRate: Double = 0
     /// Retries of sessions that fail retriably.
     var retry = TaskExecutor.RetryPolicy()
     /// Deadlines for meters whose access does not give its own.
@@ -49,7 +51,7 @@ extension App {
         consumerConfiguration.sessionTimeout = configuration.kafkaSessionTimeout
         let consumer = try KafkaConsumer(configuration: consumerConfiguration, logger: runtime.logger)
         let executor = TaskExecutor(defaults: configuration.sessionDefaults, retry: configuration.retry, masterKey: configuration.masterKey,
-                                    lines: LineRegistry(), logger: runtime.logger)
+                                    lines: LineRegistry(), pacer: ConnectionPacer(rate: configuration.segmentConnectionRate), logger: runtime.logger)
         let worker = TaskWorker(
             configuration: .init(region: configuration.region, maxConcurrentSessions: configuration.maxConcurrentLines),
             consumer: consumer, producer: producer, executor: executor, logger: runtime.logger)

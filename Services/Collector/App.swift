@@ -30,6 +30,9 @@ struct App: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Sessions per task at most when a session fails retriably (no answer, dropped connection), inside the task's deadline (HES_SESSION_ATTEMPTS). Default: 3", valueName: "count"))
     var sessionAttempts: Int?
 
+    @Option(help: ArgumentHelp("New connections per second into one network segment (a GPRS cell or APN named by the task's meter.networkSegment); 0 = not paced (HES_SEGMENT_CONNECTION_RATE). Default: 0", valueName: "per-second"))
+    var segmentConnectionRate: Double?
+
     @Option(help: ArgumentHelp("How long the group waits for a silent member (a killed collector) before its lines move to the others (HES_KAFKA_SESSION_TIMEOUT). Default: 45s", valueName: "duration"))
     var kafkaSessionTimeout: String?
 
@@ -58,6 +61,13 @@ struct App: AsyncParsableCommand {
             kafkaBrokers: kafka.kafkaBrokers(settings),
             maxConcurrentLines: try settings.int(maxConcurrentLines, flagName: "max-concurrent-lines", env: "HES_MAX_CONCURRENT_LINES", default: 256, range: 1...100_000))
         configuration.masterKey = masterKey
+        let rate = settings.value(flag: segmentConnectionRate.map { String($0) }, flagName: "segment-connection-rate", env: "HES_SEGMENT_CONNECTION_RATE")
+        if let rate {
+            guard let number = Double(rate.text), number >= 0, number.isFinite else {
+                throw ValidationError("\(rate.source): '\(rate.text)' is not a rate (connections per second, 0 or more)")
+            }
+            configuration.segmentConnectionRate = number
+        }
         configuration.retry.attempts = try settings.int(sessionAttempts, flagName: "session-attempts", env: "HES_SESSION_ATTEMPTS", default: 3, range: 1...10)
         configuration.kafkaSessionTimeout = try settings.duration(kafkaSessionTimeout, flagName: "kafka-session-timeout", env: "HES_KAFKA_SESSION_TIMEOUT", default: .seconds(45))
         configuration.sessionDefaults = sessionDefaults

@@ -23,6 +23,8 @@ struct TaskExecutor: Sendable {
     var retry = RetryPolicy()
     let masterKey: MasterKey?
     let lines: LineRegistry
+    /// Paces new connections per network segment. Default: off.
+    var pacer = ConnectionPacer(rate: 0)
     let logger: Logger
     /// The collector's wall clock (tests shift it).
     var now: @Sendable () -> Date = { Date() }
@@ -75,6 +77,7 @@ struct TaskExecutor: Sendable {
             let sessionLogger = logger
             do {
                 try await withDeadline(task.deadline) {
+                    if !plan.sharesLine { try await self.pacer.waitForSlot(segment: task.meter.networkSegment) }
                     try await self.lines.withAssociation(plan: plan, lineID: task.lineID, logger: sessionLogger) { client in
                         for action in task.actions {
                             try await self.run(action, client: client, task: task, session: current)

@@ -58,6 +58,9 @@ public struct MeterAccess: Codable, Sendable, Hashable {
     public var keys: Keys?
     /// Per-step and connect deadlines of this meter (a slow GPRS modem). Default: the collector's.
     public var timeouts: Timeouts?
+    /// The network segment its connections go through (a GPRS cell or APN): collectors pace
+    /// new connections per segment (`--segment-connection-rate`). Default: none, not paced.
+    public var networkSegment: String?
 
     /// Wrapped secrets of one meter. Each is `{"masterKeyID": "…", "wrapped": "<hex>"}` (AES key
     /// wrap, IETF RFC 3394; secrets of other lengths than keys are padded first, see
@@ -93,8 +96,10 @@ public struct MeterAccess: Codable, Sendable, Hashable {
         endpoint: MeterEndpoint, protocol: MeterProtocol, clientSAP: Int = 16, serverLogicalAddress: Int = 1,
         hdlcPhysicalAddress: Int? = nil, deviceAddress: String? = nil, authentication: Authentication = .none,
         security: SecurityPolicy = .none, systemTitle: String? = nil, serverSystemTitle: String? = nil,
-        manufacturerProfile: ManufacturerProfileReference = .named("standard"), keys: Keys? = nil, timeouts: Timeouts? = nil
+        manufacturerProfile: ManufacturerProfileReference = .named("standard"), keys: Keys? = nil, timeouts: Timeouts? = nil,
+        networkSegment: String? = nil
     ) {
+        self.networkSegment = networkSegment
         self.endpoint = endpoint
         self.protocol = `protocol`
         self.clientSAP = clientSAP
@@ -112,7 +117,7 @@ public struct MeterAccess: Codable, Sendable, Hashable {
 
     private enum CodingKeys: String, CodingKey {
         case endpoint, `protocol`, clientSAP, serverLogicalAddress, hdlcPhysicalAddress, deviceAddress, authentication
-        case security, systemTitle, serverSystemTitle, manufacturerProfile, keys, timeouts
+        case security, systemTitle, serverSystemTitle, manufacturerProfile, keys, timeouts, networkSegment
     }
 
     public init(from decoder: any Decoder) throws {
@@ -130,6 +135,7 @@ public struct MeterAccess: Codable, Sendable, Hashable {
         manufacturerProfile = try c.decodeIfPresent(ManufacturerProfileReference.self, forKey: .manufacturerProfile) ?? .named("standard")
         keys = try c.decodeIfPresent(Keys.self, forKey: .keys)
         timeouts = try c.decodeIfPresent(Timeouts.self, forKey: .timeouts)
+        networkSegment = try c.decodeIfPresent(String.self, forKey: .networkSegment)
         guard (0...127).contains(clientSAP) else {
             throw DecodingError.dataCorruptedError(forKey: .clientSAP, in: c, debugDescription: "a client SAP is 0…127, not \(clientSAP)")
         }
