@@ -142,6 +142,7 @@ struct DependencyProbeState: Sendable {
 
     private let configuration: DependencyCheck
     private var healthy: Bool?
+    private var everSucceeded = false
     private var retryDelay: Duration
 
     init(configuration: DependencyCheck) {
@@ -154,10 +155,17 @@ struct DependencyProbeState: Sendable {
         case .success:
             let changed = healthy != true, first = healthy == nil
             healthy = true
+            everSucceeded = true
             retryDelay = configuration.initialRetryDelay
             return Step(changed: changed, first: first, nextCheckIn: configuration.interval)
         case .failure:
             let changed = healthy != false, first = healthy == nil
+            if healthy == nil || !everSucceeded {
+                // Still starting (the database applying migrations, the broker coming up):
+                // check again soon, so the process is ready within a moment of its dependency.
+                healthy = false
+                return Step(changed: changed, first: first, nextCheckIn: configuration.initialRetryDelay)
+            }
             healthy = false
             let delay = retryDelay
             retryDelay = min(retryDelay * 2, configuration.maximumRetryDelay)

@@ -15,15 +15,19 @@ struct DependencyProbeTests {
         var state = DependencyProbeState(configuration: check)
         let ok: Result<Void, any Error> = .success(())
         let failed: Result<Void, any Error> = .failure(Refused())
-        let steps = [failed, failed, failed, failed, ok, ok, failed, ok].map { state.checked($0) }
+        let steps = [failed, failed, failed, ok, ok, failed, failed, failed, failed, ok].map { state.checked($0) }
         #expect(steps == [
+            // Starting: checked again soon, however long the dependency takes to come up.
             .init(changed: true, first: true, nextCheckIn: .milliseconds(500)),
+            .init(changed: false, nextCheckIn: .milliseconds(500)),
+            .init(changed: false, nextCheckIn: .milliseconds(500)),
+            .init(changed: true, nextCheckIn: .seconds(2)),
+            .init(changed: false, nextCheckIn: .seconds(2)),
+            // Lost after it answered: backing off, at most maximumRetryDelay.
+            .init(changed: true, nextCheckIn: .milliseconds(500)),
             .init(changed: false, nextCheckIn: .seconds(1)),
             .init(changed: false, nextCheckIn: .seconds(2)),
             .init(changed: false, nextCheckIn: .seconds(3)),
-            .init(changed: true, nextCheckIn: .seconds(2)),
-            .init(changed: false, nextCheckIn: .seconds(2)),
-            .init(changed: true, nextCheckIn: .milliseconds(500)),
             .init(changed: true, nextCheckIn: .seconds(2)),
         ])
     }
