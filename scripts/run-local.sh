@@ -84,9 +84,9 @@ summary() {
   return $failed
 }
 
-echo "== waiting for health"
+echo "== waiting for health and readiness (dependencies answering)"
 for name in "${order[@]}"; do
-  for _ in $(seq 1 100); do [ "$(probe "${admin_ports[$name]}" /healthz)" = 200 ] && break; sleep 0.2; done
+  for _ in $(seq 1 100); do [ "$(probe "${admin_ports[$name]}" /readyz)" = 200 ] && break; sleep 0.2; done
 done
 printf '\n%-16s %-7s %-8s %-8s %s\n' process pid healthz readyz admin
 for name in "${order[@]}"; do
