@@ -40,6 +40,8 @@ struct ServiceDependencyTests {
         ])
         try await child.waitForOutput(containing: "database unreachable at 127.0.0.1:\(deadPort)", timeout: .seconds(20))
         try await child.waitForOutput(containing: "retrying in", timeout: .seconds(5))
+        // The admin server starts beside the database service; on a loaded machine it may bind later.
+        try await child.waitForOutput(containing: "admin server listening", timeout: .seconds(20))
         #expect(child.isRunning)
         let readiness = try httpGet(port: port, path: "/readyz")
         #expect(readiness.status == 503)
@@ -58,6 +60,7 @@ struct ServiceDependencyTests {
             "HES_KAFKA_BROKERS": "127.0.0.1:\(deadPort)", "HES_REGION": Self.region,
         ])
         try await child.waitForOutput(containing: "waiting for kafka", timeout: .seconds(20))
+        try await child.waitForOutput(containing: "admin server listening", timeout: .seconds(20))
         #expect(child.isRunning)
         let readiness = try httpGet(port: port, path: "/readyz")
         #expect(readiness.status == 503)
