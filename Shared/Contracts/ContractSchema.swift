@@ -14,7 +14,7 @@ public protocol VersionedContract: Codable, Sendable {
 }
 
 extension VersionedContract {
-    /// The `schema` value this build writes, e.g. `collection-task/v1`.
+    /// The `schema` value this build writes, e.g. `collection-task/v2`.
     public static var currentSchema: String { "\(schemaName)/v\(currentMajorVersion)" }
 }
 
