@@ -43,14 +43,11 @@ struct App: AsyncParsableCommand {
         let settings = try common.settings()
         var masterKey: MasterKey?
         if let path = settings.optionalString(masterKeyFile, flagName: "master-key-file", env: "HES_MASTER_KEY_FILE") {
-            guard let data = FileManager.default.contents(atPath: path) else {
-                throw ValidationError("master key file '\(path)' cannot be read")
-            }
             do {
                 masterKey = try MasterKey(id: settings.string(masterKeyID, flagName: "master-key-id", env: "HES_MASTER_KEY_ID", default: "default"),
-                                          hex: String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines))
-            } catch {
-                throw ValidationError("master key file '\(path)': \(error)")
+                                          contentsOfFile: path)
+            } catch let error as DLMSSecurityError {
+                throw ValidationError("master key file '\(path)': \(error.reason)")
             }
         }
         var sessionDefaults = MeterSessionPlan.Defaults()

@@ -6,6 +6,7 @@ import DLMSSecurity
 import Foundation
 import Logging
 import Observability
+import ServiceRuntime
 
 /// Runs one collection task: one association with the meter that does every action of the task
 /// in order, and the task's `ReadingBatch` and `TaskResult`.
@@ -76,7 +77,7 @@ struct TaskExecutor: Sendable {
             let current = session
             let sessionLogger = logger
             do {
-                try await withDeadline(task.deadline) {
+                try await withTaskDeadline(task.deadline) {
                     if !plan.sharesLine { try await self.pacer.waitForSlot(segment: task.meter.networkSegment) }
                     try await self.lines.withAssociation(plan: plan, lineID: task.lineID, logger: sessionLogger) { client in
                         for action in task.actions {
@@ -176,11 +177,10 @@ struct TaskExecutor: Sendable {
         var references: [(ObjectReference, OBISCode)] = []
         for object in objects {
             guard let code = OBISCode(object.obis), (0...Int(Int8.max)).contains(object.attribute),
-                  let classID = UInt16(exactly: object.classID) else {
+                  UInt16(exactly: object.classID) != nil else {
                 session.objectFailures.append(CollectorError(code: .taskInvalid, reason: "'\(object.obis)' attribute \(object.attribute) of class \(object.classID) is not a COSEM attribute", retriable: false, step: "get \(object.obis)"))
                 continue
             }
-            _ = classID
             references.append((object, code))
         }
         var start = 0
@@ -355,17 +355,12 @@ struct TaskExecutor: Sendable {
 }
 
 /// Runs `body`, cancelled with a `meter.timeout` failure when `deadline` passes first.
-func withDeadline(_ deadline: Date, _ body: @escaping @Sendable () async throws -> Void) async throws {
+func withTaskDeadline(_ deadline: Date, _ body: @escaping @Sendable () async throws -> Void) async throws {
     let remaining = deadline.timeIntervalSinceNow
     guard remaining > 0 else {
         throw CollectorError(code: .taskExpired, reason: "the task's deadline passed", retriable: false, step: "session")
     }
-    try await withThrowingTaskGroup(of: Bool.self) { group in
-        group.addTask { try await body(); return true }
-        group.addTask { try await Task.sleep(for: .milliseconds(Int64(remaining * 1000))); return false }
-        defer { group.cancelAll() }
-        guard let finished = try await group.next(), finished else {
-            throw CollectorError(code: .meterTimeout, reason: "the task's deadline passed during the session", retriable: true, step: "session")
-        }
-    }
+    try await withDeadline(.milliseconds(Int64(remaining * 1000)), clock: ContinuousClock(), timeoutError: {
+        CollectorError(code: .meterTimeout, reason: "the task's deadline passed during the session", retriable: true, step: "session")
+    }, body)
 }

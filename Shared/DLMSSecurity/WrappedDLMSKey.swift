@@ -72,6 +72,16 @@ public struct MasterKey: Sendable, CustomStringConvertible, CustomDebugStringCon
         self.key = SymmetricKey(data: bytes)
     }
 
+    /// The master key whose hex is in the file at `path` (`HES_MASTER_KEY_FILE`; surrounding
+    /// white space is ignored).
+    /// - Throws: `DLMSSecurityError` `.invalidKey` when the file cannot be read or holds no key.
+    public init(id: String, contentsOfFile path: String) throws {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw DLMSSecurityError.invalidKey("cannot read the master key file \(path)")
+        }
+        try self.init(id: id, hex: String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines))
+    }
+
     public var description: String { "MasterKey(\(id), redacted)" }
 
     /// RFC 3394 key wrap of `plain` (16 bytes or more, a multiple of 8) with this key.

@@ -76,7 +76,8 @@ public struct DependencyProbe<ProbeClock: Clock<Duration>>: Service {
         while !Task.isCancelled && !Task.isShuttingDownGracefully {
             let outcome: Result<Void, any Error>
             do {
-                try await withDeadline(configuration.checkTimeout, clock: clock, configuration.check)
+                let timeout = configuration.checkTimeout
+                try await withDeadline(timeout, clock: clock, timeoutError: { DependencyCheckTimeout(timeout: timeout) }, configuration.check)
                 outcome = .success(())
             } catch {
                 if Task.isCancelled || Task.isShuttingDownGracefully { return }
@@ -180,15 +181,19 @@ public struct DependencyCheckTimeout: Error, CustomStringConvertible {
     public var description: String { "no answer within \(timeout)" }
 }
 
-/// Runs `body`, or throws ``DependencyCheckTimeout`` when it has not returned by `timeout` on
-/// `clock` (the body is then cancelled).
-func withDeadline<C: Clock<Duration>>(_ timeout: Duration, clock: C, _ body: @escaping @Sendable () async throws -> Void) async throws {
+/// Runs `body`, or cancels it and throws `timeoutError()` when it has not returned `timeout`
+/// after the start on `clock`: the one deadline race the services share (dependency checks, a
+/// collector's sessions).
+public func withDeadline<C: Clock<Duration>>(
+    _ timeout: Duration, clock: C, timeoutError: @escaping @Sendable () -> any Error,
+    _ body: @escaping @Sendable () async throws -> Void
+) async throws {
     try await withThrowingTaskGroup(of: Bool.self) { group in
         group.addTask { try await body(); return true }
         group.addTask { try await clock.sleep(for: timeout); return false }
         defer { group.cancelAll() }
         guard let finished = try await group.next(), finished else {
-            throw DependencyCheckTimeout(timeout: timeout)
+            throw timeoutError()
         }
     }
 }
