@@ -169,7 +169,7 @@ struct ChildProcessHandle {
                 handle.stop()
                 throw BenchmarkError("\(product) did not start: \(text.suffix(2000))")
             }
-            try await Task.sleep(for: .milliseconds(50))
+            try await Task.sleep(for: .milliseconds(20))
         }
         if ready.isEmpty { try await Task.sleep(for: timeout) }
         return handle

@@ -17,33 +17,19 @@ enum FleetBenchmarks {
     static func fleet(meters: Int) async throws -> [BenchmarkResult] {
         ConcurrentSessionBenchmark.raiseFileLimit()
         let firstPort = 20_000  // below the ephemeral range (32768…), where client sockets would collide
-        let log = FileManager.default.temporaryDirectory.appendingPathComponent("hes-bench-fleet-\(UUID().uuidString.prefix(8)).log")
-        FileManager.default.createFile(atPath: log.path, contents: nil)
-        defer { try? FileManager.default.removeItem(at: log) }
+        let log = FileManager.default.temporaryDirectory.appendingPathComponent("hes-bench-fleet-\(UUID().uuidString.prefix(8)).log").path
+        defer { try? FileManager.default.removeItem(atPath: log); try? FileManager.default.removeItem(atPath: log + ".out") }
 
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: try simulatorPath())
-        process.arguments = ["--meters", String(meters), "--framing", "wrapper", "--port", String(firstPort), "--admin-port", "0",
-                             "--fault-latency", "200ms"]
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = try FileHandle(forWritingTo: log)
         let clock = ContinuousClock()
         let launched = clock.now
-        try process.run()
-        defer {
-            process.terminate()
-            process.waitUntilExit()
-        }
         // Started: the ready line is logged once every listener is bound.
-        while !((try? String(contentsOf: log, encoding: .utf8))?.contains("meter-sim ready") ?? false) {
-            guard process.isRunning, clock.now - launched < .seconds(120) else {
-                throw BenchmarkError("meter-sim did not start: \((try? String(contentsOf: log, encoding: .utf8)) ?? "")")
-            }
-            try await Task.sleep(for: .milliseconds(20))
-        }
+        let simulator = try await ChildProcessHandle.start(
+            "meter-sim", ["--meters", String(meters), "--framing", "wrapper", "--port", String(firstPort), "--admin-port", "0",
+                          "--fault-latency", "200ms"], log: log, ready: "meter-sim ready", timeout: .seconds(120))
+        defer { simulator.stop() }
         let started = clock.now - launched
         guard ConcurrentSessionBenchmark.portAccepts(firstPort + meters - 1) else { throw BenchmarkError("the last meter does not accept connections") }
-        let idleRSS = residentKilobytes(of: process.processIdentifier, field: "VmRSS:")
+        let idleRSS = residentKilobytes(of: simulator.pid, field: "VmRSS:")
 
         // Read every meter (clock, two registers, a 96-row profile day), `concurrency` at a time,
         // sampling the simulator's resident set meanwhile.
@@ -52,7 +38,7 @@ enum FleetBenchmarks {
         let sampler = Task {
             var peak = 0
             while !Task.isCancelled {
-                peak = max(peak, residentKilobytes(of: process.processIdentifier, field: "VmRSS:"))
+                peak = max(peak, residentKilobytes(of: simulator.pid, field: "VmRSS:"))
                 try? await Task.sleep(for: .milliseconds(50))
             }
             return peak
@@ -83,7 +69,7 @@ enum FleetBenchmarks {
         let readDuration = clock.now - readStart
         sampler.cancel()
         let sampledPeak = await sampler.value
-        let highWater = residentKilobytes(of: process.processIdentifier, field: "VmHWM:")
+        let highWater = residentKilobytes(of: simulator.pid, field: "VmHWM:")
         return [
             BenchmarkResult(name: "sim.fleet_10k.start_seconds", value: seconds(started), unit: "s"),
             BenchmarkResult(name: "sim.fleet_10k.idle_rss_mib", value: Double(idleRSS) / 1024, unit: "MiB"),
