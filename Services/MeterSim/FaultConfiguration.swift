@@ -5,7 +5,8 @@ struct FaultConfiguration: Sendable {
         case silent = 1, garbage, drop, reset, refuse, drift, slowBaud, staleCounter
     }
 
-    /// Delay before every response. Default: 0.
+    /// Round trip added to every exchange: the meter acts on a request as if it arrived after
+    /// half of it, and the answer leaves after all of it. Default: 0.
     var latency: Duration = .zero
     /// Random extra delay, up to this. Default: 0.
     var jitter: Duration = .zero

@@ -158,7 +158,9 @@ final class MeterConnectionHandler: ChannelInboundHandler {
             session = COSEMServerSession(meter: entry.meter, clientSAP: clientSAP)
             metrics.sessions.increment()
         }
-        return session!.handle(request, now: Date()).map(entry.quirk.adjust)
+        // The latency is a network's round trip: the request reaches the meter after half of it
+        // (what the meter's clock reads, or is set to, is that instant's), the answer needs the rest.
+        return session!.handle(request, now: Date().addingTimeInterval(Double(latency.nanoseconds) / 2e9)).map(entry.quirk.adjust)
     }
 
     /// Writes `frames` after the configured latency, applying drop, garbage and reset faults.

@@ -49,7 +49,9 @@ final class WrapperDatagramHandler: ChannelInboundHandler {
             metrics.sessions.increment()
             return COSEMServerSession(meter: entry.meter, clientSAP: frame.source)
         }()
-        let response = session.handle(frame.apdu, now: Date()).map(entry.quirk.adjust)
+        // The latency is a network's round trip: the request reaches the meter after half of it
+        // (what the meter's clock reads, or is set to, is that instant's), the answer needs the rest.
+        let response = session.handle(frame.apdu, now: Date().addingTimeInterval(Double(latency.nanoseconds) / 2e9)).map(entry.quirk.adjust)
         if !session.isReleased {
             sessions.append((envelope.remoteAddress, session))
             if sessions.count > Self.maximumPeers { sessions.removeFirst() }

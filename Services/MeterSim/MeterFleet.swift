@@ -27,7 +27,7 @@ final class MeterEntry: Sendable {
     /// Serial lines and gateways: the line's name (`line-0`, `gateway-1`).
     let line: String?
     let faults: Mutex<MeterFaults>
-    /// Delay before every response (IP meters). Default: 0.
+    /// Round trip of every exchange (IP meters; see `FaultConfiguration.latency`). Default: 0.
     let latency: Duration
     /// Random extra delay, up to this (IP meters). Default: 0.
     let jitter: Duration
