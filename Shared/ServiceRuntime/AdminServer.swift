@@ -26,6 +26,7 @@ public final class AdminServer: Service, Sendable {
     private let registry: PrometheusCollectorRegistry
     private let logger: Logger
     private let boundPort = Mutex<Int?>(nil)
+    private let listening = OneTimeGate()
 
     public init(configuration: AdminServerConfiguration, readiness: Readiness, registry: PrometheusCollectorRegistry, logger: Logger) {
         self.configuration = configuration
@@ -42,6 +43,13 @@ public final class AdminServer: Service, Sendable {
 
     /// The port actually bound (useful with port 0), once `run()` has bound it.
     public var port: Int? { boundPort.withLock { $0 } }
+
+    /// Returns once the server listens (or has stopped trying): ``ServiceRuntime`` starts the
+    /// other services after it, so `/healthz` and `/readyz` answer before a process logs anything
+    /// a client could act on.
+    public func waitUntilListening() async {
+        await listening.wait()
+    }
 
     /// The router with the built-in paths, the problem middleware and the executable's routes:
     /// what `run()` serves, and what tests drive through `Application(router:).test(.router)`.
@@ -74,9 +82,12 @@ public final class AdminServer: Service, Sendable {
             onServerRunning: { [self] channel in
                 let port = channel.localAddress?.port ?? configuration.port
                 self.boundPort.withLock { $0 = port }
+                self.listening.open()
                 logger.info("admin server listening", metadata: [LogMetadataKey.adminAddress: "\(configuration.host):\(port)"])
             },
             logger: quietServerLogger())
+        // A server that fails to bind (or stops) must not keep the other services waiting.
+        defer { listening.open() }
         do {
             try await application.run()
         } catch where port == nil {
@@ -112,5 +123,45 @@ struct ReadinessReport: Codable, Sendable {
         var headers = HTTPFields()
         headers[.contentType] = "application/json"
         return Response(status: ready ? .ok : .serviceUnavailable, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: body)))
+    }
+}
+
+/// Opens once; every `wait()` before that suspends until it does (or its task is cancelled).
+final class OneTimeGate: Sendable {
+    private struct State {
+        var isOpen = false
+        var waiters: [UInt64: CheckedContinuation<Void, Never>] = [:]
+        var nextID: UInt64 = 0
+    }
+
+    private let state = Mutex(State())
+
+    func open() {
+        let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>] in
+            state.isOpen = true
+            defer { state.waiters = [:] }
+            return Array(state.waiters.values)
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+
+    func wait() async {
+        let id = state.withLock { state -> UInt64 in
+            state.nextID += 1
+            return state.nextID
+        }
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let resumeNow = state.withLock { state -> Bool in
+                    if state.isOpen || Task.isCancelled { return true }
+                    state.waiters[id] = continuation
+                    return false
+                }
+                if resumeNow { continuation.resume() }
+            }
+        } onCancel: {
+            let waiter = state.withLock { $0.waiters.removeValue(forKey: id) }
+            waiter?.resume()
+        }
     }
 }

@@ -53,12 +53,14 @@ public struct ServiceRuntime: Sendable {
     public var watchedDependencies: [String] { probes.names }
 
     /// A group running the admin server, `services` and the probes of the watched
-    /// dependencies, shut down gracefully on SIGTERM or SIGINT: services stop intake and finish
+    /// dependencies (these once the admin server listens, so the probes answer first), shut down gracefully on SIGTERM or SIGINT: services stop intake and finish
     /// in-flight work (in reverse order, so the admin server stops last), and are cancelled if
     /// they exceed `gracefulShutdownTimeout`.
     public func serviceGroup(running services: [any Service]) -> ServiceGroup {
+        let adminServer = self.adminServer
+        let gated: [any Service] = (services + probes.services).map { StartsAfterAdminServer(service: $0, adminServer: adminServer) }
         var groupConfiguration = ServiceGroupConfiguration(
-            services: ([adminServer] + services + probes.services).map {
+            services: ([adminServer] + gated).map {
                 .init(service: $0, successTerminationBehavior: .gracefullyShutdownGroup,
                       failureTerminationBehavior: .gracefullyShutdownGroup)
             },
@@ -68,6 +70,19 @@ public struct ServiceRuntime: Sendable {
         groupConfiguration.maximumCancellationDuration = configuration.cancellationTimeout
         return ServiceGroup(configuration: groupConfiguration)
     }
+}
+
+/// A service that starts once the admin server listens.
+private struct StartsAfterAdminServer: Service, CustomStringConvertible {
+    let service: any Service
+    let adminServer: AdminServer
+
+    func run() async throws {
+        await adminServer.waitUntilListening()
+        try await service.run()
+    }
+
+    var description: String { "\(service)" }
 }
 
 /// The probes a runtime has created; shared by the copies of the runtime value.

@@ -191,19 +191,6 @@ public func httpPost(host: String = "127.0.0.1", port: Int, path: String) throws
 }
 
 private func httpRequest(_ head: String, host: String, port: Int, path: String) throws -> (status: Int, body: String) {
-    // A process logs that it is ready while its admin server (started beside its other services)
-    // may still be binding on a loaded machine: a refused connection is tried again for 5 s.
-    let deadline = ContinuousClock.now + .seconds(5)
-    while true {
-        do {
-            return try httpRequestOnce(head, host: host, port: port, path: path)
-        } catch let error as ChildProcessError where error.reason.hasSuffix("errno \(ECONNREFUSED)") && ContinuousClock.now < deadline {
-            usleep(50_000)
-        }
-    }
-}
-
-private func httpRequestOnce(_ head: String, host: String, port: Int, path: String) throws -> (status: Int, body: String) {
     let socketDescriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     guard socketDescriptor >= 0 else { throw ChildProcessError(reason: "socket() failed") }
     defer { close(socketDescriptor) }
