@@ -20,6 +20,8 @@ let crypto: Target.Dependency = .product(name: "Crypto", package: "swift-crypto"
 let hummingbird: Target.Dependency = .product(name: "Hummingbird", package: "hummingbird")
 let hummingbirdTesting: Target.Dependency = .product(name: "HummingbirdTesting", package: "hummingbird")
 let cryptoExtras: Target.Dependency = .product(name: "CryptoExtras", package: "swift-crypto")
+let httpTypes: Target.Dependency = .product(name: "HTTPTypes", package: "swift-http-types")
+let asyncHTTPClient: Target.Dependency = .product(name: "AsyncHTTPClient", package: "async-http-client")
 
 /// The dependencies every executable shares: runtime, observability, lifecycle, flags.
 let serviceBase: [Target.Dependency] = ["ServiceRuntime", "Observability", lifecycle, logging, argumentParser]
@@ -62,6 +64,10 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
         // The one HTTP server stack (admin endpoints, APIs); swift-configuration support left out.
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1", traits: ["FullFoundation"]),
+        // Already in the graph through hummingbird; declared for header names (HTTPField).
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
+        // The one HTTP client stack (the uploader toward the IMS).
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
     ],
     targets: [
         // MARK: - DLMS stack (sans-IO, bottom up)
@@ -94,9 +100,9 @@ let package = Package(
         .executableTarget(name: "ConfigService", dependencies: serviceBase + ["Persistence", "ServiceDependencies"], path: "Services/ConfigService", swiftSettings: swiftSettings),
         .executableTarget(name: "Scheduler", dependencies: serviceBase + ["Persistence", "Messaging", "ServiceDependencies"], path: "Services/Scheduler", swiftSettings: swiftSettings),
         .executableTarget(name: "Collector", dependencies: serviceBase + ["Messaging", "Contracts", "COSEM", "DLMSCodec", "DLMSLink", "DLMSSecurity", "DLMSClient", "ServiceDependencies", metrics, nioCore, .product(name: "DequeModule", package: "swift-collections"), .product(name: "NIOConcurrencyHelpers", package: "swift-nio")], path: "Services/Collector", swiftSettings: swiftSettings),
-        .executableTarget(name: "Uploader", dependencies: serviceBase + ["Persistence", "Messaging", "ServiceDependencies"], path: "Services/Uploader", swiftSettings: swiftSettings),
+        .executableTarget(name: "Uploader", dependencies: serviceBase + ["Persistence", "Messaging", "Contracts", "ServiceDependencies", asyncHTTPClient, postgresNIO, crypto, metrics, nioCore, .product(name: "NIOHTTP1", package: "swift-nio"), .product(name: "NIOSSL", package: "swift-nio-ssl"), .product(name: "DequeModule", package: "swift-collections")], path: "Services/Uploader", swiftSettings: swiftSettings),
         .executableTarget(name: "MeterSim", dependencies: serviceBase + [hummingbird, "MeterSimulation", "DLMSLink", "DLMSSecurity", "COSEM", metrics, nioCore, nioPosix], path: "Services/MeterSim", swiftSettings: swiftSettings),
-        .executableTarget(name: "IMSSim", dependencies: serviceBase, path: "Services/IMSSim", swiftSettings: swiftSettings),
+        .executableTarget(name: "IMSSim", dependencies: serviceBase + ["Persistence", "Contracts", "ServiceDependencies", hummingbird, httpTypes, postgresNIO, metrics, nioCore], path: "Services/IMSSim", resources: [.copy("Migrations")], swiftSettings: swiftSettings),
         .executableTarget(name: "KafkaDev", dependencies: serviceBase + ["Messaging", "Contracts", nioCore, nioPosix], path: "Services/KafkaDev", swiftSettings: swiftSettings),
         .executableTarget(name: "KafkaProbe", dependencies: ["Messaging", lifecycle, .product(name: "UnixSignals", package: "swift-service-lifecycle"), logging, argumentParser], path: "Tests/KafkaProbe", swiftSettings: swiftSettings),
         .executableTarget(name: "HESCtl", dependencies: ["Contracts", "COSEM", "DLMSCodec", "DLMSLink", "DLMSSecurity", "DLMSClient", "Messaging", argumentParser, logging, nioCore], path: "Services/HESCtl", swiftSettings: swiftSettings),
@@ -118,6 +124,8 @@ let package = Package(
         .testTarget(name: "CollectorTests", dependencies: ["Collector", "Contracts", "COSEM", "DLMSClient", "DLMSSecurity", "TestSupport", nioCore], path: "Tests/CollectorTests", swiftSettings: swiftSettings),
         // The services' serviceGroup(for:) built and run in-process (executable targets are testable).
         .testTarget(name: "ServiceAssemblyTests", dependencies: ["Collector", "ConfigService", "Scheduler", "Uploader", "MeterSim", "MeterSimulation", "Messaging", "TestSupport", "ServiceRuntime", "Persistence", "Contracts", lifecycle, logging, prometheus, hummingbird, hummingbirdTesting], path: "Tests/ServiceAssemblyTests", swiftSettings: swiftSettings),
-        .testTarget(name: "ExecutableTests", dependencies: ["TestSupport", "Messaging", "Persistence", "Contracts"], path: "Tests/ExecutableTests", swiftSettings: swiftSettings),
+        // The uploader's and ims-sim's delivery logic: batching, retries, the breaker, the IMS store (real PostgreSQL).
+        .testTarget(name: "DeliveryTests", dependencies: ["Uploader", "IMSSim", "Contracts", "Messaging", "Persistence", "TestSupport", "ServiceRuntime", logging, hummingbird, hummingbirdTesting, httpTypes, postgresNIO, nioCore], path: "Tests/DeliveryTests", swiftSettings: swiftSettings),
+        .testTarget(name: "ExecutableTests", dependencies: ["TestSupport", "Messaging", "Persistence", "Contracts", postgresNIO, logging], path: "Tests/ExecutableTests", swiftSettings: swiftSettings),
     ]
 )

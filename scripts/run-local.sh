@@ -48,7 +48,12 @@ if ! database_url=$(scripts/local-postgres.sh start "$pg_dir" "$pg_port"); then
   echo "PostgreSQL did not start; see above" >&2
   exit 1
 fi
-export HES_DATABASE_URL=$database_url HES_REGION=$region HES_IMS_URL=http://127.0.0.1:8090
+# The simulated IMS keeps its own database in the same private cluster.
+if ! ims_database_url=$(HES_LOCAL_DB_NAME=ims_sim scripts/local-postgres.sh start "$pg_dir" "$pg_port"); then
+  echo "the IMS simulator's database could not be created; see above" >&2
+  exit 1
+fi
+export HES_DATABASE_URL=$database_url HES_REGION=$region HES_IMS_URL=http://127.0.0.1:8090 HES_IMS_DATABASE_URL=$ims_database_url
 export HES_LOG_LEVEL=${HES_LOG_LEVEL:-info}
 
 echo "== starting kafka-dev"

@@ -12,6 +12,11 @@ struct ContractJSONWriter {
         bytes.reserveCapacity(capacity)
     }
 
+    /// Appends bytes that are JSON already (a member name with its quotes, a whole contract).
+    mutating func raw(_ json: some Sequence<UInt8>) {
+        bytes.append(contentsOf: json)
+    }
+
     // MARK: - Values
 
     mutating func string(_ text: String) {

@@ -13,6 +13,8 @@ public enum LogMetadataKey {
     public static let region = "region"
     /// The admin (metrics, health) server's `host:port`.
     public static let adminAddress = "admin.address"
+    /// An executable's API server's `host:port` (ims-sim's IMS API, the config-service's).
+    public static let apiAddress = "api.address"
     /// A failure's description (any error type: DLMS, Kafka, database, I/O).
     public static let error = "error"
     /// A typed error's code, for queries that must not parse the description.
@@ -110,6 +112,16 @@ public enum LogMetadataKey {
     public static let imsURL = "ims.url"
     /// The port a simulated IMS listens on.
     public static let imsPort = "ims.port"
+    /// The uploader's id of one IMS request (its idempotency key).
+    public static let imsRequestID = "ims.request_id"
+    /// How many reading batches or task results one IMS request carries.
+    public static let imsItems = "ims.items"
+    /// The IMS's HTTP status for a request.
+    public static let imsStatus = "ims.status"
+    /// The state of the uploader's circuit breaker toward the IMS.
+    public static let imsCircuit = "ims.circuit"
+    /// A reading batch's id.
+    public static let batchID = "batch.id"
 
     // MARK: - HTTP and readiness
 

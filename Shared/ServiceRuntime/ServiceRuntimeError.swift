@@ -18,8 +18,8 @@ public struct ServiceRuntimeError: Error, Hashable, CustomStringConvertible {
     public static func == (lhs: Self, rhs: Self) -> Bool { lhs.code == rhs.code }
     public func hash(into hasher: inout Hasher) { hasher.combine(code) }
 
-    static func adminBindFailed(host: String, port: Int, underlying: any Error, file: String = #fileID, line: Int = #line) -> Self {
-        Self(code: .adminBindFailed, reason: "cannot listen on \(host):\(port) for the admin server: \(underlying)", file: file, line: line)
+    static func adminBindFailed(host: String, port: Int, underlying: any Error, server: String = "the admin server", file: String = #fileID, line: Int = #line) -> Self {
+        Self(code: .adminBindFailed, reason: "cannot listen on \(host):\(port) for \(server): \(underlying)", file: file, line: line)
     }
 
     public static func invalidSetting(_ reason: String, file: String = #fileID, line: Int = #line) -> Self {

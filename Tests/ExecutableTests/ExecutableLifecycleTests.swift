@@ -13,7 +13,7 @@ struct ExecutableLifecycleTests {
         ("collector", ["HES_REGION": "test"]),
         ("uploader", [:]),
         ("meter-sim", [:]),
-        ("ims-sim", [:]),
+        ("ims-sim", ["HES_IMS_DATABASE_URL": "postgres://hes@127.0.0.1:1/ims_sim", "HES_IMS_PORT": "0"]),
         ("kafka-dev", [:]),
     ]
 
@@ -78,7 +78,7 @@ struct ExecutableLifecycleTests {
         let filePort = try freeLoopbackPort()
         let flagPort = try freeLoopbackPort()
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("hes-settings-\(UUID().uuidString).env")
-        try "# settings\nHES_ADMIN_PORT=\(filePort)\nHES_LOG_LEVEL=\"debug\"\n".write(to: file, atomically: true, encoding: .utf8)
+        try "# settings\nHES_ADMIN_PORT=\(filePort)\nHES_LOG_LEVEL=\"debug\"\nHES_IMS_DATABASE_URL=postgres://hes@127.0.0.1:1/ims_sim\nHES_IMS_PORT=0\n".write(to: file, atomically: true, encoding: .utf8)
         defer { try? FileManager.default.removeItem(at: file) }
 
         let fromFile = try ChildProcess(product: "ims-sim", arguments: ["--config-file", file.path])

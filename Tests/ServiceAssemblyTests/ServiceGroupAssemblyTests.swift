@@ -61,7 +61,7 @@ struct ServiceGroupAssemblyTests {
         let port = try freeLoopbackPort()
         let group = try Uploader.App.serviceGroup(for: UploaderConfiguration(
             runtime: Self.runtime("uploader", port: port), database: database.configuration,
-            kafkaBrokers: kafka.bootstrapServers, imsURL: "http://127.0.0.1:1"))
+            kafkaBrokers: kafka.bootstrapServers, ims: .init(baseURL: "http://127.0.0.1:1")))
         let readiness = try await Self.runUntilReady(group, port: port)
         #expect(readiness.status == 200, "\(readiness.body)")
     }
