@@ -102,7 +102,7 @@ struct CollectorPipelineTests {
         var serial: String { String(format: "SIM%08d", index + 1) }
     }
 
-    @Test("tasks through kafka-dev to a collector: every reading equals meter-sim expect, malformed tasks fail cleanly")
+    @Test("tasks through kafka-dev to a collector and on through the uploader to ims-sim: every reading at the IMS equals meter-sim expect, malformed tasks fail cleanly")
     func readingsEqualMeterSimExpect() async throws {
         try await Self.withStack { stack in try await Self.readingsEqualMeterSimExpect(stack) }
     }
@@ -140,6 +140,15 @@ struct CollectorPipelineTests {
 
         let collector = try await stack.start("collector", ["--admin-port", "0", "--region", Self.region, "--step-timeout", "10s"], environment: [
             "HES_KAFKA_BROKERS": stack.brokers, "HES_MASTER_KEY_FILE": masterKeyFile, "HES_LOG_LEVEL": "debug",
+        ], ready: "Kafka consumer started")
+        // The thin path on to the IMS: the uploader and ims-sim, each with its own database.
+        let hesDatabase = try await PostgresTestCluster.shared.createDatabase(prefix: "pipe_hes")
+        let imsDatabase = try await PostgresTestCluster.shared.createDatabase(prefix: "pipe_ims")
+        let imsPort = try freeLoopbackPort()
+        _ = try await stack.start("ims-sim", ["--port", String(imsPort), "--admin-port", "0"], environment: ["HES_IMS_DATABASE_URL": imsDatabase.url],
+                                  ready: "ims api listening")
+        _ = try await stack.start("uploader", ["--admin-port", "0", "--ims-url", "http://127.0.0.1:\(imsPort)"], environment: [
+            "HES_KAFKA_BROKERS": stack.brokers, "HES_DATABASE_URL": hesDatabase.url,
         ], ready: "Kafka consumer started")
 
         // The LLS password, wrapped with the master key as the configuration would hold it.
@@ -238,6 +247,26 @@ struct CollectorPipelineTests {
             #expect(clock?.valueType == .dateTime)
         }
         #expect(!collector.standardError.contains("12345678"), "the password never appears in the collector's log")
+
+        // The IMS holds exactly these readings, each once, and every task's result; the results of
+        // the malformed tasks name no meter, and the IMS rejects them (they go to the dead-letter topic).
+        let expectedCount = batches.reduce(0) { $0 + $1.readings.count }
+        let withoutMeter = results.filter { $0.meterID.isEmpty }.count
+        #expect(withoutMeter == 2)
+        let delivered = try await eventually(timeout: .seconds(60), interval: .milliseconds(250)) {
+            let stats = try httpGet(port: imsPort, path: "/v1/stats")
+            return stats.body.contains("\"readings\":\(expectedCount),") && stats.body.contains("\"results\":\(results.count - withoutMeter)")
+                && stats.body.contains("\"rejectedItems\":\(withoutMeter),")
+        }
+        #expect(delivered, "ims-sim stats: \((try? httpGet(port: imsPort, path: "/v1/stats").body) ?? "none")")
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .custom { try ContractDate.parse($0.singleValueContainer().decode(String.self))! }
+        for batch in batches {
+            let held = try decoder.decode([Reading].self, from: Data(try httpGet(port: imsPort, path: "/v1/meters/\(batch.meterID)/readings").body.utf8))
+            let key = { (reading: Reading) in "\(reading.obis)|\(reading.attribute)|\(reading.captureTime.timeIntervalSince1970)" }
+            #expect(Dictionary(uniqueKeysWithValues: held.map { (key($0), $0) }) == Dictionary(uniqueKeysWithValues: batch.readings.map { (key($0), $0) }),
+                    "\(batch.meterID): the IMS holds other readings than the collector published")
+        }
     }
 
     static func task(_ id: String, serial: String, line: String, access: MeterAccess, origin: CollectionTask.Origin = .command,
