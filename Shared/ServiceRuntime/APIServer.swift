@@ -49,21 +49,32 @@ public final class APIServer: Service, Sendable {
     public func run() async throws {
         let logger = self.logger
         let configuration = self.configuration
-        var serverLogger = logger
-        if serverLogger.logLevel < .notice { serverLogger.logLevel = .notice }
-        let application = Application(
-            router: makeRouter(),
-            configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: nil, reuseAddress: true),
-            onServerRunning: { [self] channel in
-                let port = channel.localAddress?.port ?? configuration.port
-                self.boundPort.withLock { $0 = port }
-                logger.info("\(configuration.name) listening", metadata: [LogMetadataKey.apiAddress: "\(configuration.host):\(port)"])
-            },
-            logger: serverLogger)
-        do {
-            try await application.run()
-        } catch where port == nil {
-            throw ServiceRuntimeError.adminBindFailed(host: configuration.host, port: configuration.port, underlying: error, server: configuration.name)
+        try await serveHTTP(router: makeRouter(), host: configuration.host, port: configuration.port, serverName: configuration.name, logger: logger) { port in
+            self.boundPort.withLock { $0 = port }
+            logger.info("\(configuration.name) listening", metadata: [LogMetadataKey.apiAddress: "\(configuration.host):\(port)"])
         }
+    }
+}
+
+/// Serves `router` with Hummingbird until shutdown; `onListening` gets the bound port. The
+/// framework logs one level quieter than the process (our own line says where it listens).
+/// - Throws: ``ServiceRuntimeError/Code/adminBindFailed`` naming `serverName` when it cannot bind.
+func serveHTTP(router: AdminRouter, host: String, port: Int, serverName: String, logger: Logger,
+               onListening: @escaping @Sendable (Int) -> Void) async throws {
+    var serverLogger = logger
+    if serverLogger.logLevel < .notice { serverLogger.logLevel = .notice }
+    let bound = Mutex(false)
+    let application = Application(
+        router: router,
+        configuration: .init(address: .hostname(host, port: port), serverName: nil, reuseAddress: true),
+        onServerRunning: { channel in
+            bound.withLock { $0 = true }
+            onListening(channel.localAddress?.port ?? port)
+        },
+        logger: serverLogger)
+    do {
+        try await application.run()
+    } catch where !bound.withLock({ $0 }) {
+        throw ServiceRuntimeError.adminBindFailed(host: host, port: port, underlying: error, server: serverName)
     }
 }

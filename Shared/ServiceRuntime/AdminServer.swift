@@ -76,31 +76,13 @@ public final class AdminServer: Service, Sendable {
     public func run() async throws {
         let logger = self.logger
         let configuration = self.configuration
-        let application = Application(
-            router: makeRouter(),
-            configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: nil, reuseAddress: true),
-            onServerRunning: { [self] channel in
-                let port = channel.localAddress?.port ?? configuration.port
-                self.boundPort.withLock { $0 = port }
-                self.listening.open()
-                logger.info("admin server listening", metadata: [LogMetadataKey.adminAddress: "\(configuration.host):\(port)"])
-            },
-            logger: quietServerLogger())
         // A server that fails to bind (or stops) must not keep the other services waiting.
         defer { listening.open() }
-        do {
-            try await application.run()
-        } catch where port == nil {
-            throw ServiceRuntimeError.adminBindFailed(host: configuration.host, port: configuration.port, underlying: error)
+        try await serveHTTP(router: makeRouter(), host: configuration.host, port: configuration.port, serverName: "the admin server", logger: logger) { port in
+            self.boundPort.withLock { $0 = port }
+            self.listening.open()
+            logger.info("admin server listening", metadata: [LogMetadataKey.adminAddress: "\(configuration.host):\(port)"])
         }
-    }
-
-    /// Hummingbird logs every request at debug and its own start at info; the process logger
-    /// already says where the server listens, so the framework's logger is one level quieter.
-    private func quietServerLogger() -> Logger {
-        var serverLogger = logger
-        if serverLogger.logLevel < .notice { serverLogger.logLevel = .notice }
-        return serverLogger
     }
 }
 
