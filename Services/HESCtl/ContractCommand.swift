@@ -6,13 +6,13 @@ import Foundation
 struct ContractCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "contract",
-        abstract: "Validate a pipeline message (collection-task, reading-batch, task-result) as consumers do.",
+        abstract: "Validate a pipeline message (collection-task, reading-batch, task-result, dead-letter) or an IMS exchange (ims-readings, ims-results, ims-reply) as its readers do.",
         subcommands: [Check.self])
 
     struct Check: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Decode a message and print its canonical JSON, or the error.")
 
-        @Argument(help: "collection-task | reading-batch | task-result")
+        @Argument(help: "collection-task | reading-batch | task-result | dead-letter | ims-readings | ims-results | ims-reply")
         var kind: String
 
         @Argument(help: "A file with the JSON message, or - for standard input.")
@@ -34,9 +34,18 @@ struct ContractCommand: ParsableCommand {
                 case CollectionTask.schemaName: canonical = try ContractCoder.encode(ContractCoder.decode(CollectionTask.self, from: bytes))
                 case ReadingBatch.schemaName: canonical = try ContractCoder.encode(ContractCoder.decode(ReadingBatch.self, from: bytes))
                 case TaskResult.schemaName: canonical = try ContractCoder.encode(ContractCoder.decode(TaskResult.self, from: bytes))
-                default: throw ValidationError("unknown kind '\(kind)': use collection-task, reading-batch or task-result")
+                case DeadLetter.schemaName: canonical = try ContractCoder.encode(ContractCoder.decode(DeadLetter.self, from: bytes))
+                case IMSReadingsRequest.schemaName: canonical = try ContractCoder.encode(ContractCoder.decode(IMSReadingsRequest.self, from: bytes))
+                case IMSResultsRequest.schemaName: canonical = try ContractCoder.encode(ContractCoder.decode(IMSResultsRequest.self, from: bytes))
+                case IMSDeliveryReply.schemaName: canonical = try ContractCoder.encode(ContractCoder.decode(IMSDeliveryReply.self, from: bytes))
+                default:
+                    throw ValidationError("unknown kind '\(kind)': use collection-task, reading-batch, task-result, dead-letter, ims-readings, ims-results or ims-reply")
                 }
             } catch let error as ContractError {
+                FileHandle.standardError.write(Data("invalid \(kind): \(error)\n".utf8))
+                throw ExitCode(2)
+            } catch let error as EncodingError {
+                // An IMS request whose items are unreadable decodes (each item on its own) but cannot be written back.
                 FileHandle.standardError.write(Data("invalid \(kind): \(error)\n".utf8))
                 throw ExitCode(2)
             }
