@@ -61,21 +61,14 @@ struct App: AsyncParsableCommand {
         } catch let error as IMSSimError {
             throw ValidationError(error.reason)
         }
-        let url = settings.string(databaseURL, flagName: "database-url", env: "HES_IMS_DATABASE_URL", default: "")
-        guard !url.isEmpty else {
-            throw ValidationError("ims-sim needs its own database: --database-url or HES_IMS_DATABASE_URL")
-        }
+        let url = try settings.requiredString(databaseURL, flagName: "database-url", env: "HES_IMS_DATABASE_URL")
         let configuration = IMSSimConfiguration(
             runtime: runtime,
             database: try DatabaseConfiguration(url: url),
             host: settings.string(host, flagName: "host", env: "HES_IMS_HOST", default: "127.0.0.1"),
             port: try settings.int(port, flagName: "port", env: "HES_IMS_PORT", default: 8090, range: 0...65535),
-            token: settings.string(token, flagName: "token", env: "HES_IMS_TOKEN", default: "").nonEmpty,
+            token: settings.optionalString(token, flagName: "token", env: "HES_IMS_TOKEN"),
             faults: faults)
         try await App.serviceGroup(for: configuration).run()
     }
-}
-
-extension String {
-    var nonEmpty: String? { isEmpty ? nil : self }
 }

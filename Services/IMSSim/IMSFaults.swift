@@ -1,3 +1,4 @@
+import Contracts
 import Foundation
 import Synchronization
 
@@ -25,7 +26,7 @@ struct IMSFaults: Codable, Sendable, Equatable {
 
     /// What to do with one delivery request now: refuse it (and why), or handle it.
     func refusal(now: Date, draw: Double) -> String? {
-        if let outageUntil, now < outageUntil, now >= (outageFrom ?? .distantPast) { return "the IMS is down (simulated outage until \(ISO8601DateFormatter().string(from: outageUntil)))" }
+        if let outageUntil, now < outageUntil, now >= (outageFrom ?? .distantPast) { return "the IMS is down (simulated outage until \(ContractDate.format(outageUntil)))" }
         if draw < failureRate { return "the IMS failed (simulated failure rate \(failureRate))" }
         return nil
     }
@@ -45,9 +46,7 @@ final class IMSFaultSwitch: Sendable {
         current = Mutex(faults)
     }
 
-    var faults: IMSFaults {
-        get { current.withLock { $0 } }
-    }
+    var faults: IMSFaults { current.withLock { $0 } }
 
     func replace(with faults: IMSFaults) {
         current.withLock { $0 = faults }

@@ -87,7 +87,7 @@ struct IMSRoutes: Sendable {
             if kind == "readings" {
                 let delivery = try ContractCoder.decode(IMSReadingsRequest.self, from: body.readableBytesView)
                 try checkKey(headerKey, delivery.requestID)
-                reply = try await storeCall { try await store.storeReadings(requestID: delivery.requestID, decision: intake.readings(delivery.batches), itemCount: delivery.batches.count) }
+                reply = try await storeCall { try await store.storeReadings(requestID: delivery.requestID, decision: intake.readings(delivery.batches)) }
             } else {
                 let delivery = try ContractCoder.decode(IMSResultsRequest.self, from: body.readableBytesView)
                 try checkKey(headerKey, delivery.requestID)
@@ -104,7 +104,7 @@ struct IMSRoutes: Sendable {
             LogMetadataKey.imsRequestID: "\(reply.requestID)", "stored": "\(reply.stored)", "duplicates": "\(reply.duplicates)",
             "rejected": "\(reply.rejected.count)", "replayed": "\(reply.replayed)",
         ])
-        return try json(reply, status: status, encoded: ContractCoder.encode(reply))
+        return jsonResponse(try ContractCoder.encode(reply), status: status)
     }
 
     private func checkKey(_ header: String?, _ requestID: String) throws {
@@ -128,38 +128,22 @@ struct IMSRoutes: Sendable {
     }
 }
 
-/// Decodes a small JSON body (dates as ISO 8601 text, as ``json(_:status:encoded:)`` writes them).
+/// Decodes a small JSON body (dates as ``json(_:status:)`` writes them).
 func decodeJSON<T: Decodable>(_ type: T.Type, from request: Request) async throws -> T {
     let body = try await request.body.collect(upTo: 1 << 20)
-    let decoder = JSONDecoder()
-    decoder.dateDecodingStrategy = .custom { decoder in
-        let text = try decoder.singleValueContainer().decode(String.self)
-        guard let date = ContractDate.parse(text) else {
-            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "not an ISO 8601 date-time: \(text)"))
-        }
-        return date
-    }
     do {
-        return try decoder.decode(type, from: Data(body.readableBytesView))
+        return try ContractCoder.makeDecoder().decode(type, from: Data(body.readableBytesView))
     } catch {
         throw HTTPProblem.badRequest("the body is not a valid \(T.self): \(error)")
     }
 }
 
-/// JSON with sorted keys and ISO 8601 dates.
-func json(_ value: some Encodable, status: HTTPResponse.Status = .ok, encoded: [UInt8]? = nil) throws -> Response {
-    let bytes: [UInt8]
-    if let encoded {
-        bytes = encoded
-    } else {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        encoder.dateEncodingStrategy = .custom { date, encoder in
-            var container = encoder.singleValueContainer()
-            try container.encode(ContractDate.format(date))
-        }
-        bytes = Array(try encoder.encode(value))
-    }
+/// JSON as the contracts write it: sorted keys, ISO 8601 dates.
+func json(_ value: some Encodable, status: HTTPResponse.Status = .ok) throws -> Response {
+    jsonResponse(Array(try ContractCoder.makeEncoder().encode(value)), status: status)
+}
+
+func jsonResponse(_ bytes: [UInt8], status: HTTPResponse.Status = .ok) -> Response {
     var headers = HTTPFields()
     headers[.contentType] = "application/json"
     return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: bytes)))

@@ -25,7 +25,7 @@ struct IMSStore: Sendable {
     }
 
     /// Stores a readings request's accepted batches, or replays the reply of the same request id.
-    func storeReadings(requestID: String, decision: IMSIntake.Decision<ReadingBatch>, itemCount: Int) async throws -> IMSDeliveryReply {
+    func storeReadings(requestID: String, decision: IMSIntake.Decision<ReadingBatch>) async throws -> IMSDeliveryReply {
         try await database.withTransaction { connection in
             if let replay = try await claim(requestID: requestID, kind: "readings", on: connection) { return replay }
             var meterIDs: [String] = [], obis: [String] = [], attributes: [Int] = [], classIDs: [Int] = []

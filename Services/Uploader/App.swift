@@ -52,8 +52,6 @@ struct App: AsyncParsableCommand {
 
     func run() async throws {
         let settings = try common.settings()
-        let token = settings.string(imsToken, flagName: "ims-token", env: "HES_IMS_TOKEN", default: "")
-        let caFile = settings.string(imsCAFile, flagName: "ims-ca-file", env: "HES_IMS_CA_FILE", default: "")
         var delivery = DeliveryWorker.Configuration()
         delivery.limits = DeliveryLimits(maxItemsWeight: batchReadings, maxBytes: batchBytes, maxAge: .milliseconds(batchAgeMs), maxBufferedBytes: maxBufferedBytes)
         delivery.sendersPerKind = inFlight
@@ -63,7 +61,8 @@ struct App: AsyncParsableCommand {
             kafkaBrokers: kafka.kafkaBrokers(settings),
             ims: IMSClient.Configuration(
                 baseURL: settings.string(imsURL, flagName: "ims-url", env: "HES_IMS_URL", default: "http://127.0.0.1:8090"),
-                token: token.isEmpty ? nil : token, caFile: caFile.isEmpty ? nil : caFile,
+                token: settings.optionalString(imsToken, flagName: "ims-token", env: "HES_IMS_TOKEN"),
+                caFile: settings.optionalString(imsCAFile, flagName: "ims-ca-file", env: "HES_IMS_CA_FILE"),
                 requestTimeout: .milliseconds(Int64(imsTimeout * 1000))),
             delivery: delivery,
             kafkaSessionTimeout: .milliseconds(Int64(kafkaSessionTimeout * 1000)))

@@ -34,6 +34,8 @@ final class DeliveryWorker: Service, Sendable {
         var path: String { self == .readings ? IMSAPI.readingsPath : IMSAPI.resultsPath }
     }
 
+    private static let metrics = [Kind.readings: UploaderMetrics(kind: "readings"), Kind.results: UploaderMetrics(kind: "results")]
+
     private let configuration: Configuration
     private let consumer: KafkaConsumer
     private let producer: KafkaProducer
@@ -42,7 +44,6 @@ final class DeliveryWorker: Service, Sendable {
     private let logger: Logger
     private let breaker: Mutex<CircuitBreaker<ContinuousClock.Instant>>
     private let stopping = Atomic<Bool>(false)
-    private let circuitGauge = Gauge(label: "hes_uploader_circuit_state")
 
     init(configuration: Configuration, consumer: KafkaConsumer, producer: KafkaProducer, client: IMSClient, recorder: ProgressRecorder?, logger: Logger) {
         self.configuration = configuration
@@ -53,7 +54,7 @@ final class DeliveryWorker: Service, Sendable {
         self.logger = logger
         self.breaker = Mutex(CircuitBreaker(failureThreshold: configuration.breakerThreshold, initialCooldown: configuration.breakerCooldown,
                                             maximumCooldown: configuration.breakerMaximumCooldown))
-        circuitGauge.record(0)
+        UploaderMetrics.circuitState.record(0)
     }
 
     func run() async throws {
@@ -92,7 +93,7 @@ final class DeliveryWorker: Service, Sendable {
             for try await message in consumer.messages {
                 let kind: Kind = message.topic == KafkaTopics.results ? .results : .readings
                 guard let pending = await prepare(message, kind: kind) else { continue }
-                Gauge(label: "hes_uploader_buffered_bytes", dimensions: [("kind", kind.rawValue)]).record(queues[kind]!.bufferedBytes)
+                Self.metrics[kind]!.bufferedBytes.record(queues[kind]!.bufferedBytes)
                 guard await queues[kind]!.push(pending) else { return }
             }
         } catch {
@@ -119,12 +120,11 @@ final class DeliveryWorker: Service, Sendable {
             }
         } catch {
             let code = (error as? ContractError).map { "contract.\($0.code)" } ?? "contract.malformed"
-            let meterID = message.key.map { String(decoding: $0, as: UTF8.self) }
             logger.error("a message is not a contract this uploader reads; it goes to the dead-letter topic", metadata: [
                 LogMetadataKey.kafkaTopic: "\(message.topic)", "kafka.partition": "\(message.partition)", "kafka.offset": "\(message.offset)",
                 LogMetadataKey.errorCode: "\(code)", LogMetadataKey.error: "\(error)",
             ])
-            let letter = DeadLetter(source: Self.source(message), id: nil, meterID: meterID, code: code, reason: "\(error)", rejectedAt: Date(), payload: message.value)
+            let letter = DeadLetter(source: Self.source(message), id: nil, meterID: message.keyString, code: code, reason: "\(error)", rejectedAt: Date(), payload: message.value)
             if await deadLetter([letter], kind: kind) { consumer.markFinished(message) }
             return nil
         }
@@ -148,15 +148,15 @@ final class DeliveryWorker: Service, Sendable {
         let weight = items.reduce(0) { $0 + $1.weight }
         var logger = self.logger
         logger[metadataKey: LogMetadataKey.imsRequestID] = "\(key)"
-        Recorder(label: "hes_uploader_request_items", dimensions: [("kind", kind.rawValue)]).record(weight)
+        let metrics = Self.metrics[kind]!
+        metrics.requestItems.record(weight)
         var attempt = 0
         while true {
             guard await admitted(logger: logger) else { return }
             attempt += 1
             let started = ContinuousClock.now
             let answer = await client.post(path: kind.path, body: body, idempotencyKey: key)
-            Metrics.Timer(label: "hes_uploader_ims_request_seconds", dimensions: [("kind", kind.rawValue)])
-                .recordNanoseconds((ContinuousClock.now - started).wholeMilliseconds * 1_000_000)
+            metrics.requestDuration.recordNanoseconds((ContinuousClock.now - started).wholeMilliseconds * 1_000_000)
             switch answer {
             case .decided(let status, let reply):
                 recordBreaker(success: true, logger: logger)
@@ -181,7 +181,7 @@ final class DeliveryWorker: Service, Sendable {
                 return
             case .undecided(let reason):
                 recordBreaker(success: false, logger: logger)
-                Counter(label: "hes_uploader_retries_total", dimensions: [("kind", kind.rawValue)]).increment()
+                metrics.retries.increment()
                 if stopping.load(ordering: .relaxed) {
                     logger.warning("stopping with a request the IMS did not confirm; it will be read again", metadata: [LogMetadataKey.error: "\(reason)"])
                     return
@@ -218,7 +218,7 @@ final class DeliveryWorker: Service, Sendable {
             return (before, breaker.state)
         }
         guard before.name != after.name else { return }
-        circuitGauge.record(after.gauge)
+        UploaderMetrics.circuitState.record(after.gauge)
         switch after {
         case .open(_, let cooldown):
             logger.error("the IMS is failing; circuit open, sending paused", metadata: [LogMetadataKey.imsCircuit: "open", LogMetadataKey.retryIn: "\(cooldown)"])
@@ -242,7 +242,7 @@ final class DeliveryWorker: Service, Sendable {
                 letters.append(DeadLetter(source: Self.source(item.message), id: item.itemID, meterID: item.meterID, code: "ims.\(rejection.code)",
                                           reason: rejection.reason, rejectedAt: Date(), payload: item.message.value))
                 confirmation.rejections.append((item.meterID, item.itemID, rejection.code, rejection.reason))
-                Counter(label: "hes_uploader_items_rejected_total", dimensions: [("kind", kind.rawValue), ("code", rejection.code)]).increment()
+                Self.metrics[kind]!.rejected(code: rejection.code).increment()
                 logger.warning("the IMS rejected an item; it goes to the dead-letter topic", metadata: [
                     LogMetadataKey.meterID: "\(item.meterID)", LogMetadataKey.batchID: "\(item.itemID)", LogMetadataKey.errorCode: "\(rejection.code)",
                     LogMetadataKey.error: "\(rejection.reason)",
@@ -280,8 +280,8 @@ final class DeliveryWorker: Service, Sendable {
             }
         }
         for item in items { consumer.markFinished(item.message) }
-        Counter(label: "hes_uploader_items_delivered_total", dimensions: [("kind", kind.rawValue)]).increment(by: items.count - letters.count)
-        if kind == .readings { Counter(label: "hes_uploader_readings_delivered_total").increment(by: deliveredWeight) }
+        Self.metrics[kind]!.delivered.increment(by: items.count - letters.count)
+        if kind == .readings { UploaderMetrics.readingsDelivered.increment(by: deliveredWeight) }
         logger.debug("request confirmed", metadata: [
             LogMetadataKey.imsStatus: "\(status)", LogMetadataKey.imsItems: "\(items.count)", "rejected": "\(letters.count)",
             "batches": "\(items.prefix(3).map(\.itemID).joined(separator: ","))\(items.count > 3 ? ",…" : "")",
@@ -296,7 +296,7 @@ final class DeliveryWorker: Service, Sendable {
                 for letter in letters {
                     _ = try await producer.send(topic: KafkaTopics.readingsDeadLetter, key: letter.meterID, value: try ContractCoder.encode(letter))
                 }
-                Counter(label: "hes_uploader_dead_letters_total", dimensions: [("kind", kind.rawValue)]).increment(by: letters.count)
+                Self.metrics[kind]!.deadLetters.increment(by: letters.count)
                 return true
             } catch {
                 failures += 1

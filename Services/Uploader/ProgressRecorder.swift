@@ -61,25 +61,11 @@ struct ProgressRecorder: Sendable {
                     """, logger: logger)
             }
             for rejection in confirmation.rejections {
-                let details = #"{"item": "\#(Self.escape(rejection.itemID))", "code": "\#(Self.escape(rejection.code))", "reason": "\#(Self.escape(rejection.reason))"}"#
+                let details = String(decoding: try JSONEncoder().encode(["item": rejection.itemID, "code": rejection.code, "reason": rejection.reason]), as: UTF8.self)
                 try await connection.query("""
                     INSERT INTO audit_log (actor, action, subject, details) VALUES ('uploader', 'ims.rejected', \("meter:\(rejection.meterID)"), \(details)::jsonb)
                     """, logger: logger)
             }
         }
-    }
-
-    /// JSON string escaping for the audit details.
-    static func escape(_ text: String) -> String {
-        var escaped = ""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": escaped += "\\\""
-            case "\\": escaped += "\\\\"
-            case _ where scalar.value < 0x20: escaped += String(format: "\\u%04x", scalar.value)
-            default: escaped.unicodeScalars.append(scalar)
-            }
-        }
-        return escaped
     }
 }

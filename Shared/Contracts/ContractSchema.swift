@@ -85,7 +85,9 @@ public enum ContractCoder {
         keys.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".")
     }
 
-    static func makeEncoder() -> JSONEncoder {
+    /// `JSONEncoder` with the contracts' settings (sorted keys, dates as ``ContractDate``), for
+    /// other JSON that should read the same (ims-sim's API bodies).
+    public static func makeEncoder() -> JSONEncoder {
         let encoder = JSONEncoder()
         encoder.dateEncodingStrategy = .custom { date, encoder in
             var container = encoder.singleValueContainer()
@@ -95,7 +97,8 @@ public enum ContractCoder {
         return encoder
     }
 
-    static func makeDecoder() -> JSONDecoder {
+    /// `JSONDecoder` reading dates as ``ContractDate`` writes them.
+    public static func makeDecoder() -> JSONDecoder {
         let decoder = JSONDecoder()
         decoder.dateDecodingStrategy = .custom { decoder in
             let container = try decoder.singleValueContainer()

@@ -56,9 +56,7 @@ struct IMSSimRouteTests {
 
     static func stats(_ client: any TestClientProtocol) async throws -> IMSStats {
         try await client.execute(uri: "/v1/stats?meters=true", method: .get) { response in
-            let decoder = JSONDecoder()
-            decoder.dateDecodingStrategy = .custom { try ContractDate.parse($0.singleValueContainer().decode(String.self))! }
-            return try decoder.decode(IMSStats.self, from: Data(response.body.readableBytesView))
+            return try ContractCoder.makeDecoder().decode(IMSStats.self, from: Data(response.body.readableBytesView))
         }
     }
 

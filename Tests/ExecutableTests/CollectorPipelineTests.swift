@@ -259,8 +259,7 @@ struct CollectorPipelineTests {
                 && stats.body.contains("\"rejectedItems\":\(withoutMeter),")
         }
         #expect(delivered, "ims-sim stats: \((try? httpGet(port: imsPort, path: "/v1/stats").body) ?? "none")")
-        let decoder = JSONDecoder()
-        decoder.dateDecodingStrategy = .custom { try ContractDate.parse($0.singleValueContainer().decode(String.self))! }
+        let decoder = ContractCoder.makeDecoder()
         for batch in batches {
             let held = try decoder.decode([Reading].self, from: Data(try httpGet(port: imsPort, path: "/v1/meters/\(batch.meterID)/readings").body.utf8))
             let key = { (reading: Reading) in "\(reading.obis)|\(reading.attribute)|\(reading.captureTime.timeIntervalSince1970)" }

@@ -82,11 +82,7 @@ struct UploaderDeliveryTests {
         var meters: [Meter]?
     }
 
-    static let decoder: JSONDecoder = {
-        let decoder = JSONDecoder()
-        decoder.dateDecodingStrategy = .custom { try ContractDate.parse($0.singleValueContainer().decode(String.self))! }
-        return decoder
-    }()
+    static let decoder = ContractCoder.makeDecoder()
 
     static func batch(meter: String, task: String, quarterHours: Int, start: Int = 0) -> ReadingBatch {
         ReadingBatch(batchID: "\(task)#readings", taskID: task, region: "upl", meterID: meter, collectedAt: t0.addingTimeInterval(86_400),
