@@ -14,23 +14,13 @@ struct CollectorPipelineTests {
     static let region = "pipe"
 
     /// The processes of one test, stopped in reverse order at the end.
-    final class Stack: @unchecked Sendable {
-        var processes: [ChildProcess] = []
-        let directory: String
+    final class Stack: ProcessStack, @unchecked Sendable {
         let kafkaPort: Int
         var brokers: String { "127.0.0.1:\(kafkaPort)" }
 
         init() throws {
-            directory = FileManager.default.temporaryDirectory.appendingPathComponent("hes-pipe-\(UUID().uuidString.prefix(8))").path
-            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
             kafkaPort = try freeLoopbackPort()
-        }
-
-        func start(_ product: String, _ arguments: [String], environment: [String: String] = [:], ready: String) async throws -> ChildProcess {
-            let child = try ChildProcess(product: product, arguments: arguments, environment: environment)
-            processes.append(child)
-            try await child.waitForOutput(containing: ready, timeout: .seconds(30))
-            return child
+            try super.init(prefix: "hes-pipe", stopGrace: .seconds(6))
         }
 
         /// kafka-dev on this stack's fixed port, with the region's topics.
@@ -85,14 +75,6 @@ struct CollectorPipelineTests {
             return (file, try JSONDecoder().decode(WrappedSecret.self, from: Data(wrapped.stdout.utf8)))
         }
 
-        func stop() async {
-            for child in processes.reversed() where child.isRunning {
-                child.signal(SIGTERM)
-                _ = await child.waitForExit(timeout: .seconds(6))
-                if child.isRunning { child.signal(SIGKILL) }
-            }
-            try? FileManager.default.removeItem(atPath: directory)
-        }
     }
 
     struct Meter {

@@ -15,9 +15,7 @@ struct UploaderDeliveryTests {
     static let logger = Logger(label: "uploader-delivery-test")
     static let t0 = Date(timeIntervalSince1970: 1_764_547_200)  // 2025-12-01T00:00:00Z
 
-    final class Stack: @unchecked Sendable {
-        var processes: [ChildProcess] = []
-        let directory: String
+    final class Stack: ProcessStack, @unchecked Sendable {
         let kafkaPort: Int
         let imsPort: Int
         var imsAdminPort = 0
@@ -26,17 +24,9 @@ struct UploaderDeliveryTests {
         var brokers: String { "127.0.0.1:\(kafkaPort)" }
 
         init() throws {
-            directory = FileManager.default.temporaryDirectory.appendingPathComponent("hes-upl-\(UUID().uuidString.prefix(8))").path
-            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
             kafkaPort = try freeLoopbackPort()
             imsPort = try freeLoopbackPort()
-        }
-
-        func start(_ product: String, _ arguments: [String], environment: [String: String] = [:], ready: String) async throws -> ChildProcess {
-            let child = try ChildProcess(product: product, arguments: arguments, environment: environment)
-            processes.append(child)
-            try await child.waitForOutput(containing: ready, timeout: .seconds(30))
-            return child
+            try super.init(prefix: "hes-upl")
         }
 
         func startBase(imsArguments: [String] = []) async throws {
@@ -59,15 +49,6 @@ struct UploaderDeliveryTests {
             let response = try httpGet(port: imsPort, path: "/v1/stats?meters=true")
             guard response.status == 200 else { throw ChildProcessError(reason: "stats: \(response.status) \(response.body)") }
             return try UploaderDeliveryTests.decoder.decode(IMSStatsView.self, from: Data(response.body.utf8))
-        }
-
-        func stop() async {
-            for child in processes.reversed() where child.isRunning {
-                child.signal(SIGTERM)
-                _ = await child.waitForExit(timeout: .seconds(8))
-                if child.isRunning { child.signal(SIGKILL) }
-            }
-            try? FileManager.default.removeItem(atPath: directory)
         }
     }
 
