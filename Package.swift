@@ -97,7 +97,7 @@ let package = Package(
         .target(name: "ServiceRuntime", dependencies: ["Observability", logging, metrics, prometheus, lifecycle, .product(name: "UnixSignals", package: "swift-service-lifecycle"), argumentParser, nioCore, nioPosix, hummingbird], path: "Shared/ServiceRuntime", swiftSettings: swiftSettings),
 
         // MARK: - Executables
-        .executableTarget(name: "ConfigService", dependencies: serviceBase + ["Persistence", "ServiceDependencies"], path: "Services/ConfigService", swiftSettings: swiftSettings),
+        .executableTarget(name: "ConfigService", dependencies: serviceBase + ["Persistence", "ServiceDependencies", "Contracts", "DLMSClient", "DLMSSecurity", hummingbird, httpTypes, postgresNIO, crypto, nioCore], path: "Services/ConfigService", resources: [.copy("openapi.yaml")], swiftSettings: swiftSettings),
         .executableTarget(name: "Scheduler", dependencies: serviceBase + ["Persistence", "Messaging", "ServiceDependencies"], path: "Services/Scheduler", swiftSettings: swiftSettings),
         .executableTarget(name: "Collector", dependencies: serviceBase + ["Messaging", "Contracts", "COSEM", "DLMSCodec", "DLMSLink", "DLMSSecurity", "DLMSClient", "ServiceDependencies", metrics, nioCore, .product(name: "DequeModule", package: "swift-collections"), .product(name: "NIOConcurrencyHelpers", package: "swift-nio")], path: "Services/Collector", swiftSettings: swiftSettings),
         .executableTarget(name: "Uploader", dependencies: serviceBase + ["Persistence", "Messaging", "Contracts", "ServiceDependencies", asyncHTTPClient, postgresNIO, crypto, metrics, nioCore, .product(name: "NIOHTTP1", package: "swift-nio"), .product(name: "NIOSSL", package: "swift-nio-ssl"), .product(name: "DequeModule", package: "swift-collections")], path: "Services/Uploader", swiftSettings: swiftSettings),
@@ -126,6 +126,7 @@ let package = Package(
         .testTarget(name: "ServiceAssemblyTests", dependencies: ["Collector", "ConfigService", "Scheduler", "Uploader", "MeterSim", "MeterSimulation", "Messaging", "TestSupport", "ServiceRuntime", "Persistence", "Contracts", lifecycle, logging, prometheus, hummingbird, hummingbirdTesting], path: "Tests/ServiceAssemblyTests", swiftSettings: swiftSettings),
         // The uploader's and ims-sim's delivery logic: batching, retries, the breaker, the IMS store (real PostgreSQL).
         .testTarget(name: "DeliveryTests", dependencies: ["Uploader", "IMSSim", "Contracts", "Messaging", "Persistence", "TestSupport", "ServiceRuntime", logging, hummingbird, hummingbirdTesting, httpTypes, postgresNIO, nioCore], path: "Tests/DeliveryTests", swiftSettings: swiftSettings),
+        .testTarget(name: "ConfigServiceTests", dependencies: ["ConfigService", "Contracts", "DLMSSecurity", "Persistence", "TestSupport", "ServiceRuntime", logging, hummingbird, hummingbirdTesting, httpTypes, postgresNIO, nioCore], path: "Tests/ConfigServiceTests", swiftSettings: swiftSettings),
         .testTarget(name: "ExecutableTests", dependencies: ["TestSupport", "Messaging", "Persistence", "Contracts", postgresNIO, logging], path: "Tests/ExecutableTests", swiftSettings: swiftSettings),
     ]
 )

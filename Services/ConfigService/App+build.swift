@@ -1,3 +1,7 @@
+import Contracts
+import Foundation
+import DLMSClient
+import DLMSSecurity
 import Logging
 import Persistence
 import ServiceDependencies
@@ -8,15 +12,73 @@ import ServiceRuntime
 struct ConfigServiceConfiguration: Sendable {
     var runtime: RuntimeConfiguration
     var database: DatabaseConfiguration
+    var apiHost: String = "127.0.0.1"
+    var apiPort: Int
+    /// Seals meter secrets; without it documents with secrets are refused.
+    var masterKey: MasterKey?
+    /// `HES_API_TOKEN`: made the admin token `bootstrap` at start-up.
+    var bootstrapToken: String?
+    var maxDocumentBytes: Int = 256 << 20
 }
 
 extension App {
-    /// Builds config-service: the database, watched. The configuration API arrives with the
-    /// config-service issue.
+    /// Builds config-service: the database (watched) and the control plane, which repairs what
+    /// an unclean stop left and installs the bootstrap token before its API serves.
     static func serviceGroup(for configuration: ConfigServiceConfiguration) -> ServiceGroup {
         let runtime = ServiceRuntime(configuration.runtime)
-        runtime.logger.info("config-service starting")
+        runtime.logger.info("config-service starting", metadata: [
+            "api.address": "\(configuration.apiHost):\(configuration.apiPort)",
+            "master_key": "\(configuration.masterKey.map { "\($0.id)" } ?? "none")",
+        ])
         let database = runtime.database(configuration.database)
-        return runtime.serviceGroup(running: [database])
+        let store = ConfigurationStore(database: database, logger: runtime.logger)
+        let tokens = APITokens(database: database, logger: runtime.logger)
+        let manager = ConfigurationManager(store: store, vault: SecretVault(masterKey: configuration.masterKey), validator: Self.validator, logger: runtime.logger)
+        let routes = ConfigRoutes(manager: manager, tokens: tokens, maxDocumentBytes: configuration.maxDocumentBytes, logger: runtime.logger)
+        let api = APIServer(configuration: .init(host: configuration.apiHost, port: configuration.apiPort, name: "config api"), logger: runtime.logger,
+                            routes: { routes.register($0) })
+        let controlPlane = ControlPlane(database: database, store: store, tokens: tokens, bootstrapToken: configuration.bootstrapToken, api: api, logger: runtime.logger)
+        return runtime.serviceGroup(running: [database, controlPlane])
+    }
+
+    /// The rules, with the profiles every collector knows and their JSON checker.
+    static let validator = ConfigurationValidator(builtInProfiles: Set(ManufacturerProfile.builtIn.keys)) { json in
+        do {
+            _ = try JSONDecoder().decode(ManufacturerProfile.self, from: Data(json.utf8))
+            return nil
+        } catch {
+            return "not a manufacturer profile: \(error)"
+        }
+    }
+}
+
+/// Start-up repair, then the API: the database prepared, the read models checked against the
+/// active version (rebuilt if they differ), the bootstrap token installed; then it serves.
+struct ControlPlane: Service {
+    let database: DatabaseService
+    let store: ConfigurationStore
+    let tokens: APITokens
+    let bootstrapToken: String?
+    let api: APIServer
+    let logger: Logger
+
+    func run() async throws {
+        let prepared: Bool? = try? await cancelWhenGracefulShutdown {
+            try await database.waitUntilPrepared()
+            var failures = 0
+            while true {
+                do {
+                    if let version = try await store.repair() { logger.notice("read models rebuilt at start-up", metadata: ["config.version": "\(version)"]) }
+                    if let bootstrapToken { try await tokens.ensureBootstrap(bootstrapToken) }
+                    return true
+                } catch {
+                    failures += 1
+                    logger.error("start-up repair failed; retrying", metadata: ["error": "\(error)", "attempt": "\(failures)"])
+                    try await Task.sleep(for: .seconds(min(30, failures)))
+                }
+            }
+        }
+        guard prepared == true else { return }
+        try await api.run()
     }
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
-import ServiceLifecycle
+import DLMSSecurity
 import Persistence
+import ServiceLifecycle
 import ServiceRuntime
 
 /// `config-service`: versioned configurations and the control-plane HTTP API for the IMS.
@@ -8,16 +9,50 @@ import ServiceRuntime
 struct App: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "config-service",
-        abstract: "Keeps versioned configurations in PostgreSQL and serves the IMS control-plane API.")
+        abstract: "Keeps versioned configurations in PostgreSQL and serves the IMS control-plane API.",
+        discussion: """
+            The API (default 127.0.0.1:8080) asks for `Authorization: Bearer <token>`. On a new \
+            installation set HES_API_TOKEN: it becomes the admin token named `bootstrap`, with which \
+            further tokens are made (POST /v1/tokens). The OpenAPI document is at /openapi.yaml.
+            """)
 
     @OptionGroup var common: CommonOptions
     @OptionGroup var database: DatabaseOptions
 
+    @Option(help: ArgumentHelp("Port of the control-plane API (HES_API_PORT). Default: 8080", valueName: "port"))
+    var apiPort: Int?
+
+    @Option(help: ArgumentHelp("Address the API binds (HES_API_HOST). Default: 127.0.0.1", valueName: "host"))
+    var apiHost: String?
+
+    @Option(help: ArgumentHelp("File holding the master key (hex) that seals meter secrets at rest (HES_MASTER_KEY_FILE). Default: none (documents with secrets are refused)", valueName: "path"))
+    var masterKeyFile: String?
+
+    @Option(help: ArgumentHelp("The master key's id, stored with each sealed secret (HES_MASTER_KEY_ID). Default: default", valueName: "id"))
+    var masterKeyID: String?
+
+    @Option(help: ArgumentHelp("Largest configuration document accepted, in MiB (HES_MAX_DOCUMENT_MB). Default: 256", valueName: "MiB"))
+    var maxDocumentMB: Int?
+
     func run() async throws {
         let settings = try common.settings()
+        var masterKey: MasterKey?
+        if let path = settings.optionalString(masterKeyFile, flagName: "master-key-file", env: "HES_MASTER_KEY_FILE") {
+            do {
+                masterKey = try MasterKey(id: settings.string(masterKeyID, flagName: "master-key-id", env: "HES_MASTER_KEY_ID", default: "default"),
+                                          contentsOfFile: path)
+            } catch let error as DLMSSecurityError {
+                throw ValidationError("master key file '\(path)': \(error.reason)")
+            }
+        }
         let configuration = ConfigServiceConfiguration(
             runtime: try common.runtimeConfiguration(executable: "config-service", defaultAdminPort: 9101, settings: settings),
-            database: try DatabaseConfiguration(url: database.databaseURL(settings)))
+            database: try DatabaseConfiguration(url: database.databaseURL(settings)),
+            apiHost: settings.string(apiHost, flagName: "api-host", env: "HES_API_HOST", default: "127.0.0.1"),
+            apiPort: try settings.int(apiPort, flagName: "api-port", env: "HES_API_PORT", default: 8080, range: 0...65535),
+            masterKey: masterKey,
+            bootstrapToken: settings.optionalString(nil, flagName: "api-token", env: "HES_API_TOKEN"),
+            maxDocumentBytes: try settings.int(maxDocumentMB, flagName: "max-document-mb", env: "HES_MAX_DOCUMENT_MB", default: 256, range: 1...4096) << 20)
         try await App.serviceGroup(for: configuration).run()
     }
 }

@@ -111,3 +111,32 @@ public struct MasterKey: Sendable, CustomStringConvertible, CustomDebugStringCon
     public var debugDescription: String { description }
     public var customMirror: Mirror { Mirror(self, children: ["id": id, "key": "redacted"], displayStyle: .struct) }
 }
+
+extension MasterKey {
+    /// Seals `plain` for storage at rest: AES-GCM under this key with a random 12-byte nonce,
+    /// `nonce || ciphertext || tag`; `context` (e.g. `meter-id/key-kind`) is authenticated, so
+    /// a box moved to another meter or key kind does not open.
+    public func seal(_ plain: [UInt8], context: String) throws -> [UInt8] {
+        do {
+            let box = try AES.GCM.seal(plain, using: key, authenticating: Array(context.utf8))
+            guard let combined = box.combined else { throw DLMSSecurityError.invalidKey("sealing failed") }
+            return Array(combined)
+        } catch let error as DLMSSecurityError {
+            throw error
+        } catch {
+            throw DLMSSecurityError.invalidKey("a secret could not be sealed with master key \(id)")
+        }
+    }
+
+    /// The plain bytes of a box `seal(_:context:)` made with this key and `context`.
+    /// - Throws: `DLMSSecurityError` `.authenticationFailed` for another key, another context or
+    ///   an altered box. Nothing of the plain bytes is revealed.
+    public func open(_ sealed: [UInt8], context: String) throws -> [UInt8] {
+        do {
+            let box = try AES.GCM.SealedBox(combined: sealed)
+            return Array(try AES.GCM.open(box, using: key, authenticating: Array(context.utf8)))
+        } catch {
+            throw DLMSSecurityError.authenticationFailed("a sealed secret does not open with master key \(id) (wrong key, wrong owner or altered)")
+        }
+    }
+}

@@ -186,6 +186,13 @@ public struct DatabaseService: Service {
 
     // MARK: - Readiness
 
+    /// Returns once ``run()`` has prepared the database (migrations applied): work that must
+    /// happen before a service serves (start-up repair) waits here.
+    /// - Throws: `CancellationError` when the task is cancelled first.
+    public func waitUntilPrepared() async throws {
+        while !self.prepared.isSet { try await Task.sleep(for: .milliseconds(50)) }
+    }
+
     /// Whether the database answers now: throws until ``run()`` has prepared it (migrations
     /// applied), then opens a dedicated connection (so a pool that still holds connections does
     /// not hide a server that went away), runs `SELECT 1` and closes it.

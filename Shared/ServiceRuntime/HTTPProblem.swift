@@ -18,12 +18,27 @@ public struct HTTPProblem: Error, HTTPResponseError, Codable, Sendable, CustomSt
     public var status: HTTPResponse.Status
     /// What was wrong with this request, for a human.
     public var detail: String?
+    /// An extension member: each problem of a request body at its RFC 6901 pointer (all of
+    /// them, not the first).
+    public var errors: [Entry]?
 
-    public init(_ status: HTTPResponse.Status, detail: String? = nil, type: String = "about:blank") {
+    /// One problem of a request body: where, and what.
+    public struct Entry: Codable, Sendable, Hashable {
+        public var pointer: String
+        public var detail: String
+
+        public init(pointer: String, detail: String) {
+            self.pointer = pointer
+            self.detail = detail
+        }
+    }
+
+    public init(_ status: HTTPResponse.Status, detail: String? = nil, type: String = "about:blank", errors: [Entry]? = nil) {
         self.type = type
         self.title = status.reasonPhrase
         self.status = status
         self.detail = detail
+        self.errors = errors
     }
 
     /// A 400 naming what was wrong with the request.
@@ -43,7 +58,7 @@ public struct HTTPProblem: Error, HTTPResponseError, Codable, Sendable, CustomSt
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: body)))
     }
 
-    enum CodingKeys: String, CodingKey { case type, title, status, detail }
+    enum CodingKeys: String, CodingKey { case type, title, status, detail, errors }
 
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
@@ -51,6 +66,7 @@ public struct HTTPProblem: Error, HTTPResponseError, Codable, Sendable, CustomSt
         self.title = try container.decodeIfPresent(String.self, forKey: .title) ?? ""
         self.status = HTTPResponse.Status(code: try container.decode(Int.self, forKey: .status))
         self.detail = try container.decodeIfPresent(String.self, forKey: .detail)
+        self.errors = try container.decodeIfPresent([Entry].self, forKey: .errors)
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -59,6 +75,7 @@ public struct HTTPProblem: Error, HTTPResponseError, Codable, Sendable, CustomSt
         try container.encode(title, forKey: .title)
         try container.encode(status.code, forKey: .status)
         try container.encodeIfPresent(detail, forKey: .detail)
+        try container.encodeIfPresent(errors, forKey: .errors)
     }
 }
 

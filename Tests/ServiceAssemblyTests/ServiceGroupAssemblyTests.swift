@@ -82,7 +82,7 @@ struct ServiceGroupAssemblyTests {
         let database = try await PostgresTestCluster.shared.createDatabase(prefix: "asm_cfg")
         let port = try freeLoopbackPort()
         let group = ConfigService.App.serviceGroup(for: ConfigServiceConfiguration(
-            runtime: Self.runtime("config-service", port: port), database: database.configuration))
+            runtime: Self.runtime("config-service", port: port), database: database.configuration, apiPort: 0))
         let readiness = try await Self.runUntilReady(group, port: port)
         #expect(readiness.status == 200, "\(readiness.body)")
     }
@@ -94,7 +94,7 @@ struct ServiceGroupAssemblyTests {
         let port = try freeLoopbackPort()
         let group = ConfigService.App.serviceGroup(for: ConfigServiceConfiguration(
             runtime: Self.runtime("config-service", port: port),
-            database: try DatabaseConfiguration(url: "postgres://hes@127.0.0.1:\(deadPort)/hes")))
+            database: try DatabaseConfiguration(url: "postgres://hes@127.0.0.1:\(deadPort)/hes"), apiPort: 0))
         let readiness = try await Self.runUntilReady(group, port: port, timeout: .seconds(3))
         #expect(readiness.status == 503)
         #expect(readiness.body.contains("database"), "\(readiness.body)")

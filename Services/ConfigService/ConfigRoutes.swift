@@ -1,0 +1,208 @@
+import Contracts
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import NIOCore
+import Persistence
+import ServiceRuntime
+
+/// The control-plane API of the IMS (served on the API port; the OpenAPI document at
+/// `/openapi.yaml` is the contract, checked by schemathesis in the tests):
+/// - `POST /v1/config/validate` dry run · `POST /v1/config/versions` apply (or stage with
+///   `?activate=false`) · `PATCH /v1/config/meters` partial update · `GET /v1/config/versions`,
+///   `GET /v1/config/versions/{id}`, `GET /v1/config/active` · `POST /v1/config/versions/{id}/activate`
+///   · `POST /v1/config/rollback` · `GET /v1/config/diff?from=&to=`
+/// - `GET|POST /v1/tokens`, `DELETE /v1/tokens/{name}`
+///
+/// Every route but `/openapi.yaml` asks for `Authorization: Bearer <token>`; viewers read,
+/// operators also run commands, admins also change configuration and tokens. Errors are RFC
+/// 9457 problem documents; a refused configuration lists every problem in `errors`.
+struct ConfigRoutes: Sendable {
+    let manager: ConfigurationManager
+    let tokens: APITokens
+    let maxDocumentBytes: Int
+    let logger: Logger
+
+    func register(_ router: AdminRouter) {
+        router.get("openapi.yaml") { _, _ in
+            var headers = HTTPFields()
+            headers[.contentType] = "application/yaml"
+            return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: OpenAPIDocument.text)))
+        }
+        let api = router.group("v1")
+        api.post("config/validate") { request, _ in
+            _ = try await authorize(request, .viewer)
+            let report = try await run { try await manager.validate(try await body(request), basedOn: try query(request, "basedOn")) }
+            return try json(report, status: report.valid ? .ok : .unprocessableContent)
+        }
+        api.post("config/versions") { request, _ in
+            let caller = try await authorize(request, .admin)
+            let report = try await run {
+                try await manager.apply(try await body(request), basedOn: try query(request, "basedOn"), activate: try flag(request, "activate", default: true),
+                                        actor: caller.name, comment: request.uri.queryParameters.get("comment"))
+            }
+            return try json(report, status: .created)
+        }
+        api.patch("config/meters") { request, _ in
+            let caller = try await authorize(request, .admin)
+            let report = try await run {
+                try await manager.changeMeters(try await body(request), basedOn: try query(request, "basedOn"), activate: try flag(request, "activate", default: true),
+                                               actor: caller.name, comment: request.uri.queryParameters.get("comment"))
+            }
+            return try json(report, status: .created)
+        }
+        api.get("config/versions") { request, _ in
+            _ = try await authorize(request, .viewer)
+            let limit = try query(request, "limit").map(Int.init) ?? 50
+            return try json(try await run { try await manager.store.versions(limit: limit) })
+        }
+        api.get("config/versions/:id") { request, context in
+            _ = try await authorize(request, .viewer)
+            return try await versionResponse(try id(context))
+        }
+        api.get("config/active") { request, _ in
+            _ = try await authorize(request, .viewer)
+            return try await versionResponse(nil)
+        }
+        api.post("config/versions/:id/activate") { request, context in
+            let caller = try await authorize(request, .admin)
+            let version = try id(context)
+            return try json(try await run { try await manager.activate(version, expectedActive: try query(request, "expectedActive"), actor: caller.name) })
+        }
+        api.post("config/rollback") { request, _ in
+            let caller = try await authorize(request, .admin)
+            return try json(try await run {
+                try await manager.rollback(to: try query(request, "toVersion"), expectedActive: try query(request, "expectedActive"), actor: caller.name)
+            })
+        }
+        api.get("config/diff") { request, _ in
+            _ = try await authorize(request, .viewer)
+            guard let from = try query(request, "from") else { throw HTTPProblem.badRequest("'from' (a version id) is required") }
+            return try json(try await run { try await manager.diff(from: from, to: try query(request, "to")) })
+        }
+        api.get("tokens") { request, _ in
+            _ = try await authorize(request, .admin)
+            return try json(try await run { try await tokens.list() })
+        }
+        api.post("tokens") { request, _ in
+            let caller = try await authorize(request, .admin)
+            let wanted: TokenRequest
+            do {
+                wanted = try JSONDecoder().decode(TokenRequest.self, from: try await body(request, limit: 4096))
+            } catch {
+                throw HTTPProblem.badRequest("the body is {\"name\": \"…\", \"role\": \"viewer|operator|admin\"}")
+            }
+            guard !wanted.name.isEmpty, wanted.name.count <= 64, wanted.name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-_.".contains($0)) }) else {
+                throw HTTPProblem.badRequest("a token name is 1…64 of letters, digits, '-', '_' and '.'")
+            }
+            let token = try await run { try await tokens.create(name: wanted.name, role: wanted.role, by: caller.name) }
+            logger.notice("API token created", metadata: ["token.name": "\(wanted.name)", "token.role": "\(wanted.role.rawValue)", "actor": "\(caller.name)"])
+            return try json(CreatedToken(name: wanted.name, role: wanted.role, token: token), status: .created)
+        }
+        api.delete("tokens/:name") { request, context in
+            let caller = try await authorize(request, .admin)
+            let name = try context.parameters.require("name")
+            try await run { try await tokens.revoke(name: name, by: caller.name) }
+            logger.notice("API token revoked", metadata: ["token.name": "\(name)", "actor": "\(caller.name)"])
+            return Response(status: .noContent)
+        }
+    }
+
+    struct TokenRequest: Codable { var name: String; var role: APIRole }
+    struct CreatedToken: Codable { var name: String; var role: APIRole; var token: String }
+    struct VersionView: Codable { var version: VersionSummary; var document: ConfigurationDocument }
+
+    private func versionResponse(_ id: Int64?) async throws -> Response {
+        guard let stored = try await run({ try await manager.store.version(id) }) else {
+            throw HTTPProblem.notFound(id.map { "there is no configuration version \($0)" } ?? "no configuration is active yet")
+        }
+        return try json(VersionView(version: stored.summary, document: stored.document.redacted()))
+    }
+
+    // MARK: - Request helpers
+
+    /// The caller, when its bearer token has at least `role`.
+    private func authorize(_ request: Request, _ role: APIRole) async throws -> Principal {
+        guard let header = request.headers[.authorization], header.hasPrefix("Bearer "), header.count > 7 else {
+            throw HTTPProblem(.unauthorized, detail: "a bearer token is required (Authorization: Bearer …)")
+        }
+        let principal: Principal?
+        do {
+            principal = try await tokens.principal(for: String(header.dropFirst(7)))
+        } catch {
+            logger.error("token lookup failed", metadata: ["error": "\(error)"])
+            throw HTTPProblem(.serviceUnavailable, detail: "the token store is unavailable; try again")
+        }
+        guard let principal else { throw HTTPProblem(.unauthorized, detail: "the token is unknown or revoked") }
+        guard principal.role >= role else {
+            throw HTTPProblem(.forbidden, detail: "this needs the \(role.rawValue) role; token '\(principal.name)' is \(principal.role.rawValue)")
+        }
+        return principal
+    }
+
+    private func body(_ request: Request, limit: Int? = nil) async throws -> Data {
+        let limit = limit ?? maxDocumentBytes
+        do {
+            return Data(try await request.body.collect(upTo: limit).readableBytesView)
+        } catch {
+            throw HTTPProblem(.contentTooLarge, detail: "the body is larger than \(limit) bytes")
+        }
+    }
+
+    private func query(_ request: Request, _ name: String) throws -> Int64? {
+        guard let text = request.uri.queryParameters.get(name) else { return nil }
+        guard let value = Int64(text), value > 0 else { throw HTTPProblem.badRequest("'\(name)' is a positive integer, not '\(text)'") }
+        return value
+    }
+
+    private func flag(_ request: Request, _ name: String, default value: Bool) throws -> Bool {
+        switch request.uri.queryParameters.get(name) {
+        case nil: value
+        case "true": true
+        case "false": false
+        case let other?: throw HTTPProblem.badRequest("'\(name)' is true or false, not '\(other)'")
+        }
+    }
+
+    private func id(_ context: BasicRequestContext) throws -> Int64 {
+        let text = try context.parameters.require("id")
+        guard let id = Int64(text), id > 0 else { throw HTTPProblem.badRequest("a version id is a positive integer, not '\(text)'") }
+        return id
+    }
+
+    /// Runs a use case; its ``ConfigServiceError`` becomes the matching problem document.
+    @discardableResult
+    private func run<T: Sendable>(_ body: () async throws -> T) async throws -> T {
+        do {
+            return try await body()
+        } catch let error as ConfigServiceError {
+            throw Self.problem(error)
+        } catch let error as PersistenceError {
+            if let inner = error.underlying as? ConfigServiceError { throw Self.problem(inner) }
+            logger.error("the database failed a request", metadata: ["error": "\(error)"])
+            throw HTTPProblem(.serviceUnavailable, detail: "the database is unavailable; nothing was changed, try again")
+        }
+    }
+
+    static func problem(_ error: ConfigServiceError) -> HTTPProblem {
+        switch error.code {
+        case .invalidDocument:
+            HTTPProblem(.unprocessableContent, detail: error.reason, type: "urn:swifthes:problem:invalid-configuration",
+                        errors: error.problems.map { HTTPProblem.Entry(pointer: $0.pointer, detail: $0.detail) })
+        case .conflict: HTTPProblem(.conflict, detail: error.reason, type: "urn:swifthes:problem:conflict")
+        case .notFound: HTTPProblem.notFound(error.reason)
+        case .noMasterKey: HTTPProblem(.unprocessableContent, detail: error.reason, type: "urn:swifthes:problem:no-master-key")
+        case .invalidRequest: HTTPProblem.badRequest(error.reason)
+        default: HTTPProblem(.serviceUnavailable, detail: error.reason)
+        }
+    }
+}
+
+/// JSON as the contracts write it: sorted keys, ISO 8601 dates.
+func json(_ value: some Encodable, status: HTTPResponse.Status = .ok) throws -> Response {
+    var headers = HTTPFields()
+    headers[.contentType] = "application/json"
+    let bytes = try ContractCoder.makeEncoder().encode(value)
+    return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
+}

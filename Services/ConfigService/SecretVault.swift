@@ -1,0 +1,90 @@
+import Contracts
+import DLMSSecurity
+import Foundation
+
+/// Seals the secrets of a configuration before anything is stored (AES-GCM under the master key
+/// of `HES_MASTER_KEY_FILE`, bound to meter and key name) and resolves the secrets a document
+/// sends back redacted. Secrets never leave it in the clear except to ``plainSecrets(of:)``,
+/// which the read-model rebuild uses to hand `meter_secrets` their boxes.
+struct SecretVault: Sendable {
+    let masterKey: MasterKey?
+
+    /// A redacted secret keeps the sealed secret the meter has in `base` (the version the new
+    /// one is built on); without one it stays redacted, which validation reports.
+    func resolveRedacted(_ document: inout ConfigurationDocument, base: ConfigurationDocument?) {
+        guard document.meters.contains(where: { $0.keys?.all.contains { $0.secret == .redacted } == true }) else { return }
+        var baseKeys: [String: ConfigurationDocument.Meter.Keys] = [:]
+        for meter in base?.meters ?? [] where meter.keys != nil { baseKeys[meter.id] = meter.keys }
+        for index in document.meters.indices {
+            let meterID = document.meters[index].id
+            document.meters[index].keys = document.meters[index].keys?.mapSecrets { name, secret in
+                guard secret == .redacted, let previous = baseKeys[meterID]?.all.first(where: { $0.name == name })?.secret else { return secret }
+                return previous
+            }
+        }
+    }
+
+    /// The document with every plain secret sealed. A secret equal to the one the meter has in
+    /// `base` keeps its box, so an unchanged document gets the same hash and no diff.
+    /// - Throws: ``ConfigServiceError`` `.noMasterKey` when secrets come and no master key is
+    ///   set; `.invalidDocument` for a sealed box that does not open with the master key.
+    func seal(_ document: ConfigurationDocument, base: ConfigurationDocument?) throws -> ConfigurationDocument {
+        guard document.meters.contains(where: { $0.keys != nil }) else { return document }
+        guard let masterKey else {
+            throw ConfigServiceError.noMasterKey("the configuration holds meter secrets but config-service has no master key (HES_MASTER_KEY_FILE) to seal them")
+        }
+        var baseKeys: [String: ConfigurationDocument.Meter.Keys] = [:]
+        for meter in base?.meters ?? [] where meter.keys != nil { baseKeys[meter.id] = meter.keys }
+        var problems: [ConfigurationProblem] = []
+        var sealed = document
+        for index in sealed.meters.indices where sealed.meters[index].keys != nil {
+            let meterID = sealed.meters[index].id
+            sealed.meters[index].keys = try sealed.meters[index].keys?.mapSecrets { name, secret in
+                let context = "\(meterID)/\(name)"
+                switch secret {
+                case .plain(let text):
+                    let plain = Self.bytes(of: text, name: name)
+                    if case .sealed(let keyID, let box)? = baseKeys[meterID]?.all.first(where: { $0.name == name })?.secret,
+                       keyID == masterKey.id, let data = Data(base64Encoded: box),
+                       let previous = try? masterKey.open(Array(data), context: context), previous == plain {
+                        return .sealed(masterKeyID: keyID, box: box)
+                    }
+                    let box = try masterKey.seal(plain, context: context)
+                    return .sealed(masterKeyID: masterKey.id, box: Data(box).base64EncodedString())
+                case .sealed(let keyID, let box):
+                    if keyID != masterKey.id || Data(base64Encoded: box).flatMap({ try? masterKey.open(Array($0), context: context) }) == nil {
+                        problems.append(ConfigurationProblem(pointer: "/meters/\(index)/keys/\(name)",
+                                                             detail: "a sealed secret must be one this service sealed for this meter with master key '\(masterKey.id)'"))
+                    }
+                    return secret
+                case .redacted:
+                    return secret
+                }
+            }
+        }
+        if !problems.isEmpty { throw ConfigServiceError.invalidDocument(problems) }
+        return sealed
+    }
+
+    /// Keys are hex; passwords are their UTF-8 bytes.
+    static func bytes(of text: String, name: String) -> [UInt8] {
+        if name == "password" { return Array(text.utf8) }
+        var bytes: [UInt8] = []
+        var index = text.startIndex
+        while index < text.endIndex, let next = text.index(index, offsetBy: 2, limitedBy: text.endIndex) {
+            guard let byte = UInt8(text[index..<next], radix: 16) else { return Array(text.utf8) }
+            bytes.append(byte)
+            index = next
+        }
+        return bytes
+    }
+
+    /// The `meter_secrets` kind of a document's key name.
+    static func secretKind(_ name: String, authentication: MeterAccess.Authentication) -> String {
+        switch name {
+        case "blockCipherKey": "global-unicast-key"
+        case "authenticationKey": "authentication-key"
+        default: authentication == .lls ? "lls-password" : "hls-secret"
+        }
+    }
+}
