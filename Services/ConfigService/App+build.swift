@@ -19,6 +19,8 @@ struct ConfigServiceConfiguration: Sendable {
     /// `HES_API_TOKEN`: made the admin token `bootstrap` at start-up.
     var bootstrapToken: String?
     var maxDocumentBytes: Int = 256 << 20
+    /// The disconnect/reconnect guard.
+    var commandGuard = CommandStore.Guard()
 }
 
 extension App {
@@ -34,10 +36,11 @@ extension App {
         let store = ConfigurationStore(database: database, logger: runtime.logger)
         let tokens = APITokens(database: database, logger: runtime.logger)
         let manager = ConfigurationManager(store: store, vault: SecretVault(masterKey: configuration.masterKey), validator: Self.validator, logger: runtime.logger)
-        let routes = ConfigRoutes(manager: manager, tokens: tokens, maxDocumentBytes: configuration.maxDocumentBytes, logger: runtime.logger)
+        let commands = CommandStore(database: database, guardrails: configuration.commandGuard, logger: runtime.logger)
+        let routes = ConfigRoutes(manager: manager, commands: commands, tokens: tokens, maxDocumentBytes: configuration.maxDocumentBytes, logger: runtime.logger)
         let api = APIServer(configuration: .init(host: configuration.apiHost, port: configuration.apiPort, name: "config api"), logger: runtime.logger,
                             routes: { routes.register($0) })
-        let controlPlane = ControlPlane(database: database, store: store, tokens: tokens, bootstrapToken: configuration.bootstrapToken, api: api, logger: runtime.logger)
+        let controlPlane = ControlPlane(database: database, store: store, commands: commands, tokens: tokens, bootstrapToken: configuration.bootstrapToken, api: api, logger: runtime.logger)
         return runtime.serviceGroup(running: [database, controlPlane])
     }
 
@@ -57,6 +60,7 @@ extension App {
 struct ControlPlane: Service {
     let database: DatabaseService
     let store: ConfigurationStore
+    let commands: CommandStore
     let tokens: APITokens
     let bootstrapToken: String?
     let api: APIServer
@@ -69,6 +73,8 @@ struct ControlPlane: Service {
             while true {
                 do {
                     if let version = try await store.repair() { logger.notice("read models rebuilt at start-up", metadata: ["config.version": "\(version)"]) }
+                    let expired = try await commands.expireStale()
+                    if expired > 0 { logger.notice("stale commands expired at start-up", metadata: ["commands": "\(expired)"]) }
                     if let bootstrapToken { try await tokens.ensureBootstrap(bootstrapToken) }
                     return true
                 } catch {

@@ -34,6 +34,12 @@ struct App: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Largest configuration document accepted, in MiB (HES_MAX_DOCUMENT_MB). Default: 256", valueName: "MiB"))
     var maxDocumentMB: Int?
 
+    @Option(help: ArgumentHelp("Disconnects and reconnects accepted per hour at most (HES_DISCONNECT_LIMIT_PER_HOUR). Default: 1000", valueName: "count"))
+    var disconnectLimitPerHour: Int?
+
+    @Option(help: ArgumentHelp("Above this many disconnects and reconnects in an hour, each needs a second operator's approval (HES_DISCONNECT_APPROVAL_THRESHOLD). Default: 100", valueName: "count"))
+    var disconnectApprovalThreshold: Int?
+
     func run() async throws {
         let settings = try common.settings()
         var masterKey: MasterKey?
@@ -45,7 +51,7 @@ struct App: AsyncParsableCommand {
                 throw ValidationError("master key file '\(path)': \(error.reason)")
             }
         }
-        let configuration = ConfigServiceConfiguration(
+        var configuration = ConfigServiceConfiguration(
             runtime: try common.runtimeConfiguration(executable: "config-service", defaultAdminPort: 9101, settings: settings),
             database: try DatabaseConfiguration(url: database.databaseURL(settings)),
             apiHost: settings.string(apiHost, flagName: "api-host", env: "HES_API_HOST", default: "127.0.0.1"),
@@ -53,6 +59,10 @@ struct App: AsyncParsableCommand {
             masterKey: masterKey,
             bootstrapToken: settings.optionalString(nil, flagName: "api-token", env: "HES_API_TOKEN"),
             maxDocumentBytes: try settings.int(maxDocumentMB, flagName: "max-document-mb", env: "HES_MAX_DOCUMENT_MB", default: 256, range: 1...4096) << 20)
+        configuration.commandGuard.switchingLimitPerHour = try settings.int(
+            disconnectLimitPerHour, flagName: "disconnect-limit-per-hour", env: "HES_DISCONNECT_LIMIT_PER_HOUR", default: 1000, range: 0...1_000_000)
+        configuration.commandGuard.approvalThreshold = try settings.int(
+            disconnectApprovalThreshold, flagName: "disconnect-approval-threshold", env: "HES_DISCONNECT_APPROVAL_THRESHOLD", default: 100, range: 0...1_000_000)
         try await App.serviceGroup(for: configuration).run()
     }
 }

@@ -20,6 +20,7 @@ import ServiceRuntime
 /// 9457 problem documents; a refused configuration lists every problem in `errors`.
 struct ConfigRoutes: Sendable {
     let manager: ConfigurationManager
+    let commands: CommandStore
     let tokens: APITokens
     let maxDocumentBytes: Int
     let logger: Logger
@@ -81,6 +82,7 @@ struct ConfigRoutes: Sendable {
             guard let from = try query(request, "from") else { throw HTTPProblem.badRequest("'from' (a version id) is required") }
             return try json(try await run { try await manager.diff(from: from, to: try query(request, "to")) })
         }
+        registerCommands(api)
         api.get("tokens") { request, _ in
             _ = try await authorize(request, .admin)
             return try json(try await run { try await tokens.list() })
@@ -107,6 +109,66 @@ struct ConfigRoutes: Sendable {
             logger.notice("API token revoked", metadata: ["token.name": "\(name)", "actor": "\(caller.name)"])
             return Response(status: .noContent)
         }
+    }
+
+    /// `POST /v1/commands` (operator; `Idempotency-Key` makes a retry find its command),
+    /// `GET /v1/commands[?meter=&state=&kind=&limit=]`, `GET /v1/commands/{id}`,
+    /// `POST /v1/commands/{id}/approve` (a second operator), `POST /v1/commands/{id}/cancel`.
+    private func registerCommands(_ api: RouterGroup<BasicRequestContext>) {
+        api.post("commands") { request, _ in
+            let caller = try await authorize(request, .operator)
+            let command: CommandRequest
+            do {
+                command = try ContractCoder.makeDecoder().decode(CommandRequest.self, from: try await body(request, limit: 65_536))
+            } catch let error as DecodingError {
+                let problem = ConfigurationParser.problem(error)
+                throw HTTPProblem(.unprocessableContent, detail: "the body is not a command", errors: [HTTPProblem.Entry(pointer: problem.pointer, detail: problem.detail)])
+            }
+            let key = request.headers[HTTPField.Name("Idempotency-Key")!]
+            if let key, key.isEmpty || key.count > 200 { throw HTTPProblem.badRequest("an Idempotency-Key is 1…200 characters") }
+            let (view, created) = try await run { try await commands.create(command, requestKey: key, by: caller.name) }
+            if created {
+                logger.notice("command accepted", metadata: [
+                    "command.id": "\(view.id)", "command.kind": "\(command.kind.rawValue)", "meter.id": "\(command.meterID)",
+                    "actor": "\(caller.name)", "command.requires_approval": "\(view.requiresApproval)",
+                ])
+            }
+            return try json(view, status: created ? .created : .ok)
+        }
+        api.get("commands") { request, _ in
+            _ = try await authorize(request, .viewer)
+            let parameters = request.uri.queryParameters
+            let state = parameters.get("state")
+            if let state, !["accepted", "dispatched", "running", "succeeded", "failed", "expired", "cancelled"].contains(state) {
+                throw HTTPProblem.badRequest("unknown state '\(state)'")
+            }
+            let kind = parameters.get("kind")
+            if let kind, CommandRequest.Kind(rawValue: kind) == nil { throw HTTPProblem.badRequest("unknown kind '\(kind)'") }
+            let limit = Int(try query(request, "limit") ?? 100)
+            return try json(try await run { try await commands.list(meterID: parameters.get("meter"), state: state, kind: kind, limit: min(limit, 1000)) })
+        }
+        api.get("commands/:id") { request, context in
+            _ = try await authorize(request, .viewer)
+            return try json(try await run { try await commands.get(try commandID(context)) })
+        }
+        api.post("commands/:id/approve") { request, context in
+            let caller = try await authorize(request, .operator)
+            let view = try await run { try await commands.approve(try commandID(context), by: caller.name) }
+            logger.notice("command approved", metadata: ["command.id": "\(view.id)", "actor": "\(caller.name)"])
+            return try json(view)
+        }
+        api.post("commands/:id/cancel") { request, context in
+            let caller = try await authorize(request, .operator)
+            let view = try await run { try await commands.cancel(try commandID(context), by: caller.name) }
+            logger.notice("command cancelled", metadata: ["command.id": "\(view.id)", "actor": "\(caller.name)"])
+            return try json(view)
+        }
+    }
+
+    private func commandID(_ context: BasicRequestContext) throws -> UUID {
+        let text = try context.parameters.require("id")
+        guard let id = UUID(uuidString: text) else { throw HTTPProblem.badRequest("a command id is a UUID, not '\(text)'") }
+        return id
     }
 
     struct TokenRequest: Codable { var name: String; var role: APIRole }
@@ -194,6 +256,7 @@ struct ConfigRoutes: Sendable {
         case .notFound: HTTPProblem.notFound(error.reason)
         case .noMasterKey: HTTPProblem(.unprocessableContent, detail: error.reason, type: "urn:swifthes:problem:no-master-key")
         case .invalidRequest: HTTPProblem.badRequest(error.reason)
+        case .limitReached: HTTPProblem(.tooManyRequests, detail: error.reason, type: "urn:swifthes:problem:limit-reached")
         default: HTTPProblem(.serviceUnavailable, detail: error.reason)
         }
     }

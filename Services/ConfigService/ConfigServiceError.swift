@@ -3,7 +3,7 @@ import Contracts
 /// Errors of the config-service, each with a code (and the HTTP status the API answers with).
 struct ConfigServiceError: Error, CustomStringConvertible {
     struct Code: Hashable, Sendable, CustomStringConvertible {
-        fileprivate enum Kind: String { case invalidDocument, conflict, notFound, noMasterKey, storeFailed, invalidRequest }
+        fileprivate enum Kind: String { case invalidDocument, conflict, notFound, noMasterKey, storeFailed, invalidRequest, limitReached }
         fileprivate let kind: Kind
         /// The document (or partial update) has problems; nothing changed.
         static let invalidDocument = Code(kind: .invalidDocument)
@@ -17,6 +17,8 @@ struct ConfigServiceError: Error, CustomStringConvertible {
         static let storeFailed = Code(kind: .storeFailed)
         /// A request the API cannot act on (bad parameter, bad state).
         static let invalidRequest = Code(kind: .invalidRequest)
+        /// A guard said no for now (the per-hour disconnect limit).
+        static let limitReached = Code(kind: .limitReached)
         var description: String { kind.rawValue }
     }
 
@@ -34,4 +36,5 @@ struct ConfigServiceError: Error, CustomStringConvertible {
     static func noMasterKey(_ reason: String) -> Self { Self(code: .noMasterKey, reason: reason) }
     static func storeFailed(_ reason: String) -> Self { Self(code: .storeFailed, reason: reason) }
     static func invalidRequest(_ reason: String) -> Self { Self(code: .invalidRequest, reason: reason) }
+    static func limitReached(_ reason: String) -> Self { Self(code: .limitReached, reason: reason) }
 }

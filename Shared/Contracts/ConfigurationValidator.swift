@@ -179,6 +179,17 @@ public struct ConfigurationValidator: Sendable {
     }
 }
 
+extension ConfigurationValidator {
+    /// `1.0.1.8.0.255`: six groups 0…255.
+    public static func obisProblem(_ obis: String) -> String? {
+        let groups = obis.split(separator: ".", omittingEmptySubsequences: false)
+        guard groups.count == 6, groups.allSatisfy({ group in UInt8(group) != nil }) else {
+            return "an OBIS code is six groups 0…255 separated by dots (1.0.1.8.0.255), not '\(obis)'"
+        }
+        return nil
+    }
+}
+
 extension ConfigurationDocument {
     /// Where each decoded element stood in the document as sent (elements that did not decode
     /// are missing from the arrays); empty for a document built in code.
@@ -275,13 +286,13 @@ private struct Check {
             }
             for (position, object) in template.objects.enumerated() {
                 let pointer = path("templates", index, positions.templates, "objects/\(position)")
-                if let problem = Self.obisProblem(object.obis) { add(pointer + "/obis", problem) }
+                if let problem = ConfigurationValidator.obisProblem(object.obis) { add(pointer + "/obis", problem) }
                 if !(1...255).contains(object.classID) { add(pointer + "/classID", "a class id is 1…255, not \(object.classID)") }
                 if !(1...127).contains(object.attribute) { add(pointer + "/attribute", "an attribute index is 1…127, not \(object.attribute)") }
             }
             for (position, profile) in template.profiles.enumerated() {
                 let pointer = path("templates", index, positions.templates, "profiles/\(position)")
-                if let problem = Self.obisProblem(profile.obis) { add(pointer + "/obis", problem) }
+                if let problem = ConfigurationValidator.obisProblem(profile.obis) { add(pointer + "/obis", problem) }
                 if profile.classID != 7 { add(pointer + "/classID", "a profile read is of class 7 (profile generic), not \(profile.classID)") }
                 if profile.attribute != 2 { add(pointer + "/attribute", "a profile is read by its buffer, attribute 2, not \(profile.attribute)") }
                 if !(profile.lookbackHours > 0 && profile.lookbackHours <= 24 * 92) {
@@ -467,14 +478,6 @@ private struct Check {
         }
     }
 
-    /// `1.0.1.8.0.255`: six groups 0…255.
-    static func obisProblem(_ obis: String) -> String? {
-        let groups = obis.split(separator: ".", omittingEmptySubsequences: false)
-        guard groups.count == 6, groups.allSatisfy({ group in UInt8(group) != nil }) else {
-            return "an OBIS code is six groups 0…255 separated by dots (1.0.1.8.0.255), not '\(obis)'"
-        }
-        return nil
-    }
 }
 
 extension ConfigurationDocument.MeterSettings {

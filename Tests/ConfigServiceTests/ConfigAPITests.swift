@@ -50,10 +50,13 @@ struct ConfigAPITests {
         let database: PostgresTestDatabase
         let service: DatabaseService
         let store: ConfigurationStore
+        let commands: CommandStore
         let logs: LogText
 
-        func send(_ method: HTTPRequest.Method, _ uri: String, token: String? = ConfigAPITests.adminToken, body: String? = nil) async throws -> (status: HTTPResponse.Status, body: String) {
+        func send(_ method: HTTPRequest.Method, _ uri: String, token: String? = ConfigAPITests.adminToken, body: String? = nil,
+                  idempotencyKey: String? = nil) async throws -> (status: HTTPResponse.Status, body: String) {
             var headers = HTTPFields()
+            if let idempotencyKey { headers[HTTPField.Name("Idempotency-Key")!] = idempotencyKey }
             if let token { headers[.authorization] = "Bearer \(token)" }
             headers[.contentType] = "application/json"
             return try await client.execute(uri: uri, method: method, headers: headers, body: body.map { ByteBuffer(string: $0) }) { response in
@@ -72,7 +75,7 @@ struct ConfigAPITests {
         }
     }
 
-    func withAPI(masterKey: MasterKey? = ConfigAPITests.masterKey, _ body: @Sendable (Harness) async throws -> Void) async throws {
+    func withAPI(masterKey: MasterKey? = ConfigAPITests.masterKey, commandGuard: CommandStore.Guard = .init(), _ body: @Sendable (Harness) async throws -> Void) async throws {
         let database = try await PostgresTestCluster.shared.createDatabase(prefix: "config")
         let logs = LogText()
         let logger = logs.logger()
@@ -81,13 +84,14 @@ struct ConfigAPITests {
         let store = ConfigurationStore(database: service, logger: logger)
         let tokens = APITokens(database: service, logger: logger)
         let manager = ConfigurationManager(store: store, vault: SecretVault(masterKey: masterKey), validator: App.validator, logger: logger)
-        let routes = ConfigRoutes(manager: manager, tokens: tokens, maxDocumentBytes: 1 << 20, logger: logger)
+        let commands = CommandStore(database: service, guardrails: commandGuard, logger: logger)
+        let routes = ConfigRoutes(manager: manager, commands: commands, tokens: tokens, maxDocumentBytes: 1 << 20, logger: logger)
         let server = APIServer(configuration: .init(port: 0, name: "config api"), logger: logger) { routes.register($0) }
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { await service.client.run() }
             try await tokens.ensureBootstrap(Self.adminToken)
             try await Application(router: server.makeRouter()).test(.router) { client in
-                try await body(Harness(client: client, database: database, service: service, store: store, logs: logs))
+                try await body(Harness(client: client, database: database, service: service, store: store, commands: commands, logs: logs))
             }
             group.cancelAll()
         }
@@ -300,6 +304,72 @@ struct ConfigAPITests {
             let rebuilt = try await api.store.repair()
             #expect(rebuilt != nil)
             #expect(try await api.sql("SELECT count(*)::text FROM meters") == ["4"])
+        }
+    }
+
+    @Test("commands: accepted once per idempotency key, checked against the active configuration, listed, cancelled, expired at start-up")
+    func commands() async throws {
+        try await withAPI { api in
+            _ = try await api.send(.post, "/v1/config/versions", body: Self.document())
+            let read = #"{"kind": "read-profile", "meterID": "M1", "from": "2026-12-01T00:00:00Z", "to": "2026-12-02T00:00:00Z"}"#
+            let first = try await api.send(.post, "/v1/commands", body: read, idempotencyKey: "ims-42")
+            #expect(first.status == .created, "\(first.body)")
+            let command = try Self.decode(CommandView.self, first.body)
+            #expect(command.state == "accepted" && !command.requiresApproval && command.requestedBy == "bootstrap")
+            let retry = try await api.send(.post, "/v1/commands", body: read, idempotencyKey: "ims-42")
+            #expect(retry.status == .ok)
+            #expect(try Self.decode(CommandView.self, retry.body).id == command.id)
+            let reused = try await api.send(.post, "/v1/commands", body: read.replacingOccurrences(of: "M1", with: "M2"), idempotencyKey: "ims-42")
+            #expect(reused.status == .conflict)
+            #expect(try await api.sql("SELECT count(*)::text FROM commands") == ["1"])
+
+            let unknown = try await api.send(.post, "/v1/commands", body: #"{"kind": "disconnect", "meterID": "NOPE"}"#)
+            #expect(unknown.status == .unprocessableContent)
+            #expect(try Self.decode(HTTPProblem.self, unknown.body).errors?.map(\.pointer) == ["/meterID"])
+            let backwards = try await api.send(.post, "/v1/commands", body: #"{"kind": "read-profile", "meterID": "M1", "from": "2026-12-02T00:00:00Z", "to": "2026-12-01T00:00:00Z"}"#)
+            #expect(try Self.decode(HTTPProblem.self, backwards.body).errors?.map(\.pointer) == ["/to"])
+            #expect(try await api.send(.post, "/v1/commands", body: #"{"kind": "explode", "meterID": "M1"}"#).status == .unprocessableContent)
+
+            let listed = try Self.decode([CommandView].self, try await api.send(.get, "/v1/commands?meter=M1&state=accepted").body)
+            #expect(listed.map(\.id) == [command.id])
+            #expect(try Self.decode(CommandView.self, try await api.send(.get, "/v1/commands/\(command.id)").body).request.kind == .readProfile)
+            #expect(try await api.send(.get, "/v1/commands/not-a-uuid").status == .badRequest)
+
+            let cancelled = try await api.send(.post, "/v1/commands/\(command.id)/cancel")
+            #expect(try Self.decode(CommandView.self, cancelled.body).state == "cancelled")
+            #expect(try await api.send(.post, "/v1/commands/\(command.id)/cancel").status == .conflict)
+
+            let soon = ContractDate.format(Date().addingTimeInterval(1))
+            let short = try Self.decode(CommandView.self, try await api.send(.post, "/v1/commands", body: #"{"kind": "time-sync", "meterID": "M2", "deadline": "\#(soon)"}"#).body)
+            try await Task.sleep(for: .milliseconds(1500))
+            #expect(try await api.commands.expireStale() == 1)
+            #expect(try Self.decode(CommandView.self, try await api.send(.get, "/v1/commands/\(short.id)").body).state == "expired")
+            #expect(try await api.sql("SELECT action FROM audit_log WHERE action LIKE 'command.%' ORDER BY id") == ["command.accepted", "command.cancelled", "command.accepted", "command.expired"])
+        }
+    }
+
+    @Test("disconnect guard: above the threshold a second operator approves; above the hourly limit 429; viewers cannot command")
+    func disconnectGuard() async throws {
+        try await withAPI(commandGuard: CommandStore.Guard(switchingLimitPerHour: 3, approvalThreshold: 1)) { api in
+            _ = try await api.send(.post, "/v1/config/versions", body: Self.document())
+            let operatorToken = try Self.decode(ConfigRoutes.CreatedToken.self, try await api.send(.post, "/v1/tokens", body: #"{"name": "op-2", "role": "operator"}"#).body).token
+            let viewerToken = try Self.decode(ConfigRoutes.CreatedToken.self, try await api.send(.post, "/v1/tokens", body: #"{"name": "watcher", "role": "viewer"}"#).body).token
+            #expect(try await api.send(.post, "/v1/commands", token: viewerToken, body: #"{"kind": "disconnect", "meterID": "M0"}"#).status == .forbidden)
+
+            let free = try Self.decode(CommandView.self, try await api.send(.post, "/v1/commands", body: #"{"kind": "disconnect", "meterID": "M0"}"#).body)
+            #expect(!free.requiresApproval)
+            let guarded = try Self.decode(CommandView.self, try await api.send(.post, "/v1/commands", body: #"{"kind": "reconnect", "meterID": "M1"}"#).body)
+            #expect(guarded.requiresApproval)
+            #expect(try await api.send(.post, "/v1/commands/\(guarded.id)/approve").status == .conflict, "the requester cannot approve")
+            let approved = try await api.send(.post, "/v1/commands/\(guarded.id)/approve", token: operatorToken)
+            #expect(approved.status == .ok)
+            #expect(try Self.decode(CommandView.self, approved.body).approvedBy == "op-2")
+            #expect(try await api.send(.post, "/v1/commands/\(free.id)/approve", token: operatorToken).status == .conflict)
+            _ = try await api.send(.post, "/v1/commands", body: #"{"kind": "disconnect", "meterID": "M2"}"#)
+            let limited = try await api.send(.post, "/v1/commands", body: #"{"kind": "disconnect", "meterID": "SEC"}"#)
+            #expect(limited.status == .tooManyRequests, "\(limited.body)")
+            // Reads are not guarded.
+            #expect(try await api.send(.post, "/v1/commands", body: #"{"kind": "time-sync", "meterID": "SEC"}"#).status == .created)
         }
     }
 }
