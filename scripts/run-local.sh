@@ -55,6 +55,12 @@ if ! ims_database_url=$(HES_LOCAL_DB_NAME=ims_sim scripts/local-postgres.sh star
 fi
 export HES_DATABASE_URL=$database_url HES_REGION=$region HES_IMS_URL=http://127.0.0.1:8090 HES_IMS_DATABASE_URL=$ims_database_url
 export HES_LOG_LEVEL=${HES_LOG_LEVEL:-info}
+# The config-service API's first admin token, and a throw-away master key that seals meter secrets.
+export HES_API_TOKEN=${HES_API_TOKEN:-dev-admin-token}
+if [ -z "${HES_MASTER_KEY_FILE:-}" ]; then
+  head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$run_dir/master-key"
+  export HES_MASTER_KEY_FILE=$run_dir/master-key
+fi
 
 echo "== starting kafka-dev"
 start kafka-dev 9107 --bootstrap-file "$run_dir/kafka-bootstrap"
@@ -98,6 +104,9 @@ for name in "${order[@]}"; do
   port=${admin_ports[$name]}
   printf '%-16s %-7s %-8s %-8s %s\n' "$name" "${pids[$name]}" "$(probe "$port" /healthz)" "$(probe "$port" /readyz)" "http://127.0.0.1:$port"
 done
+
+echo
+echo "config-service API: http://127.0.0.1:${HES_API_PORT:-8080} (Authorization: Bearer \$HES_API_TOKEN = $HES_API_TOKEN; OpenAPI at /openapi.yaml)"
 
 if [ "$duration" = 0 ]; then
   echo; echo "running until Ctrl-C"

@@ -8,7 +8,7 @@ import TestSupport
 struct ExecutableLifecycleTests {
     /// Service executables and the settings each needs to start without other processes.
     static let services: [(product: String, environment: [String: String])] = [
-        ("config-service", [:]),
+        ("config-service", ["HES_API_PORT": "0"]),
         ("scheduler", [:]),
         ("collector", ["HES_REGION": "test"]),
         ("uploader", [:]),

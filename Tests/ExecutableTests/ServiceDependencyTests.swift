@@ -18,6 +18,7 @@ struct ServiceDependencyTests {
             topics: Dictionary(uniqueKeysWithValues: KafkaTopics.all(regions: [Self.region]).map { ($0, 3) }))
         let port = try freeLoopbackPort()
         let child = try ChildProcess(product: product, arguments: ["--admin-port", String(port)], environment: [
+            "HES_API_PORT": "0",  // config-service's API: any free port
             "HES_DATABASE_URL": database.url,
             "HES_KAFKA_BROKERS": kafka.bootstrapServers,
             "HES_REGION": Self.region,
@@ -35,6 +36,7 @@ struct ServiceDependencyTests {
         let deadPort = try freeLoopbackPort()
         let port = try freeLoopbackPort()
         let child = try ChildProcess(product: product, arguments: ["--admin-port", String(port)], environment: [
+            "HES_API_PORT": "0",  // config-service's API: any free port
             "HES_DATABASE_URL": "postgres://hes@127.0.0.1:\(deadPort)/hes",
             "HES_KAFKA_BROKERS": "127.0.0.1:\(deadPort)",
         ])
@@ -93,6 +95,7 @@ struct DependencyOutageTests {
         let kafka = try KafkaTestSupport.mockCluster(topics: [:])
         let port = try freeLoopbackPort()
         let child = try ChildProcess(product: product, arguments: ["--admin-port", String(port)], environment: [
+            "HES_API_PORT": "0",  // config-service's API: any free port
             "HES_DATABASE_URL": database.url, "HES_KAFKA_BROKERS": kafka.bootstrapServers,
         ])
         defer { child.signal(SIGKILL) }
