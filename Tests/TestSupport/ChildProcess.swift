@@ -232,8 +232,10 @@ public func eventually(timeout: Duration, interval: Duration = .milliseconds(50)
 }
 
 /// A request with a JSON body (`PUT /v1/faults` on ims-sim, say).
-public func httpSend(method: String, host: String = "127.0.0.1", port: Int, path: String, json: String) throws -> (status: Int, body: String) {
+public func httpSend(method: String, host: String = "127.0.0.1", port: Int, path: String, json: String,
+                     headers: [String: String] = [:]) throws -> (status: Int, body: String) {
     let body = Array(json.utf8)
-    return try httpRequest("\(method) \(path) HTTP/1.1\r\nHost: \(host)\r\nContent-Type: application/json\r\nContent-Length: \(body.count)\r\nConnection: close\r\n\r\n\(json)",
+    let extra = headers.map { "\($0.key): \($0.value)\r\n" }.joined()
+    return try httpRequest("\(method) \(path) HTTP/1.1\r\nHost: \(host)\r\nContent-Type: application/json\r\nContent-Length: \(body.count)\r\n\(extra)Connection: close\r\n\r\n\(json)",
                            host: host, port: port, path: path)
 }

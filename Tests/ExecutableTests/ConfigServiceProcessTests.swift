@@ -1,0 +1,90 @@
+import Foundation
+import Logging
+import Persistence
+import PostgresNIO
+import Testing
+import TestSupport
+
+/// config-service as a process: a SIGKILL in the middle of activating a large configuration
+/// leaves one whole version active (the old or the new one, never a mix), and the restarted
+/// service serves it.
+@Suite(.serialized, .timeLimit(.minutes(5)))
+struct ConfigServiceProcessTests {
+    static let token = "process-test-token"
+    static let logger = Logger(label: "config-process-test")
+
+    static func document(lines: Int, metersPerLine: Int) -> String {
+        var meters: [String] = []
+        var lineEntries: [String] = []
+        for line in 0..<lines {
+            lineEntries.append(#"{"id": "bus-\#(line)", "region": "north", "endpoint": {"kind": "gateway-udp", "host": "10.1.\#(line / 250).\#(line % 250)", "port": 4001}}"#)
+            for drop in 0..<metersPerLine {
+                meters.append(#"{"id": "M\#(line)-\#(drop)", "line": "bus-\#(line)", "template": "home", "hdlcPhysicalAddress": \#(16 + drop)}"#)
+            }
+        }
+        return """
+            {"schema": "hes-configuration/v1", "regions": [{"id": "north"}],
+             "schedules": [{"id": "daily", "cron": "0 2 * * *"}],
+             "templates": [{"id": "home", "schedules": ["daily"], "defaults": {"protocol": "dlms-hdlc"}, "objects": [{"classID": 3, "obis": "1.0.1.8.0.255", "attribute": 2}]}],
+             "lines": [\(lineEntries.joined(separator: ","))], "meters": [\(meters.joined(separator: ","))]}
+            """
+    }
+
+    func start(_ database: PostgresTestDatabase, apiPort: Int, adminPort: Int) async throws -> ChildProcess {
+        let child = try ChildProcess(product: "config-service", arguments: ["--admin-port", "\(adminPort)", "--api-port", "\(apiPort)"], environment: [
+            "HES_DATABASE_URL": database.url, "HES_API_TOKEN": Self.token,
+        ])
+        try await child.waitForOutput(containing: "config api listening", timeout: .seconds(30))
+        return child
+    }
+
+    static func sql(_ database: PostgresTestDatabase, _ text: String) async throws -> [String] {
+        let connection = try await database.configuration.connect(logger: logger)
+        defer { Task { try? await connection.close() } }
+        var values: [String] = []
+        for try await value in try await connection.query(PostgresQuery(unsafeSQL: text), logger: logger).decode(String.self) { values.append(value) }
+        return values
+    }
+
+    @Test("SIGKILL mid-activation of 20,000 meters: one whole version stays active, the restarted service serves it")
+    func killedMidActivation() async throws {
+        let database = try await PostgresTestCluster.shared.createDatabase(prefix: "cfg_kill")
+        let apiPort = try freeLoopbackPort()
+        var service = try await start(database, apiPort: apiPort, adminPort: try freeLoopbackPort())
+        let auth = ["Authorization": "Bearer \(Self.token)"]
+        let first = try httpSend(method: "POST", port: apiPort, path: "/v1/config/versions", json: Self.document(lines: 2, metersPerLine: 3), headers: auth)
+        #expect(first.status == 201, "\(first.body)")
+
+        let large = Self.document(lines: 200, metersPerLine: 100)
+        let sending = Task.detached { try? httpSend(method: "POST", port: apiPort, path: "/v1/config/versions", json: large, headers: auth) }
+        // Kill while the activating transaction writes (or as soon after as it is seen).
+        var seen = false
+        let deadline = ContinuousClock.now + .seconds(60)
+        while !seen && ContinuousClock.now < deadline {
+            let active = try await Self.sql(database, """
+                SELECT count(*)::text FROM pg_stat_activity WHERE datname = current_database() AND state = 'active'
+                  AND (query LIKE '%INSERT INTO meters%' OR query LIKE '%TRUNCATE template_schedules%' OR query LIKE '%INSERT INTO lines%')
+                """)
+            seen = active != ["0"]
+            if !seen { try await Task.sleep(for: .milliseconds(5)) }
+        }
+        service.signal(SIGKILL)
+        _ = await service.waitForExit(timeout: .seconds(5))
+        _ = await sending.value
+        #expect(seen, "the activation was never seen writing the read models")
+
+        service = try await start(database, apiPort: apiPort, adminPort: try freeLoopbackPort())
+        defer { service.signal(SIGKILL) }
+        let active = try await Self.sql(database, "SELECT id::text || ':' || jsonb_array_length(document->'meters')::text FROM config_versions WHERE status = 'active'")
+        #expect(active.count == 1)
+        print("BENCH-NOTE config-service killed mid-activation; active after restart (version:meters): \(active)")
+        let expectedMeters = active.first?.split(separator: ":").last.map(String.init)
+        #expect(try await Self.sql(database, "SELECT count(*)::text FROM meters") == [expectedMeters ?? "?"], "read models hold the active version whole")
+        #expect(try await Self.sql(database, "SELECT count(*)::text FROM meters WHERE config_version_id <> (SELECT id FROM config_versions WHERE status = 'active')") == ["0"])
+        #expect(!service.standardError.contains("read models rebuilt"), "nothing was half-done, so nothing to repair")
+        let served = try httpGet(port: apiPort, path: "/v1/config/versions")
+        #expect(served.status == 401, "the API serves again (and asks for a token)")
+        service.signal(SIGTERM)
+        #expect(await service.waitForExit(timeout: .seconds(10)) == 0)
+    }
+}
