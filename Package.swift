@@ -105,7 +105,7 @@ let package = Package(
         .executableTarget(name: "IMSSim", dependencies: serviceBase + ["Persistence", "Contracts", "ServiceDependencies", hummingbird, httpTypes, postgresNIO, metrics, nioCore], path: "Services/IMSSim", resources: [.copy("Migrations")], swiftSettings: swiftSettings),
         .executableTarget(name: "KafkaDev", dependencies: serviceBase + ["Messaging", "Contracts", nioCore, nioPosix], path: "Services/KafkaDev", swiftSettings: swiftSettings),
         .executableTarget(name: "KafkaProbe", dependencies: ["Messaging", lifecycle, .product(name: "UnixSignals", package: "swift-service-lifecycle"), logging, argumentParser], path: "Tests/KafkaProbe", swiftSettings: swiftSettings),
-        .executableTarget(name: "HESCtl", dependencies: ["Contracts", "COSEM", "DLMSCodec", "DLMSLink", "DLMSSecurity", "DLMSClient", "Messaging", argumentParser, logging, nioCore], path: "Services/HESCtl", swiftSettings: swiftSettings),
+        .executableTarget(name: "HESCtl", dependencies: ["Contracts", "COSEM", "DLMSCodec", "DLMSLink", "DLMSSecurity", "DLMSClient", "Messaging", argumentParser, logging, nioCore, asyncHTTPClient, .product(name: "NIOHTTP1", package: "swift-nio")], path: "Services/HESCtl", swiftSettings: swiftSettings),
         .executableTarget(name: "Benchmarks", dependencies: ["AllocationCounter", "COSEM", "DLMSCodec", "DLMSSecurity", "DLMSLink", "DLMSClient", "MeterSimulation", "Contracts", "Messaging", logging, nioCore, nioPosix], path: "Benchmarks", exclude: ["AllocationCounter"], swiftSettings: swiftSettings),
         .target(name: "AllocationCounter", path: "Benchmarks/AllocationCounter"),
 

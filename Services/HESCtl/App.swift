@@ -14,6 +14,8 @@ struct App: AsyncParsableCommand {
             ReadCommand.self,
             KeyCommand.self,
             TaskCommand.self,
+            ConfigCommand.self,
+            CommandsCommand.self,
         ])
 }
 

@@ -84,6 +84,22 @@ struct ConfigServiceProcessTests {
         #expect(!service.standardError.contains("read models rebuilt"), "nothing was half-done, so nothing to repair")
         let served = try httpGet(port: apiPort, path: "/v1/config/versions")
         #expect(served.status == 401, "the API serves again (and asks for a token)")
+
+        // hesctl speaks to it: versions as JSON, a refused document listed with its paths, exit 2.
+        let environment = ["HES_API_TOKEN": Self.token, "HES_CONFIG_URL": "http://127.0.0.1:\(apiPort)"]
+        let versions = try await ChildProcess.run(product: "hesctl", arguments: ["config", "versions", "--json"], environment: environment)
+        #expect(versions.status == 0, "\(versions.stderr)")
+        #expect(versions.stdout.contains("\"status\":\"active\""), "\(versions.stdout)")
+        let badFile = FileManager.default.temporaryDirectory.appendingPathComponent("bad-\(UUID().uuidString).json").path
+        try #"{"schema": "hes-configuration/v1", "regions": [{"id": "north"}], "meters": [{"id": "x", "line": "nope", "template": "t"}]}"#
+            .write(toFile: badFile, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: badFile) }
+        let invalid = try await ChildProcess.run(product: "hesctl", arguments: ["config", "validate", badFile], environment: environment)
+        #expect(invalid.status == 2)
+        #expect(invalid.stdout.contains("/meters/0/line: unknown line 'nope'"), "\(invalid.stdout)")
+        let unauthorized = try await ChildProcess.run(product: "hesctl", arguments: ["config", "versions"], environment: ["HES_API_TOKEN": "wrong", "HES_CONFIG_URL": environment["HES_CONFIG_URL"]!])
+        #expect(unauthorized.status == 1 && unauthorized.stderr.contains("401"), "\(unauthorized.stderr)")
+
         service.signal(SIGTERM)
         #expect(await service.waitForExit(timeout: .seconds(10)) == 0)
     }
