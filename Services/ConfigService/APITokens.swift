@@ -89,9 +89,7 @@ struct APITokens: Sendable {
             var inserted = false
             for try await _ in rows { inserted = true }
             guard inserted else { throw ConfigServiceError.conflict("a token named '\(name)' exists already (revoke it first)") }
-            try await connection.query("""
-                INSERT INTO audit_log (actor, action, subject, details) VALUES (\(actor), 'token.created', \("token/\(name)"), \("{\"role\":\"\(role.rawValue)\"}")::jsonb)
-                """, logger: logger)
+            try await AuditLog.append(actor: actor, action: "token.created", subject: "token/\(name)", details: ["role": role.rawValue], on: connection, logger: logger)
         }
         return token
     }
@@ -115,9 +113,7 @@ struct APITokens: Sendable {
             var revoked = false
             for try await _ in rows { revoked = true }
             guard revoked else { throw ConfigServiceError.notFound("there is no active token named '\(name)'") }
-            try await connection.query("""
-                INSERT INTO audit_log (actor, action, subject) VALUES (\(actor), 'token.revoked', \("token/\(name)"))
-                """, logger: logger)
+            try await AuditLog.append(actor: actor, action: "token.revoked", subject: "token/\(name)", on: connection, logger: logger)
         }
         cache.withLock { $0.removeAll() }
     }
@@ -135,9 +131,7 @@ struct APITokens: Sendable {
             var changed = false
             for try await _ in rows { changed = true }
             if changed {
-                try await connection.query("""
-                    INSERT INTO audit_log (actor, action, subject) VALUES ('config-service', 'token.bootstrap', 'token/bootstrap')
-                    """, logger: logger)
+                try await AuditLog.append(actor: "config-service", action: "token.bootstrap", subject: "token/bootstrap", on: connection, logger: logger)
             }
         }
     }

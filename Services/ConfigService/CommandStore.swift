@@ -79,9 +79,9 @@ struct CommandStore: Sendable {
                 }
                 return (existing, false)
             }
-            try await audit(actor: actor, action: "command.accepted", id: made.id, details: [
+            try await AuditLog.append(actor: actor, action: "command.accepted", subject: "command/\(made.id)", details: [
                 "kind": request.kind.rawValue, "meter": request.meterID, "requiresApproval": "\(requiresApproval)",
-            ], on: connection)
+            ], on: connection, logger: logger)
             return (made, true)
         }
     }
@@ -125,7 +125,7 @@ struct CommandStore: Sendable {
             try await connection.query("""
                 UPDATE commands SET approved_by = \(actor), approved_at = now(), updated_at = now() WHERE id = \(id)
                 """, logger: logger)
-            try await audit(actor: actor, action: "command.approved", id: current.id, details: [:], on: connection)
+            try await AuditLog.append(actor: actor, action: "command.approved", subject: "command/\(current.id)", on: connection, logger: logger)
             return try await locked(id, on: connection)
         }
     }
@@ -140,7 +140,7 @@ struct CommandStore: Sendable {
             try await connection.query("""
                 UPDATE commands SET state = 'cancelled', finished_at = now(), updated_at = now(), error = \("cancelled by \(actor)") WHERE id = \(id)
                 """, logger: logger)
-            try await audit(actor: actor, action: "command.cancelled", id: current.id, details: [:], on: connection)
+            try await AuditLog.append(actor: actor, action: "command.cancelled", subject: "command/\(current.id)", on: connection, logger: logger)
             return try await locked(id, on: connection)
         }
     }
@@ -160,7 +160,7 @@ struct CommandStore: Sendable {
                 """, logger: logger)
             var expired: [String] = []
             for try await id in rows.decode(String.self) { expired.append(id) }
-            for id in expired { try await audit(actor: "config-service", action: "command.expired", id: id, details: [:], on: connection) }
+            for id in expired { try await AuditLog.append(actor: "config-service", action: "command.expired", subject: "command/\(id)", on: connection, logger: logger) }
             return expired.count
         }
     }
@@ -177,13 +177,6 @@ struct CommandStore: Sendable {
         let rows = try await connection.query("SELECT \(unescaped: Self.columns) FROM commands WHERE id = \(id) FOR UPDATE", logger: logger)
         for try await row in rows.decode(Row.self) { return try Self.view(row) }
         throw ConfigServiceError.notFound("there is no command \(id.uuidString.lowercased())")
-    }
-
-    private func audit(actor: String, action: String, id: String, details: [String: String], on connection: PostgresConnection) async throws {
-        let json = String(decoding: try JSONEncoder().encode(details), as: UTF8.self)
-        try await connection.query("""
-            INSERT INTO audit_log (actor, action, subject, details) VALUES (\(actor), \(action), \("command/\(id)"), \(json)::jsonb)
-            """, logger: logger)
     }
 
     static func view(_ row: Row) throws -> CommandView {

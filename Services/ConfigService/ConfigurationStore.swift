@@ -82,6 +82,13 @@ struct ConfigurationStore: Sendable {
         return nil
     }
 
+    /// The version's summary only (not its document), after a write.
+    private func writtenSummary(_ id: Int64, on connection: PostgresConnection) async throws -> VersionSummary {
+        let rows = try await connection.query(PostgresQuery(unsafeSQL: "SELECT \(Self.summaryColumns) FROM config_versions WHERE id = \(id)"), logger: logger)
+        for try await row in rows.decode((Int64, Int64?, String, String, String?, String, Date, Date?, Int, Int, Int).self) { return Self.summary(row) }
+        throw ConfigServiceError.storeFailed("version \(id) vanished inside its own transaction")
+    }
+
     private static func summary(_ row: (Int64, Int64?, String, String, String?, String, Date, Date?, Int, Int, Int)) -> VersionSummary {
         VersionSummary(id: row.0, parentID: row.1, status: row.2, sha256: row.3, comment: row.4, createdBy: row.5, createdAt: row.6,
                        activatedAt: row.7, regions: row.8, lines: row.9, meters: row.10)
@@ -105,15 +112,12 @@ struct ConfigurationStore: Sendable {
                     """, logger: logger)
                 var id: Int64 = 0
                 for try await value in rows.decode(Int64.self) { id = value }
-                try await audit(actor: actor, action: "config.staged", subject: "config/\(id)",
-                                details: ["parent": parent.map { "\($0)" } ?? "none", "sha256": hash], on: connection)
+                try await AuditLog.append(actor: actor, action: "config.staged", subject: "config/\(id)",
+                                          details: ["parent": parent.map { "\($0)" } ?? "none", "sha256": hash], on: connection, logger: logger)
                 if activate {
                     try await activateLocked(id: id, document: document, actor: actor, action: "config.activated", on: connection)
                 }
-                guard let stored = try await Self.version(id, on: connection, logger: logger) else {
-                    throw ConfigServiceError.storeFailed("version \(id) vanished inside its own transaction")
-                }
-                return stored.summary
+                return try await writtenSummary(id, on: connection)
             }
         }
     }
@@ -133,10 +137,7 @@ struct ConfigurationStore: Sendable {
                         "version \(id) was built on version \(stored.summary.parentID.map { "\($0)" } ?? "none"), but version \(active.map { "\($0)" } ?? "none") is active; stage it again on the active version, or roll back to it explicitly")
                 }
                 try await activateLocked(id: id, document: stored.document, actor: actor, action: action, on: connection)
-                guard let activated = try await Self.version(id, on: connection, logger: logger) else {
-                    throw ConfigServiceError.storeFailed("version \(id) vanished inside its own transaction")
-                }
-                return activated.summary
+                return try await writtenSummary(id, on: connection)
             }
         }
     }
@@ -180,7 +181,7 @@ struct ConfigurationStore: Sendable {
             UPDATE config_versions SET status = 'active', activated_at = now() WHERE id = \(id)
             """, logger: logger)
         try await ReadModels.rebuild(from: document, version: id, on: connection, logger: logger)
-        try await audit(actor: actor, action: action, subject: "config/\(id)", details: ["meters": "\(document.meters.count)"], on: connection)
+        try await AuditLog.append(actor: actor, action: action, subject: "config/\(id)", details: ["meters": "\(document.meters.count)"], on: connection, logger: logger)
         try await connection.query("SELECT pg_notify(\(Self.notificationChannel), \("\(id)"))", logger: logger)
     }
 
@@ -208,7 +209,7 @@ struct ConfigurationStore: Sendable {
                 if consistent { return nil }
                 logger.warning("the read models do not hold the active configuration; rebuilding them", metadata: ["config.version": "\(active.summary.id)"])
                 try await ReadModels.rebuild(from: active.document, version: active.summary.id, on: connection, logger: logger)
-                try await audit(actor: actor, action: "config.repaired", subject: "config/\(active.summary.id)", details: [:], on: connection)
+                try await AuditLog.append(actor: actor, action: "config.repaired", subject: "config/\(active.summary.id)", on: connection, logger: logger)
                 try await connection.query("SELECT pg_notify(\(Self.notificationChannel), \("\(active.summary.id)"))", logger: logger)
                 return active.summary.id
             }
@@ -216,13 +217,6 @@ struct ConfigurationStore: Sendable {
     }
 
     // MARK: - Helpers
-
-    func audit(actor: String, action: String, subject: String, details: [String: String], on connection: PostgresConnection) async throws {
-        let json = String(decoding: try JSONEncoder().encode(details), as: UTF8.self)
-        try await connection.query("""
-            INSERT INTO audit_log (actor, action, subject, details) VALUES (\(actor), \(action), \(subject), \(json)::jsonb)
-            """, logger: logger)
-    }
 
     /// Sorted keys, so the same document always has the same text and hash.
     static func canonicalJSON(_ value: some Encodable) throws -> String {

@@ -4,8 +4,8 @@ import Foundation
 
 /// Seals the secrets of a configuration before anything is stored (AES-GCM under the master key
 /// of `HES_MASTER_KEY_FILE`, bound to meter and key name) and resolves the secrets a document
-/// sends back redacted. Secrets never leave it in the clear except to ``plainSecrets(of:)``,
-/// which the read-model rebuild uses to hand `meter_secrets` their boxes.
+/// sends back redacted. Nothing leaves it in the clear: the read-model rebuild copies the sealed
+/// boxes into `meter_secrets` as they are.
 struct SecretVault: Sendable {
     let masterKey: MasterKey?
 
