@@ -13,7 +13,7 @@ struct App: AsyncParsableCommand {
         commandName: "meter-sim",
         abstract: "Serves simulated smart meters: DLMS wrapper/HDLC over TCP and UDP, serial lines (pseudo-terminals), UDP serial gateways, IEC 62056-21.",
         discussion: transportHelp,
-        subcommands: [Serve.self, Expect.self],
+        subcommands: [Serve.self, Expect.self, Config.self],
         defaultSubcommand: Serve.self)
 
     /// How the transports, framings and families combine (`meter-sim --help`, `meter-sim serve --help`).
@@ -59,7 +59,19 @@ struct Serve: AsyncParsableCommand {
         discussion: App.transportHelp)
 
     @OptionGroup var common: CommonOptions
+    @OptionGroup var fleetOptions: FleetOptions
 
+    func run() async throws {
+        let settings = try common.settings()
+        let runtime = try common.runtimeConfiguration(executable: "meter-sim", defaultAdminPort: 9105, settings: settings)
+        let configuration = try fleetOptions.configuration(settings: settings, runtime: runtime)
+        try await App.serviceGroup(for: configuration).run()
+    }
+}
+
+/// The flags (and `HES_SIM_…` settings) that choose the fleet: `serve` simulates it, `config`
+/// describes it for the head-end.
+struct FleetOptions: ParsableArguments {
     @Option(help: ArgumentHelp("A JSON fleet file: groups of meters with their transports, families and faults (HES_SIM_FLEET); replaces the per-group flags.", valueName: "path"))
     var fleet: String?
     @Option(help: ArgumentHelp("Number of simulated meters (HES_SIM_METERS). Default: 1", valueName: "count"))
@@ -135,9 +147,8 @@ struct Serve: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Fraction of serial meters with the slow rate (HES_SIM_FAULT_SLOW_BAUD_FRACTION). Default: 1", valueName: "0…1"))
     var faultSlowBaudFraction: Double?
 
-    func run() async throws {
-        let settings = try common.settings()
-        let runtime = try common.runtimeConfiguration(executable: "meter-sim", defaultAdminPort: 9105, settings: settings)
+    /// The fleet these flags, the environment and the settings file describe, checked.
+    func configuration(settings: SettingsResolver, runtime: RuntimeConfiguration) throws -> MeterSimConfiguration {
         var configuration: MeterSimConfiguration
         do {
             if let path = settings.optionalString(fleet, flagName: "fleet", env: "HES_SIM_FLEET") {
@@ -179,7 +190,7 @@ struct Serve: AsyncParsableCommand {
         } catch let error as MeterSimError {
             throw ValidationError(error.description)
         }
-        try await App.serviceGroup(for: configuration).run()
+        return configuration
     }
 
     /// The fleet's keys: the flags (hex or @FILE), the environment, or the example keys.
@@ -297,6 +308,84 @@ struct Serve: AsyncParsableCommand {
         let resolver = try SettingsResolver(environment: [:])
         let magnitude = try resolver.duration(text, flagName: flag, env: "", default: .zero)
         return negative ? .zero - magnitude : magnitude
+    }
+}
+
+/// `meter-sim config`: the head-end's configuration of the fleet `serve` simulates with the same
+/// flags, for the config-service.
+struct Config: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "config",
+        abstract: "Print the SwiftHES configuration (hes-configuration/v1) of the meters serve simulates with the same flags.",
+        discussion: """
+            Takes serve's fleet flags (--fleet, or --meters, --transport, …, and the keys) and \
+            prints one region; a line per endpoint (an IP meter's socket, a gateway port, a serial \
+            line: serial lines need --line-path or --serial-device, as a pseudo-terminal's path is \
+            known only once serve runs); the meters SIM00000001, … with their HDLC physical or \
+            IEC 62056-21 device addresses; the reading client 17 with the LLS password (with the \
+            fleet's suite 0 keys: client 1, HLS-GMAC, ciphered); a template per protocol and family \
+            reading the clock, 1.8.0, 2.8.0 and the load profile 1.0.99.1.0.255 on the schedule \
+            sim-read. Secrets are in the clear: the config-service seals them.
+            Example:
+              meter-sim config --meters 10 | hesctl config apply -
+            """)
+
+    @OptionGroup var common: CommonOptions
+    @OptionGroup var fleetOptions: FleetOptions
+
+    @Option(help: ArgumentHelp("The region of every line (HES_REGION). Default: local", valueName: "id"))
+    var region: String?
+    @Option(help: ArgumentHelp("When the meters are read (minute hour day month weekday). Default: */15 * * * *", valueName: "expression"))
+    var cron = "*/15 * * * *"
+    @Option(help: ArgumentHelp("The schedule's IANA time zone. Default: UTC", valueName: "zone"))
+    var timeZone = "UTC"
+    @Option(help: ArgumentHelp("Minutes a task may start after its slot. Default: 15", valueName: "minutes"))
+    var windowMinutes = 15
+    @Option(help: ArgumentHelp("Meters' starts spread over this many seconds. Default: 0", valueName: "seconds"))
+    var jitterSeconds = 0
+    @Option(help: ArgumentHelp("How far back the load profile is read. Default: 24", valueName: "hours"))
+    var lookbackHours: Double = 24
+    @Option(help: ArgumentHelp("The address the head-end uses for IP meters and gateways listening on one address (e.g. meter-sim's host name). Default: the listening address; --address-per-meter meters keep theirs", valueName: "host"))
+    var host: String?
+    @Option(help: ArgumentHelp("IEC 62056-21 meters on serial lines: e (mode E: HDLC on an optical line, as the collector reads them) or c (mode C: iec62056-21 on a serial line). Gateways carry mode C. Default: e", valueName: "mode"))
+    var iec21Mode = "e"
+
+    func run() throws {
+        let settings = try common.settings()
+        let runtime = try common.runtimeConfiguration(executable: "meter-sim", defaultAdminPort: 9105, settings: settings)
+        let configuration = try fleetOptions.configuration(settings: settings, runtime: runtime)
+        var options = FleetConfigurationDocument.Options()
+        options.region = settings.string(region, flagName: "region", env: "HES_REGION", default: "local")
+        guard !options.region.isEmpty, options.region.count <= 63, options.region.first != "-",
+              options.region.allSatisfy({ ("a"..."z").contains($0) || ("0"..."9").contains($0) || $0 == "-" }) else {
+            throw ValidationError("--region: '\(options.region)' is not 1…63 of a-z, 0-9 and '-'")
+        }
+        options.cron = cron
+        guard TimeZone(identifier: timeZone) != nil else { throw ValidationError("--time-zone: '\(timeZone)' is not an IANA time zone (Europe/Berlin)") }
+        options.timeZone = timeZone
+        guard (1...10_080).contains(windowMinutes) else { throw ValidationError("--window-minutes: \(windowMinutes) is not within 1…10080") }
+        options.windowMinutes = windowMinutes
+        guard jitterSeconds >= 0, jitterSeconds < windowMinutes * 60 else {
+            throw ValidationError("--jitter-seconds: \(jitterSeconds) is not 0 or more and shorter than the window (\(windowMinutes * 60) s)")
+        }
+        options.jitterSeconds = jitterSeconds
+        guard lookbackHours > 0, lookbackHours <= 24 * 92 else { throw ValidationError("--lookback-hours: \(lookbackHours) is not more than 0 and at most 2208") }
+        options.lookbackHours = lookbackHours
+        if let host {
+            guard !host.isEmpty, !host.contains(where: \.isWhitespace) else { throw ValidationError("--host: '\(host)' is not a host name or address") }
+            options.host = host
+        }
+        guard let mode = FleetConfigurationDocument.Options.IEC21Mode(rawValue: iec21Mode.lowercased()) else {
+            throw ValidationError("--iec21-mode: '\(iec21Mode)' is not e or c")
+        }
+        options.iec21Mode = mode
+        let document: FleetConfigurationDocument
+        do {
+            document = try FleetConfigurationDocument(configuration: configuration, options: options)
+        } catch let error as MeterSimError {
+            throw ValidationError(error.description)
+        }
+        print(try document.json())
     }
 }
 

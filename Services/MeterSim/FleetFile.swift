@@ -91,7 +91,7 @@ struct FleetFile: Decodable {
 
     static func duration(_ text: String, _ key: String) throws -> Duration {
         do {
-            return try Serve.duration(text, flag: key)
+            return try FleetOptions.duration(text, flag: key)
         } catch {
             throw MeterSimError("\(key): '\(text)' is not a duration (e.g. 200ms, 90s, -90s)")
         }

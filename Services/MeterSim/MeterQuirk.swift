@@ -23,6 +23,15 @@ enum MeterQuirk: String, Sendable, CaseIterable, Codable {
     /// `R5 P.01(from;to)` with its load profile.
     case emh
 
+    /// The built-in manufacturer profile a client reads the family with (`hesctl read
+    /// --meter-profile`, a configuration's `manufacturerProfile`). Wrapper-only meters need none.
+    var manufacturerProfile: String {
+        switch self {
+        case .standard, .wrapperOnly: "standard"
+        case .fourByteAddress, .discOnly, .gurux, .emh: rawValue
+        }
+    }
+
     /// The HDLC link settings of meter `physical` of this family.
     func hdlcConfiguration(physical: UInt16, logical: UInt16 = 1) throws -> HDLCServerConnection.Configuration {
         switch self {
