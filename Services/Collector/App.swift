@@ -2,6 +2,7 @@ import ArgumentParser
 import ServiceLifecycle
 import DLMSSecurity
 import Foundation
+import ServiceDependencies
 import ServiceRuntime
 
 /// `collector`: a worker of a region's collector pool. Reads the region's task topics, runs
@@ -13,6 +14,7 @@ struct App: AsyncParsableCommand {
         abstract: "Collects meter data for one region: consumes tasks, talks DLMS/IEC 62056-21, publishes readings.")
 
     @OptionGroup var common: CommonOptions
+    @OptionGroup var masterKeyOptions: MasterKeyOptions
     @OptionGroup var kafka: KafkaOptions
 
     @Option(help: ArgumentHelp("Region whose tasks this worker serves (HES_REGION).", valueName: "name"))
@@ -20,12 +22,6 @@ struct App: AsyncParsableCommand {
 
     @Option(help: ArgumentHelp("Sessions (lines) served at the same time by this worker (HES_MAX_CONCURRENT_LINES). Default: 256", valueName: "count"))
     var maxConcurrentLines: Int?
-
-    @Option(help: ArgumentHelp("File holding the master key (hex) that unwraps the meters' keys in tasks (HES_MASTER_KEY_FILE). Default: none", valueName: "path"))
-    var masterKeyFile: String?
-
-    @Option(help: ArgumentHelp("The master key's id, as wrapped keys name it (HES_MASTER_KEY_ID). Default: default", valueName: "id"))
-    var masterKeyID: String?
 
     @Option(help: ArgumentHelp("Sessions per task at most when a session fails retriably (no answer, dropped connection), inside the task's deadline (HES_SESSION_ATTEMPTS). Default: 3", valueName: "count"))
     var sessionAttempts: Int?
@@ -41,15 +37,7 @@ struct App: AsyncParsableCommand {
 
     func run() async throws {
         let settings = try common.settings()
-        var masterKey: MasterKey?
-        if let path = settings.optionalString(masterKeyFile, flagName: "master-key-file", env: "HES_MASTER_KEY_FILE") {
-            do {
-                masterKey = try MasterKey(id: settings.string(masterKeyID, flagName: "master-key-id", env: "HES_MASTER_KEY_ID", default: "default"),
-                                          contentsOfFile: path)
-            } catch let error as DLMSSecurityError {
-                throw ValidationError("master key file '\(path)': \(error.reason)")
-            }
-        }
+        let masterKey = try masterKeyOptions.masterKey(settings)
         var sessionDefaults = MeterSessionPlan.Defaults()
         sessionDefaults.stepTimeout = try settings.duration(stepTimeout, flagName: "step-timeout", env: "HES_STEP_TIMEOUT", default: .seconds(15))
         var configuration = CollectorConfiguration(

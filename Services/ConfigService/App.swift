@@ -2,6 +2,7 @@ import ArgumentParser
 import DLMSSecurity
 import Persistence
 import ServiceLifecycle
+import ServiceDependencies
 import ServiceRuntime
 
 /// `config-service`: versioned configurations and the control-plane HTTP API for the IMS.
@@ -17,6 +18,7 @@ struct App: AsyncParsableCommand {
             """)
 
     @OptionGroup var common: CommonOptions
+    @OptionGroup var masterKeyOptions: MasterKeyOptions
     @OptionGroup var database: DatabaseOptions
 
     @Option(help: ArgumentHelp("Port of the control-plane API (HES_API_PORT). Default: 8080", valueName: "port"))
@@ -24,12 +26,6 @@ struct App: AsyncParsableCommand {
 
     @Option(help: ArgumentHelp("Address the API binds (HES_API_HOST). Default: 127.0.0.1", valueName: "host"))
     var apiHost: String?
-
-    @Option(help: ArgumentHelp("File holding the master key (hex) that seals meter secrets at rest (HES_MASTER_KEY_FILE). Default: none (documents with secrets are refused)", valueName: "path"))
-    var masterKeyFile: String?
-
-    @Option(help: ArgumentHelp("The master key's id, stored with each sealed secret (HES_MASTER_KEY_ID). Default: default", valueName: "id"))
-    var masterKeyID: String?
 
     @Option(help: ArgumentHelp("Largest configuration document accepted, in MiB (HES_MAX_DOCUMENT_MB). Default: 256", valueName: "MiB"))
     var maxDocumentMB: Int?
@@ -42,15 +38,7 @@ struct App: AsyncParsableCommand {
 
     func run() async throws {
         let settings = try common.settings()
-        var masterKey: MasterKey?
-        if let path = settings.optionalString(masterKeyFile, flagName: "master-key-file", env: "HES_MASTER_KEY_FILE") {
-            do {
-                masterKey = try MasterKey(id: settings.string(masterKeyID, flagName: "master-key-id", env: "HES_MASTER_KEY_ID", default: "default"),
-                                          contentsOfFile: path)
-            } catch let error as DLMSSecurityError {
-                throw ValidationError("master key file '\(path)': \(error.reason)")
-            }
-        }
+        let masterKey = try masterKeyOptions.masterKey(settings)
         var configuration = ConfigServiceConfiguration(
             runtime: try common.runtimeConfiguration(executable: "config-service", defaultAdminPort: 9101, settings: settings),
             database: try DatabaseConfiguration(url: database.databaseURL(settings)),
