@@ -126,6 +126,7 @@ let package = Package(
         .testTarget(name: "ServiceAssemblyTests", dependencies: ["Collector", "ConfigService", "Scheduler", "Uploader", "MeterSim", "MeterSimulation", "Messaging", "TestSupport", "ServiceRuntime", "Persistence", "Contracts", lifecycle, logging, prometheus, hummingbird, hummingbirdTesting], path: "Tests/ServiceAssemblyTests", swiftSettings: swiftSettings),
         // The uploader's and ims-sim's delivery logic: batching, retries, the breaker, the IMS store (real PostgreSQL).
         .testTarget(name: "DeliveryTests", dependencies: ["Uploader", "IMSSim", "Contracts", "Messaging", "Persistence", "TestSupport", "ServiceRuntime", logging, hummingbird, hummingbirdTesting, httpTypes, postgresNIO, nioCore], path: "Tests/DeliveryTests", swiftSettings: swiftSettings),
+        .testTarget(name: "SchedulerTests", dependencies: ["Scheduler", "Contracts", "COSEM", "DLMSSecurity", "Persistence", "Messaging", "TestSupport", logging, postgresNIO], path: "Tests/SchedulerTests", swiftSettings: swiftSettings),
         .testTarget(name: "ConfigServiceTests", dependencies: ["ConfigService", "Contracts", "DLMSSecurity", "Persistence", "TestSupport", "ServiceRuntime", logging, hummingbird, hummingbirdTesting, httpTypes, postgresNIO, nioCore], path: "Tests/ConfigServiceTests", swiftSettings: swiftSettings),
         .testTarget(name: "ExecutableTests", dependencies: ["TestSupport", "Messaging", "Persistence", "Contracts", postgresNIO, logging], path: "Tests/ExecutableTests", swiftSettings: swiftSettings),
     ]

@@ -122,6 +122,25 @@ struct SchedulerStore: Sendable {
         }
     }
 
+    /// Gap reads emitted since `since` (their emission time): "meter|obis|range start" keys, so a
+    /// hole one run already asked for is not asked for again until the retry interval passed.
+    func recentGapStarts(since: Date) async throws -> Set<String> {
+        try await database.withConnection { connection in
+            let rows = try await connection.query("""
+                SELECT meter_id, profile_obis, range_start FROM dispatched_tasks WHERE kind = 'gap-recovery' AND slot > \(since)
+                """, logger: logger)
+            var keys = Set<String>()
+            for try await (meter, obis, start) in rows.decode((String, String, Date).self) {
+                keys.insert(Self.gapKey(meter: meter, obis: obis, start: start))
+            }
+            return keys
+        }
+    }
+
+    static func gapKey(meter: String, obis: String, start: Date) -> String {
+        "\(meter)|\(obis)|\(Int64(start.timeIntervalSince1970))"
+    }
+
     // MARK: - Commands
 
     /// Accepted commands that may be dispatched (approved when guarded), oldest first.

@@ -4,6 +4,7 @@ import Logging
 import Metrics
 import Messaging
 import Observability
+import Persistence
 import Synchronization
 
 /// Where emitted tasks go: Kafka in the service, a recorder in tests.
@@ -24,7 +25,8 @@ protocol RegionLoad: Sendable {
 
 /// Settings of the scheduling work.
 struct SchedulingSettings: Sendable {
-    /// Slots missed (downtime, no leader) are emitted once if they are at most this old. Default 1 h.
+    /// Slots missed (downtime, no leader) are emitted once if they are at most this old (a slot
+    /// whose window is still open always is). Default 1 h.
     var catchUp: TimeInterval = 3600
     /// How often due work is looked for. Default 1 s.
     var tick: Duration = .seconds(1)
@@ -94,6 +96,8 @@ final class SchedulingEngine {
     private var progress: TaskFactory.Progress = [:]
     private var progressLoadedAt: Date?
     private var lastGapRun: Date?
+    /// Gap reads asked for within the retry interval (see ``SchedulerStore/recentGapStarts(since:)``).
+    private var recentGaps: Set<String> = []
     private var pressured: Set<String> = []
     private var outstandingNow: [String: Int] = [:]
 
@@ -140,6 +144,7 @@ final class SchedulingEngine {
             progress = try await store.progress()
             progressLoadedAt = now
         }
+        recentGaps = try await store.recentGapStarts(since: now.addingTimeInterval(-settings.gapRetryInterval))
         try await emitSlots(now: now, plan: plan)
         if lastGapRun.map({ now.timeIntervalSince($0) >= settings.gapInterval || $0 > now }) ?? true {
             try await recoverGaps(now: now, plan: plan)
@@ -229,14 +234,15 @@ final class SchedulingEngine {
 
     // MARK: - Slots
 
+    /// Slots are in scope while their window is open, and missed ones up to the catch-up age.
     private func emitSlots(now: Date, plan: FleetPlan) async throws {
-        let earliest = now.addingTimeInterval(-settings.catchUp)
         for (id, schedule) in plan.schedules {
+            let earliest = now.addingTimeInterval(-max(settings.catchUp, schedule.window))
             for slot in schedule.cron.fires(after: earliest, through: now) where slots[SlotKey(schedule: id, slot: slot)] == nil {
                 slots[SlotKey(schedule: id, slot: slot)] = SlotState(plan: plan, schedule: schedule, slot: slot, entries: entriesBySchedule[id] ?? [])
             }
         }
-        slots = slots.filter { $0.key.slot > earliest }
+        slots = slots.filter { $0.value.slot > now.addingTimeInterval(-max(settings.catchUp, $0.value.schedule.window)) }
         for key in slots.keys.sorted(by: { ($0.slot, $0.schedule) < ($1.slot, $1.schedule) }) {
             guard let state = slots[key] else { continue }
             try await emit(state, now: now)
@@ -283,7 +289,8 @@ final class SchedulingEngine {
         for profile in meter.profiles {
             guard let confirmed = progress[TaskFactory.ProgressKey(meterID: meter.id, obis: profile.obis)] else { continue }
             let lookbackStart = state.slot.addingTimeInterval(-profile.lookbackHours * 3600)
-            for piece in GapPlanner.pieces(confirmed: confirmed, expected: lookbackStart, now: now, limits: settings.gapLimits) {
+            for piece in GapPlanner.pieces(confirmed: confirmed, expected: lookbackStart, now: now, limits: settings.gapLimits)
+            where recentGaps.insert(SchedulerStore.gapKey(meter: meter.id, obis: profile.obis, start: piece.from)).inserted {
                 let gap = factory.gap(meter: index, profile: profile, range: piece, attempt: Int64(state.slot.timeIntervalSince1970), now: now,
                                       deadline: now.addingTimeInterval(settings.gapDeadline), keys: keys)
                 emissions.append(Emission(task: gap, entry: ledgerEntry(gap, kind: .gapRecovery, profile: profile.obis, range: piece,
@@ -349,7 +356,7 @@ final class SchedulingEngine {
                 guard let confirmed = progress[TaskFactory.ProgressKey(meterID: meter.id, obis: profile.obis)] else { continue }
                 let pieces = GapPlanner.pieces(confirmed: confirmed, expected: expected, now: now, limits: settings.gapLimits)
                 guard !pieces.isEmpty, case .success(let keys) = keys(meter: index, plan: plan) else { continue }
-                for piece in pieces {
+                for piece in pieces where recentGaps.insert(SchedulerStore.gapKey(meter: meter.id, obis: profile.obis, start: piece.from)).inserted {
                     let task = factory.gap(meter: index, profile: profile, range: piece, attempt: attempt, now: now,
                                            deadline: now.addingTimeInterval(settings.gapDeadline), keys: keys)
                     emissions.append(Emission(task: task, entry: ledgerEntry(task, kind: .gapRecovery, profile: profile.obis, range: piece,

@@ -18,7 +18,8 @@ enum SlotPlanner {
         // The last moment a meter may be started and still leave a tenth of the window to run.
         let latest = max(0, window * 0.9)
         var entries = schedule.meters.map { index in
-            Entry(offset: min(jitter(schedule: schedule.schedule.id, meter: plan.meters[index].id, seconds: schedule.schedule.jitterSeconds), latest),
+            // A jitter longer than the window is spread over the window (not piled up at its end).
+            Entry(offset: jitter(schedule: schedule.schedule.id, meter: plan.meters[index].id, seconds: min(schedule.schedule.jitterSeconds, Int(latest))),
                   meter: index)
         }
         // Per-segment pacing: the k-th meter of a paced segment starts no earlier than k / rate.
