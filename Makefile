@@ -4,8 +4,8 @@ export PATH := $(PATH):/opt/swift/usr/bin
 
 # The benchmark to run (`make bench NAME=codec.decode_lp96`); empty runs all.
 NAME ?=
-# Seconds `make run` keeps the pipeline up before it stops it and prints the summary; 0 = until Ctrl-C.
-DURATION ?= 20
+# Seconds `make run` keeps the pipeline up after its collection cycle (empty: stops at once; 0: until Ctrl-C).
+DURATION ?=
 
 .PHONY: deps build build-release test run bench compose-check clean
 

@@ -1,15 +1,22 @@
 #!/usr/bin/env bash
 # `make run`: the whole SwiftHES pipeline on this machine with embedded defaults: a private
-# PostgreSQL cluster in a temp dir, the kafka-dev broker, every service, simulated meters and a
-# simulated IMS. Runs for DURATION seconds (0 = until Ctrl-C), then stops everything with SIGTERM
-# and prints a summary. Logs: .hes-run/logs/<process>.log
+# PostgreSQL cluster in a temp dir, the kafka-dev broker, every service, simulated meters (the
+# fleet in scripts/run-fleet.json) and a simulated IMS. It applies the fleet's configuration
+# through the config-service API with a daily schedule due this minute, sends one command of
+# each kind, shows progress until every task has its result at the IMS, checks what the IMS holds
+# against the simulator (`meter-sim verify`), stops everything with SIGTERM and prints the
+# summary; the last line is `SUMMARY {json}`, the exit code 0 only when the numbers are right.
+# DURATION (seconds) keeps the pipeline up that long after the cycle; 0 = until Ctrl-C.
+# Logs: .hes-run/logs/<process>.log
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
-duration=${1:-20}
+duration=${1:-}
+cycle_timeout=${HES_RUN_CYCLE_TIMEOUT:-600}
+fleet=${HES_RUN_FLEET:-scripts/run-fleet.json}
 region=${HES_REGION:-local}
 bin=$(swift build --show-bin-path)
-run_dir=$PWD/.hes-run
+run_dir=${HES_RUN_DIR:-$PWD/.hes-run}
 logs=$run_dir/logs
 rm -rf "$logs" "$run_dir/kafka-bootstrap"
 mkdir -p "$logs"
@@ -73,12 +80,13 @@ export HES_KAFKA_BROKERS=$(cat "$run_dir/kafka-bootstrap")
 
 echo "== starting services (database $HES_DATABASE_URL, kafka $HES_KAFKA_BROKERS, region $region)"
 start ims-sim 9106
-start meter-sim 9105 --meters 10
+start meter-sim 9105 --fleet "$fleet"
 start config-service 9101
-start scheduler 9102
+# Only the slot whose window is open: the run's cycle, not the hour before it.
+start scheduler 9102 --catch-up 0s
 start collector 9103
 start uploader 9104
-trap 'echo; echo "== stopping"; cleanup; summary; exit 0' INT TERM
+trap 'echo; echo "== stopping"; cleanup; summary; exit 130' INT TERM
 
 summary() {
   echo
@@ -108,12 +116,91 @@ done
 echo
 echo "config-service API: http://127.0.0.1:${HES_API_PORT:-8080} (Authorization: Bearer \$HES_API_TOKEN = $HES_API_TOKEN; OpenAPI at /openapi.yaml)"
 
-if [ "$duration" = 0 ]; then
-  echo; echo "running until Ctrl-C"
-  while true; do sleep 1; done
+metric_sum() { # admin-port metric-name: the sum of its samples
+  curl -s "http://127.0.0.1:$1/metrics" 2>/dev/null | awk -v name="$2" '$1 == name || index($1, name "{") == 1 { sum += $2 } END { printf "%d", sum }'
+}
+ims_stat() { curl -s http://127.0.0.1:8090/v1/stats | python3 -c "import json,sys; print(json.load(sys.stdin).get('$1', 0))" 2>/dev/null || echo 0; }
+
+echo
+echo "== one collection cycle"
+# A daily schedule due this minute (UTC), reading the last 24 hours of load profile.
+slot=$(date -u +%Y-%m-%dT%H:%M:00Z)
+cron="$(date -u -d "$slot" +%-M) $(date -u -d "$slot" +%-H) * * *"
+"$bin/meter-sim" config --fleet "$fleet" --region "$region" --cron "$cron" --window-minutes 60 --lookback-hours 24 > "$run_dir/config.json"
+if ! "$bin/hesctl" config apply "$run_dir/config.json"; then
+  echo "the configuration was refused; see above" >&2
+  cleanup; summary; exit 1
 fi
-echo; echo "running for ${duration}s (make run DURATION=0 runs until Ctrl-C)"
-sleep "$duration"
+meters_total=$(python3 -c "import json; print(len(json.load(open('$run_dir/config.json'))['meters']))")
+# One command of each kind, on meters that answer.
+from_time=$(date -u -d "$slot - 2 hours" +%Y-%m-%dT%H:%M:00Z)
+"$bin/hesctl" commands create read-profile SIM00000001 --from "$from_time" --to "$slot" --json > /dev/null &&
+"$bin/hesctl" commands create read-objects SIM00000002 --object 3:1.0.1.8.0.255:2 --json > /dev/null &&
+"$bin/hesctl" commands create time-sync SIM00000003 --json > /dev/null &&
+"$bin/hesctl" commands create disconnect SIM00000004 --json > /dev/null &&
+"$bin/hesctl" commands create reconnect SIM00000005 --json > /dev/null || echo "a command was refused; see above" >&2
+
+started=$(date +%s)
+last_line=""
+while true; do
+  emitted=$(metric_sum 9102 hes_scheduler_tasks_emitted_total)
+  results=$(ims_stat results)
+  readings=$(ims_stat readings)
+  elapsed=$(( $(date +%s) - started ))
+  line=$(printf 'tasks emitted %5d   results at the IMS %5d   readings confirmed %8d   %4ds' "$emitted" "$results" "$readings" "$elapsed")
+  if [ -t 1 ]; then printf '\r%s' "$line"; elif [ $((elapsed % 10)) = 0 ] && [ "$line" != "$last_line" ]; then echo "$line"; fi
+  last_line=$line
+  if [ "$emitted" -ge $((meters_total + 5)) ] && [ "$results" -ge "$emitted" ]; then
+    # Every task has its result; readings may still be on their way to the IMS.
+    sleep 3
+    [ "$(ims_stat readings)" = "$readings" ] && break
+  fi
+  if [ "$elapsed" -ge "$cycle_timeout" ]; then echo; echo "the cycle did not finish within ${cycle_timeout}s" >&2; break; fi
+  sleep 1
+done
+echo
+
+lookback_start=$(date -u -d "$slot - 24 hours" +%Y-%m-%dT%H:%M:00Z)
+"$bin/meter-sim" verify --from "$lookback_start" --to "$slot" --verbose > "$run_dir/verify.txt" 2>&1
+verified=$?
+"$bin/hesctl" commands list --json > "$run_dir/commands.json" 2>/dev/null
+commands=$(python3 -c "
+import json, collections
+items = json.load(open('$run_dir/commands.json'))
+items = items.get('commands', items) if isinstance(items, dict) else items
+print(' '.join(f'{k}={v}' for k, v in sorted(collections.Counter(c['request']['kind'] + ':' + c['state'] for c in items).items())))
+" 2>/dev/null)
+
+if [ "$duration" = 0 ]; then
+  echo "== running until Ctrl-C (the cycle's summary follows when it stops)"
+  while true; do sleep 1; done
+elif [ -n "$duration" ]; then
+  echo "== running ${duration}s more"
+  sleep "$duration"
+fi
 echo "== stopping"
 cleanup
 summary
+processes_ok=$?
+echo
+echo "== collection cycle (slot $slot, profile $lookback_start … $slot)"
+echo "commands: ${commands:-none}"
+grep -v '^SUMMARY ' "$run_dir/verify.txt" | tail -n 30
+commands_ok=$(python3 -c "
+import json
+items = json.load(open('$run_dir/commands.json'))
+items = items.get('commands', items) if isinstance(items, dict) else items
+print(1 if len(items) == 5 and all(c['state'] == 'succeeded' for c in items) else 0)
+" 2>/dev/null || echo 0)
+summary_json=$(grep '^SUMMARY ' "$run_dir/verify.txt" | tail -n 1 | cut -d' ' -f2-)
+[ -n "$summary_json" ] || summary_json='{"ok": false}'
+python3 -c "
+import json, sys
+summary = json.loads(sys.argv[1])
+summary['commands'] = dict(item.split('=') for item in sys.argv[2].split()) if sys.argv[2] else {}
+summary['commands_ok'] = sys.argv[3] == '1'
+summary['processes_stopped_cleanly'] = sys.argv[4] == '0'
+summary['ok'] = bool(summary.get('ok')) and summary['commands_ok'] and summary['processes_stopped_cleanly']
+print('SUMMARY ' + json.dumps(summary, sort_keys=True))
+sys.exit(0 if summary['ok'] else 1)
+" "$summary_json" "$commands" "$commands_ok" "$processes_ok"

@@ -98,6 +98,8 @@ struct TaskExecutor: Sendable {
             try? await Task.sleep(for: .milliseconds(Int64(backoff * 1000)))
             attempt += 1
         }
+        // Whether the session got anything done: details the actions recorded (not the count of attempts).
+        let actionsRecordedDetails = !session.details.isEmpty
         if attempt > 1 { session.details["attempts"] = "\(attempt)" }
         let finishedAt = now()
         let outcome: TaskResult.Outcome
@@ -107,7 +109,7 @@ struct TaskExecutor: Sendable {
             outcome = .succeeded
             failure = nil
         case (let sessionFailure?, _):
-            outcome = session.readings.isEmpty && session.details.isEmpty ? .failed : .partial
+            outcome = session.readings.isEmpty && !actionsRecordedDetails ? .failed : .partial
             failure = sessionFailure
         case (nil, let objectFailure?):
             outcome = session.readings.isEmpty && !session.anyActionSucceeded ? .failed : .partial

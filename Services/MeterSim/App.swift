@@ -13,7 +13,7 @@ struct App: AsyncParsableCommand {
         commandName: "meter-sim",
         abstract: "Serves simulated smart meters: DLMS wrapper/HDLC over TCP and UDP, serial lines (pseudo-terminals), UDP serial gateways, IEC 62056-21.",
         discussion: transportHelp,
-        subcommands: [Serve.self, Expect.self, Config.self],
+        subcommands: [Serve.self, Expect.self, Config.self, Verify.self],
         defaultSubcommand: Serve.self)
 
     /// How the transports, framings and families combine (`meter-sim --help`, `meter-sim serve --help`).

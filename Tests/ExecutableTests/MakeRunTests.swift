@@ -1,0 +1,46 @@
+import Foundation
+import Testing
+import TestSupport
+
+/// `make run`'s script with a small fleet: the whole pipeline as processes (PostgreSQL,
+/// kafka-dev, meter-sim, ims-sim, config-service, scheduler, collector, uploader), one
+/// collection cycle from the scheduler's slot to the IMS, checked by `meter-sim verify`.
+@Suite(.serialized, .timeLimit(.minutes(6)))
+struct MakeRunTests {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+
+    @Test("one cycle: every healthy meter's profile values at the IMS, broken meters failed by reason, commands succeeded, SUMMARY ok")
+    func oneCycle() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("hes-make-run-\(UUID().uuidString.prefix(8))").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try """
+            {"seed": 0, "password": "12345678", "groups": [
+              {"count": 20, "transport": "tcp", "framing": "wrapper", "port": 26000},
+              {"count": 10, "transport": "tcp", "framing": "hdlc", "port": 26100},
+              {"count": 8, "transport": "gateway-udp", "framing": "hdlc", "metersPerLine": 4, "port": 26200},
+              {"count": 2, "transport": "tcp", "framing": "wrapper", "port": 26300, "faults": {"silent": 1.0}},
+              {"count": 2, "transport": "tcp", "framing": "wrapper", "port": 26400, "faults": {"garbage": 1.0}}
+            ]}
+            """.write(toFile: directory + "/fleet.json", atomically: true, encoding: .utf8)
+        let run = try await ChildProcess.run(executable: "/bin/bash", name: "run-local", arguments: [Self.root + "/scripts/run-local.sh"], environment: [
+            "HES_RUN_FLEET": directory + "/fleet.json", "HES_RUN_DIR": directory + "/run",
+            "HES_STEP_TIMEOUT": "3s", "HES_SESSION_ATTEMPTS": "2", "HES_RUN_CYCLE_TIMEOUT": "180",
+        ], timeout: .seconds(330))
+        let output = run.stdout + run.stderr
+        #expect(run.status == 0, "\(output.suffix(3000))")
+        let line = try #require(output.split(separator: "\n").last { $0.hasPrefix("SUMMARY ") }, "\(output.suffix(2000))")
+        #expect(run.stdout.split(separator: "\n").last?.hasPrefix("SUMMARY ") == true, "SUMMARY is the last line")
+        let summary = try #require(try JSONSerialization.jsonObject(with: Data(line.dropFirst(8).utf8)) as? [String: Any])
+        #expect(summary["ok"] as? Bool == true)
+        #expect(summary["meters_expected"] as? Int == 42)
+        #expect(summary["meters_read"] as? Int == 38)
+        #expect(summary["meters_failed"] as? Int == 4)
+        #expect((summary["meters_failed_by_reason"] as? [String: Int]) == ["meter.timeout": 2, "meter.link-failed": 2])
+        let expected = summary["readings_expected"] as? Int ?? 0
+        #expect(expected >= 38 * 96 * 3)
+        #expect(summary["readings_confirmed"] as? Int == expected)
+        #expect(summary["duplicates"] as? Int == 0)
+        #expect(summary["gaps"] as? Int == 0)
+    }
+}
