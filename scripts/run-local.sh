@@ -171,36 +171,51 @@ items = items.get('commands', items) if isinstance(items, dict) else items
 print(' '.join(f'{k}={v}' for k, v in sorted(collections.Counter(c['request']['kind'] + ':' + c['state'] for c in items).items())))
 " 2>/dev/null)
 
-if [ "$duration" = 0 ]; then
-  echo "== running until Ctrl-C (the cycle's summary follows when it stops)"
-  while true; do sleep 1; done
-elif [ -n "$duration" ]; then
-  echo "== running ${duration}s more"
-  sleep "$duration"
-fi
-echo "== stopping"
-cleanup
-summary
-processes_ok=$?
-echo
-echo "== collection cycle (slot $slot, profile $lookback_start … $slot)"
-echo "commands: ${commands:-none}"
-grep -v '^SUMMARY ' "$run_dir/verify.txt" | tail -n 30
-commands_ok=$(python3 -c "
+# The cycle's report; the last line is `SUMMARY {json}`. Returns 0 when the numbers are right.
+report() { # processes-exit-status ("0" = all stopped cleanly, "running")
+  echo
+  echo "== collection cycle (slot $slot, profile $lookback_start … $slot)"
+  echo "commands: ${commands:-none}"
+  grep -v '^SUMMARY ' "$run_dir/verify.txt" | tail -n 30
+  local commands_ok summary_json
+  commands_ok=$(python3 -c "
 import json
 items = json.load(open('$run_dir/commands.json'))
 items = items.get('commands', items) if isinstance(items, dict) else items
 print(1 if len(items) == 5 and all(c['state'] == 'succeeded' for c in items) else 0)
 " 2>/dev/null || echo 0)
-summary_json=$(grep '^SUMMARY ' "$run_dir/verify.txt" | tail -n 1 | cut -d' ' -f2-)
-[ -n "$summary_json" ] || summary_json='{"ok": false}'
-python3 -c "
+  summary_json=$(grep '^SUMMARY ' "$run_dir/verify.txt" | tail -n 1 | cut -d' ' -f2-)
+  [ -n "$summary_json" ] || summary_json='{"ok": false}'
+  python3 -c "
 import json, sys
 summary = json.loads(sys.argv[1])
 summary['commands'] = dict(item.split('=') for item in sys.argv[2].split()) if sys.argv[2] else {}
 summary['commands_ok'] = sys.argv[3] == '1'
-summary['processes_stopped_cleanly'] = sys.argv[4] == '0'
-summary['ok'] = bool(summary.get('ok')) and summary['commands_ok'] and summary['processes_stopped_cleanly']
+if sys.argv[4] != 'running':
+    summary['processes_stopped_cleanly'] = sys.argv[4] == '0'
+summary['ok'] = bool(summary.get('ok')) and summary['commands_ok'] and summary.get('processes_stopped_cleanly', True)
 print('SUMMARY ' + json.dumps(summary, sort_keys=True))
 sys.exit(0 if summary['ok'] else 1)
-" "$summary_json" "$commands" "$commands_ok" "$processes_ok"
+" "$summary_json" "$commands" "$commands_ok" "$1"
+}
+
+stop_and_report() {
+  echo
+  echo "== stopping"
+  cleanup
+  summary
+  report $?
+  exit $?
+}
+
+if [ "$duration" = 0 ]; then
+  report running
+  trap stop_and_report INT TERM
+  echo
+  echo "== running until Ctrl-C (the report is printed again when it stops)"
+  while true; do sleep 1; done
+elif [ -n "$duration" ]; then
+  echo "== running ${duration}s more"
+  sleep "$duration"
+fi
+stop_and_report
