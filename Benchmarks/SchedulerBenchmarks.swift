@@ -18,8 +18,8 @@ enum SchedulerBenchmarks {
         let script = root + "/scripts/local-postgres.sh"
         let pgDirectory = directory + "/pg"
         let pgPort = 19_432
-        let url = try shell(script, ["start", pgDirectory, String(pgPort)]).trimmingCharacters(in: .whitespacesAndNewlines)
-        defer { _ = try? shell(script, ["purge", pgDirectory, String(pgPort)]) }
+        let url = try await startPostgres(script: script, directory: pgDirectory, port: pgPort, output: directory + "/pg-url")
+        defer { stopPostgres(script: script, directory: pgDirectory, port: pgPort) }
 
         let region = "bench"
         let kafkaPort = 19_093
@@ -93,6 +93,36 @@ enum SchedulerBenchmarks {
             """
     }
 
+    /// Starts the private cluster and returns its URL once the script printed it. The script's
+    /// exit is not waited for: the server it starts inherits the process's descriptors, and
+    /// Foundation's `Process` on Linux then never sees the script end.
+    static func startPostgres(script: String, directory: String, port: Int, output: String) async throws -> String {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: script)
+        process.arguments = ["start", directory, String(port)]
+        FileManager.default.createFile(atPath: output, contents: nil)
+        process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: output))
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        for _ in 0..<600 {
+            let text = String(decoding: FileManager.default.contents(atPath: output) ?? Data(), as: UTF8.self)
+            if let line = text.split(separator: "\n").first(where: { $0.hasPrefix("postgres://") }) { return String(line) }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        throw BenchmarkFailure("the private PostgreSQL did not start within 60 s (\(script) start \(directory))")
+    }
+
+    static func stopPostgres(script: String, directory: String, port: Int) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: script)
+        process.arguments = ["purge", directory, String(port)]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try? process.run()
+        // Give pg_ctl its time to stop the server; its exit is not reliably seen either.
+        Thread.sleep(forTimeInterval: 3)
+    }
+
     static func psql(_ url: String, _ query: String) throws -> String {
         try shell("/usr/bin/psql", ["-At", "-v", "ON_ERROR_STOP=1", url, "-c", query])
     }
@@ -101,12 +131,16 @@ enum SchedulerBenchmarks {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
-        let output = Pipe()
-        process.standardOutput = output
+        // A file, not a pipe: a server the command starts (pg_ctl) inherits the descriptor and
+        // would keep a pipe open for its whole life.
+        let outputPath = FileManager.default.temporaryDirectory.appendingPathComponent("hes-bench-\(UUID().uuidString)").path
+        FileManager.default.createFile(atPath: outputPath, contents: nil)
+        defer { try? FileManager.default.removeItem(atPath: outputPath) }
+        process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: outputPath))
         process.standardError = FileHandle.nullDevice
         try process.run()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
+        let data = FileManager.default.contents(atPath: outputPath) ?? Data()
         guard process.terminationStatus == 0 else {
             throw BenchmarkFailure("\(executable) \(arguments.prefix(2).joined(separator: " ")) exited with \(process.terminationStatus)")
         }
