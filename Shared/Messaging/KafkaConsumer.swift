@@ -285,11 +285,19 @@ final class ConsumerCore: Sendable {
         }
         let topic = raw.rkt.map { String(cString: rd_kafka_topic_name($0)) } ?? ""
         let partition = KafkaTopicPartition(topic: topic, partition: raw.partition)
-        let (generation, pause) = state.withLock { state -> (OffsetCommitTracker.Generation?, Bool) in
-            guard let generation = state.tracker.received(offset: raw.offset, in: partition) else { return (nil, false) }
+        let (generation, pause, missing) = state.withLock { state -> (OffsetCommitTracker.Generation?, Bool, Int64) in
+            let missing = state.tracker.missing(before: raw.offset, in: partition)
+            guard let generation = state.tracker.received(offset: raw.offset, in: partition) else { return (nil, false, 0) }
             let pause = state.tracker.unfinishedCount(for: partition) >= maxUnfinished && !state.paused.contains(partition)
             if pause { state.paused.insert(partition) }
-            return (generation, pause)
+            return (generation, pause, missing)
+        }
+        if missing > 0 {
+            KafkaMetrics.shared.lost(topic: topic).increment(by: Int64(missing))
+            logger.error("""
+                Kafka lost \(missing) message(s) of \(partition) before this consumer read them (offsets \(raw.offset - missing)..<\(raw.offset)): \
+                the log no longer holds them (retention or the broker's size limit); what they carried is recovered by re-reading the meters (gap recovery)
+                """, metadata: [LogMetadataKey.kafkaTopic: "\(topic)", LogMetadataKey.kafkaPartition: "\(raw.partition)", LogMetadataKey.kafkaOffset: "\(raw.offset)"])
         }
         guard let generation else {
             logger.debug("dropping a message of an unowned partition or an already-read offset", metadata: [
@@ -396,6 +404,15 @@ final class ConsumerCore: Sendable {
                 for partition in partitions {
                     state.tracker.assign(partition)
                     state.paused.remove(partition)
+                }
+            }
+            // The group's committed offsets: a first message beyond one shows lost messages.
+            let committed = RDKafkaClient.withPartitionList(partitions.map { ($0, Int64(RD_KAFKA_OFFSET_INVALID)) }) { copy in
+                rd_kafka_committed(handle, copy, 5_000) == RD_KAFKA_RESP_ERR_NO_ERROR ? RDKafkaClient.topicPartitions(copy) : []
+            }
+            state.withLock { state in
+                for (partition, offset, error) in committed where error == RD_KAFKA_RESP_ERR_NO_ERROR && offset >= 0 {
+                    state.tracker.expect(offset, in: partition)
                 }
             }
             if cooperative {

@@ -15,6 +15,9 @@ final class KafkaMetrics: Sendable {
     /// Messages handed to the application, by topic.
     func consumed(topic: String) -> Counter { counter("hes_kafka_messages_consumed_total", topic: topic) }
 
+    /// Messages a consumer never saw because the log dropped them before it read them, by topic.
+    func lost(topic: String) -> Counter { counter("hes_kafka_messages_lost_total", topic: topic) }
+
     let commitFailures = Counter(label: "hes_kafka_commit_failures_total")
     let rebalances = Counter(label: "hes_kafka_rebalances_total")
 

@@ -20,6 +20,8 @@ public struct OffsetCommitTracker: Sendable {
         var finishedAhead = Set<Int64>()
         /// Highest offset handed out plus one.
         var nextOffset: Int64?
+        /// Where this assignment should start: the group's committed offset, when known.
+        var expectedOffset: Int64?
         /// The last offset committed (or, before the first commit, the first offset received,
         /// which the group's committed offset already covers).
         var committedOffset: Int64?
@@ -92,6 +94,22 @@ public struct OffsetCommitTracker: Sendable {
 
     /// The generation of the current assignment of `partition`, if assigned.
     public func generation(of partition: KafkaTopicPartition) -> Generation? { partitions[partition]?.generation }
+
+    /// Records where reading `partition` should start (the group's committed offset), so a
+    /// first message beyond it shows that the log lost what lay between.
+    public mutating func expect(_ offset: Int64, in partition: KafkaTopicPartition) {
+        guard partitions[partition]?.nextOffset == nil else { return }
+        partitions[partition]?.expectedOffset = offset
+    }
+
+    /// How many offsets lie between what `partition` should deliver next and `offset`, a message
+    /// that just arrived: 0 normally; more when the log no longer holds them (retention, a size
+    /// limit) and the consumer's position jumped past them. The topics carry neither compaction
+    /// nor transactions, so their offsets have no holes of their own.
+    public func missing(before offset: Int64, in partition: KafkaTopicPartition) -> Int64 {
+        guard let state = partitions[partition], let next = state.nextOffset ?? state.expectedOffset else { return 0 }
+        return max(0, offset - next)
+    }
 
     // MARK: - Progress
 

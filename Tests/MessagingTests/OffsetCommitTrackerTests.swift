@@ -29,6 +29,25 @@ struct OffsetCommitTrackerTests {
         #expect(tracker.unfinishedCount(for: partition) == 0)
     }
 
+    @Test("a position that jumped past offsets the log dropped is counted: from the committed offset and between messages")
+    func lostOffsets() {
+        var tracker = OffsetCommitTracker()
+        tracker.assign(partition)
+        #expect(tracker.missing(before: 500, in: partition) == 0, "nothing known yet: a new group starts where the log starts")
+        tracker.expect(120, in: partition)
+        #expect(tracker.missing(before: 120, in: partition) == 0)
+        #expect(tracker.missing(before: 500, in: partition) == 380, "committed 120, the log now begins at 500")
+        _ = tracker.received(offset: 500, in: partition)
+        #expect(tracker.missing(before: 501, in: partition) == 0)
+        _ = tracker.received(offset: 501, in: partition)
+        #expect(tracker.missing(before: 510, in: partition) == 8)
+        #expect(tracker.missing(before: 400, in: partition) == 0, "an older offset is a duplicate, not a loss")
+        tracker.expect(0, in: partition)
+        #expect(tracker.missing(before: 502, in: partition) == 0, "once reading, the committed offset no longer applies")
+        tracker.assign(partition)
+        #expect(tracker.missing(before: 7, in: partition) == 0, "a new assignment forgets what it expected")
+    }
+
     @Test("revocation drops in-flight work; a new assignment starts fresh and ignores old marks")
     func revocationAndReassignment() {
         var tracker = OffsetCommitTracker()
