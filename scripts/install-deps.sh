@@ -12,6 +12,7 @@ packages=(
   socat             # pseudo-terminal pairs for serial-line tests
   util-linux        # runuser, to run PostgreSQL as the postgres user
   curl              # health probes in `make run`
+  chromium          # headless screenshots of the status page (`make run`, MakeRunTests)
 )
 
 missing=()

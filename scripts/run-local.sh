@@ -160,6 +160,25 @@ while true; do
 done
 echo
 
+# The status page (config-service's admin port) once the uploader recorded every outcome; with
+# chromium installed, a screenshot and the rendered page beside the logs.
+for _ in $(seq 1 20); do
+  curl -s http://127.0.0.1:9101/status > "$run_dir/status.html" 2>/dev/null
+  shown=$(python3 -c "
+import re, sys
+page = open('$run_dir/status.html').read()
+numbers = [int(re.search(r'id=\"tasks-%s\"[^>]*>(\\d+)<' % name, page).group(1)) for name in ('succeeded', 'failed')]
+print(sum(numbers))" 2>/dev/null || echo 0)
+  [ "$shown" -ge "$meters_total" ] && break
+  sleep 0.5
+done
+if command -v chromium >/dev/null 2>&1; then
+  chromium --headless --no-sandbox --disable-gpu --hide-scrollbars --window-size=1280,1100 \
+    --screenshot="$run_dir/status.png" http://127.0.0.1:9101/status >/dev/null 2>&1 &&
+  chromium --headless --no-sandbox --disable-gpu --dump-dom http://127.0.0.1:9101/status > "$run_dir/status-dom.html" 2>/dev/null &&
+  echo "status page: http://127.0.0.1:9101/status (screenshot $run_dir/status.png)"
+fi
+
 lookback_start=$(date -u -d "$slot - 24 hours" +%Y-%m-%dT%H:%M:00Z)
 "$bin/meter-sim" verify --from "$lookback_start" --to "$slot" --verbose > "$run_dir/verify.txt" 2>&1
 verified=$?

@@ -1,4 +1,7 @@
 import Contracts
+import HTTPTypes
+import Hummingbird
+import NIOCore
 import Foundation
 import DLMSClient
 import DLMSSecurity
@@ -40,6 +43,14 @@ extension App {
         let routes = ConfigRoutes(manager: manager, commands: commands, tokens: tokens, maxDocumentBytes: configuration.maxDocumentBytes, logger: runtime.logger)
         let api = APIServer(configuration: .init(host: configuration.apiHost, port: configuration.apiPort, name: "config api"), logger: runtime.logger,
                             routes: { routes.register($0) })
+        let status = StatusPage(database: database, logger: runtime.logger)
+        runtime.adminServer.addRoutes { router in
+            router.get("status") { _, _ in
+                var headers = HTTPFields()
+                headers[.contentType] = "text/html; charset=utf-8"
+                return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: StatusPage.render(try await status.snapshot()))))
+            }
+        }
         let controlPlane = ControlPlane(database: database, store: store, commands: commands, tokens: tokens, bootstrapToken: configuration.bootstrapToken, api: api, logger: runtime.logger)
         return runtime.serviceGroup(running: [database, controlPlane])
     }

@@ -40,6 +40,20 @@ struct ProgressRecorder: Sendable {
                     SET confirmed_until = GREATEST(meter_progress.confirmed_until, EXCLUDED.confirmed_until), updated_at = now()
                     """, logger: logger)
             }
+            if !confirmation.results.isEmpty {
+                // Every result the IMS confirmed (task ids are UUIDs; one that is not has no row).
+                let results = confirmation.results.filter { UUID(uuidString: $0.taskID) != nil }
+                try await connection.query("""
+                    INSERT INTO task_outcomes (task_id, region_id, line_id, meter_id, command_id, outcome, failure_code, readings, started_at, finished_at)
+                    SELECT t::uuid, r, l, m, NULLIF(c, '')::uuid, o, NULLIF(f, ''), n, s, e
+                    FROM unnest(\(results.map(\.taskID))::text[], \(results.map(\.region))::text[], \(results.map(\.lineID))::text[],
+                                \(results.map(\.meterID))::text[], \(results.map { $0.commandID.flatMap { UUID(uuidString: $0) }?.uuidString ?? "" })::text[],
+                                \(results.map(\.outcome.rawValue))::text[], \(results.map { $0.failure?.code ?? "" })::text[],
+                                \(results.map(\.readingCount))::int8[], \(results.map(\.startedAt))::timestamptz[], \(results.map(\.finishedAt))::timestamptz[])
+                         AS x (t, r, l, m, c, o, f, n, s, e)
+                    ON CONFLICT (task_id) DO NOTHING
+                    """, logger: logger)
+            }
             for result in confirmation.results {
                 guard let commandID = result.commandID else { continue }
                 guard let id = UUID(uuidString: commandID) else {

@@ -42,5 +42,21 @@ struct MakeRunTests {
         #expect(summary["readings_confirmed"] as? Int == expected)
         #expect(summary["duplicates"] as? Int == 0)
         #expect(summary["gaps"] as? Int == 0)
+
+        // The status page, rendered by headless Chromium during the run, shows the run's numbers.
+        let dom = try String(contentsOfFile: directory + "/run/status-dom.html", encoding: .utf8)
+        func shown(_ id: String) -> String? {
+            guard let range = dom.range(of: "id=\"\(id)\"") else { return nil }
+            let rest = dom[range.upperBound...]
+            guard let open = rest.firstIndex(of: ">"), let close = rest[open...].firstIndex(of: "<") else { return nil }
+            return String(rest[rest.index(after: open)..<close])
+        }
+        #expect(shown("tasks-succeeded") == "38", "\(dom.prefix(3000))")
+        #expect(shown("tasks-failed") == "4")
+        #expect(shown("config-version") == "1")
+        #expect(Int(shown("readings-confirmed") ?? "") ?? 0 >= expected)
+        #expect(dom.contains("meter.timeout") && dom.contains("meter.link-failed"), "failures by reason")
+        let screenshot = try FileManager.default.attributesOfItem(atPath: directory + "/run/status.png")
+        #expect((screenshot[.size] as? Int ?? 0) > 10_000, "a real screenshot")
     }
 }
