@@ -179,6 +179,8 @@ if command -v chromium >/dev/null 2>&1; then
   echo "status page: http://127.0.0.1:9101/status (screenshot $run_dir/status.png)"
 fi
 
+{ "$bin/hesctl" regions; echo; "$bin/hesctl" meters status SIM00000001; } > "$run_dir/operators.txt" 2>&1
+
 lookback_start=$(date -u -d "$slot - 24 hours" +%Y-%m-%dT%H:%M:00Z)
 "$bin/meter-sim" verify --from "$lookback_start" --to "$slot" --verbose > "$run_dir/verify.txt" 2>&1
 verified=$?
@@ -195,6 +197,10 @@ report() { # processes-exit-status ("0" = all stopped cleanly, "running")
   echo
   echo "== collection cycle (slot $slot, profile $lookback_start … $slot)"
   echo "commands: ${commands:-none}"
+  echo
+  echo "\$ hesctl regions; hesctl meters status SIM00000001"
+  cat "$run_dir/operators.txt"
+  echo
   grep -v '^SUMMARY ' "$run_dir/verify.txt" | tail -n 30
   local commands_ok summary_json
   commands_ok=$(python3 -c "

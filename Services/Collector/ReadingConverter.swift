@@ -19,7 +19,8 @@ enum ReadingConverter {
     /// The readings of profile rows: one per captured value that is not the clock column, at the
     /// row's capture time; rows without a usable time are counted and skipped.
     /// - Parameter scalers: the scaler and unit of each captured register, by logical name.
-    static func readings(profileRows rows: [ProfileRow], scalers: [OBISCode: ScalerUnit]) -> (readings: [Reading], rowsWithoutTime: Int) {
+    /// - Parameter profile: the profile the rows came from; each reading names it.
+    static func readings(profileRows rows: [ProfileRow], scalers: [OBISCode: ScalerUnit], profile: String? = nil) -> (readings: [Reading], rowsWithoutTime: Int) {
         var readings: [Reading] = []
         var skipped = 0
         // What is the same for every row of a column is worked out once per column.
@@ -45,7 +46,7 @@ enum ReadingConverter {
                 let (type, text) = render(row.values[index], scaler: column.scaler?.scaler)
                 readings.append(Reading(
                     obis: column.obis, classID: column.classID, attribute: column.attribute,
-                    captureTime: captureTime, valueType: type, value: text, unit: type == .number ? column.unit : nil))
+                    captureTime: captureTime, valueType: type, value: text, unit: type == .number ? column.unit : nil, profile: profile))
             }
         }
         return (readings, skipped)

@@ -251,7 +251,7 @@ struct TaskExecutor: Sendable {
                 if case .data(let data) = result, let scaler = try? ScalerUnit(data: data) { scalers[code] = scaler }
             }
         }
-        let (readings, skipped) = ReadingConverter.readings(profileRows: reading.rows, scalers: scalers)
+        let (readings, skipped) = ReadingConverter.readings(profileRows: reading.rows, scalers: scalers, profile: profile.obis)
         session.readings.append(contentsOf: readings)
         session.details["profileRows.\(profile.obis)"] = "\(reading.rows.count)"
         if skipped > 0 {

@@ -40,7 +40,8 @@ extension App {
         let tokens = APITokens(database: database, logger: runtime.logger)
         let manager = ConfigurationManager(store: store, vault: SecretVault(masterKey: configuration.masterKey), validator: Self.validator, logger: runtime.logger)
         let commands = CommandStore(database: database, guardrails: configuration.commandGuard, logger: runtime.logger)
-        let routes = ConfigRoutes(manager: manager, commands: commands, tokens: tokens, maxDocumentBytes: configuration.maxDocumentBytes, logger: runtime.logger)
+        let routes = ConfigRoutes(manager: manager, commands: commands, tokens: tokens, maxDocumentBytes: configuration.maxDocumentBytes, logger: runtime.logger,
+                                  operations: OperationsStore(database: database, logger: runtime.logger))
         let api = APIServer(configuration: .init(host: configuration.apiHost, port: configuration.apiPort, name: "config api"), logger: runtime.logger,
                             routes: { routes.register($0) })
         let status = StatusPage(database: database, logger: runtime.logger)

@@ -24,6 +24,8 @@ struct ConfigRoutes: Sendable {
     let tokens: APITokens
     let maxDocumentBytes: Int
     let logger: Logger
+    /// Meter and region status for operators; without it those routes are absent.
+    var operations: OperationsStore? = nil
 
     func register(_ router: AdminRouter) {
         router.get("openapi.yaml") { _, _ in
@@ -83,6 +85,7 @@ struct ConfigRoutes: Sendable {
             return try json(try await run { try await manager.diff(from: from, to: try query(request, "to")) })
         }
         registerCommands(api)
+        if let operations { registerOperations(api, operations) }
         api.get("tokens") { request, _ in
             _ = try await authorize(request, .admin)
             return try json(try await run { try await tokens.list() })
@@ -108,6 +111,23 @@ struct ConfigRoutes: Sendable {
             try await run { try await tokens.revoke(name: name, by: caller.name) }
             logger.notice("API token revoked", metadata: ["token.name": "\(name)", "actor": "\(caller.name)"])
             return Response(status: .noContent)
+        }
+    }
+
+    /// `GET /v1/meters/{id}/status` and `GET /v1/regions/status` (viewer): what operators ask
+    /// about a meter and the regions (`hesctl meters status`, `hesctl regions`).
+    private func registerOperations(_ api: RouterGroup<BasicRequestContext>, _ operations: OperationsStore) {
+        api.get("meters/:id/status") { request, context in
+            _ = try await authorize(request, .viewer)
+            let id = try context.parameters.require("id")
+            guard let view = try await run({ try await operations.meterStatus(id) }) else {
+                throw HTTPProblem.notFound("meter '\(id)' is not in the active configuration")
+            }
+            return try json(view)
+        }
+        api.get("regions/status") { request, _ in
+            _ = try await authorize(request, .viewer)
+            return try json(try await run { try await operations.regionStatus() })
         }
     }
 

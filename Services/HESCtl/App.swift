@@ -16,6 +16,8 @@ struct App: AsyncParsableCommand {
             TaskCommand.self,
             ConfigCommand.self,
             CommandsCommand.self,
+            MetersCommand.self,
+            RegionsCommand.self,
         ])
 }
 

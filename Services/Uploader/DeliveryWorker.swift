@@ -111,7 +111,9 @@ final class DeliveryWorker: Service, Sendable {
                 var progress: [String: Double] = [:]
                 for reading in batch.readings {
                     let time = reading.captureTime.timeIntervalSince1970
-                    if time > progress[reading.obis] ?? -.infinity { progress[reading.obis] = time }
+                    // Progress is per profile: values read on their own (registers) do not advance it.
+                    guard let profile = reading.profile else { continue }
+                    if time > progress[profile] ?? -.infinity { progress[profile] = time }
                 }
                 return PendingDelivery(message: message, itemID: batch.batchID, meterID: batch.meterID, weight: max(1, batch.readings.count), progress: progress)
             case .results:

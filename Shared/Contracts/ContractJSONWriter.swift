@@ -125,6 +125,7 @@ extension Reading {
             w.member("captureTime") { $0.date(captureTime) }
             w.member("classID") { $0.int(classID) }
             w.member("obis") { $0.string(obis) }
+            if let profile { w.member("profile") { $0.string(profile) } }
             if let status { w.member("status") { $0.int(status) } }
             if let unit { w.member("unit") { $0.string(unit) } }
             w.member("value") { $0.string(value) }

@@ -56,8 +56,12 @@ public struct Reading: Codable, Sendable, Hashable {
     public var unit: String?
     /// The profile row's status byte or register status, where the meter supplies one.
     public var status: Int?
+    /// The profile (its OBIS code) whose row held the value; absent for values read on their own.
+    /// Confirmed progress (`meter_progress`) is kept per profile.
+    public var profile: String?
 
-    public init(obis: String, classID: Int, attribute: Int, captureTime: Date, valueType: ValueType, value: String, unit: String? = nil, status: Int? = nil) {
+    public init(obis: String, classID: Int, attribute: Int, captureTime: Date, valueType: ValueType, value: String, unit: String? = nil, status: Int? = nil,
+                profile: String? = nil) {
         self.obis = obis
         self.classID = classID
         self.attribute = attribute
@@ -66,6 +70,7 @@ public struct Reading: Codable, Sendable, Hashable {
         self.value = value
         self.unit = unit
         self.status = status
+        self.profile = profile
     }
 
     /// `meter|obis|attribute|captureTime`: stable across redeliveries.

@@ -40,9 +40,10 @@ struct ReadingConverterTests {
             ProfileRow(columns: columns, values: DLMSDataList([.dateTime(local), .uint32(123456)])),
             ProfileRow(columns: columns, values: DLMSDataList([.null, .uint32(1)])),
         ]
-        let (readings, skipped) = ReadingConverter.readings(profileRows: rows, scalers: [OBISCode(1, 0, 1, 8, 0, 255): ScalerUnit(scaler: -3, unit: .wattHour)])
+        let (readings, skipped) = ReadingConverter.readings(profileRows: rows, scalers: [OBISCode(1, 0, 1, 8, 0, 255): ScalerUnit(scaler: -3, unit: .wattHour)],
+                                                            profile: "1.0.99.1.0.255")
         #expect(skipped == 1)
         #expect(readings == [Reading(obis: "1.0.1.8.0.255", classID: 3, attribute: 2, captureTime: Date(timeIntervalSince1970: 1_764_115_200 + 900),
-                                     valueType: .number, value: "123.456", unit: "Wh")])
+                                     valueType: .number, value: "123.456", unit: "Wh", profile: "1.0.99.1.0.255")])
     }
 }

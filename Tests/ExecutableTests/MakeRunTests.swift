@@ -43,6 +43,13 @@ struct MakeRunTests {
         #expect(summary["duplicates"] as? Int == 0)
         #expect(summary["gaps"] as? Int == 0)
 
+        // The operators' view from hesctl, taken while the stack ran.
+        let operators = try String(contentsOfFile: directory + "/run/operators.txt", encoding: .utf8)
+        let region = try #require(operators.split(separator: "\n").first { $0.hasPrefix("local ") }, "\(operators)")
+        #expect(region.split(separator: " ").prefix(3).map(String.init) == ["local", "36", "42"], "\(region)")
+        #expect(operators.contains("meter SIM00000001: region local"), "\(operators)")
+        #expect(operators.contains("IMS holds 1.0.99.1.0.255 up to"), "\(operators)")
+
         // The status page, rendered by headless Chromium during the run, shows the run's numbers.
         let dom = try String(contentsOfFile: directory + "/run/status-dom.html", encoding: .utf8)
         func shown(_ id: String) -> String? {

@@ -26,7 +26,7 @@ struct MigrationRunnerTests {
         )
         for table in [
             "audit_log", "commands", "config_versions", "dispatched_tasks", "lines", "meter_progress", "meter_secrets",
-            "meters", "regions", "schedules", "schema_migrations", "template_schedules", "templates",
+            "meters", "regions", "schedules", "schema_migrations", "task_outcomes", "template_schedules", "templates",
         ] {
             #expect(tables.contains(table), "missing table \(table)")
         }
