@@ -33,6 +33,11 @@ struct ConfigRoutes: Sendable {
             headers[.contentType] = "application/yaml"
             return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: OpenAPIDocument.text)))
         }
+        router.get("hes-configuration-v1.schema.json") { _, _ in
+            var headers = HTTPFields()
+            headers[.contentType] = "application/schema+json"
+            return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: OpenAPIDocument.configurationSchema)))
+        }
         let api = router.group("v1")
         api.post("config/validate") { request, _ in
             _ = try await authorize(request, .viewer)

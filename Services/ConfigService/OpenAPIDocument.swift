@@ -10,4 +10,14 @@ enum OpenAPIDocument {
         }
         return text
     }()
+
+    /// The configuration document's JSON Schema (`hes-configuration-v1.schema.json` beside this
+    /// file), served at `/hes-configuration-v1.schema.json`.
+    static let configurationSchema: String = {
+        guard let url = Bundle.module.url(forResource: "hes-configuration-v1.schema", withExtension: "json"),
+              let text = try? String(contentsOf: url, encoding: .utf8) else {
+            return #"{"$comment": "the schema was not bundled"}"#
+        }
+        return text
+    }()
 }

@@ -292,6 +292,8 @@ struct ConfigAPITests {
             try await Task.sleep(for: .milliseconds(10))
             #expect(try await api.sql("SELECT action FROM audit_log WHERE action LIKE 'token.%' ORDER BY id") == ["token.bootstrap", "token.created", "token.revoked"])
             #expect(try await api.send(.get, "/openapi.yaml", token: nil).status == .ok)
+            let schema = try await api.send(.get, "/hes-configuration-v1.schema.json", token: nil)
+            #expect(schema.status == .ok && schema.body.contains("hes-configuration/v1") && schema.body.contains("$defs"), "\(schema.body.prefix(200))")
         }
     }
 
