@@ -96,9 +96,10 @@ enum SchedulerBenchmarks {
     /// Starts the private cluster and returns its URL once the script printed it. The script's
     /// exit is not waited for: the server it starts inherits the process's descriptors, and
     /// Foundation's `Process` on Linux then never sees the script end.
-    static func startPostgres(script: String, directory: String, port: Int, output: String) async throws -> String {
+    static func startPostgres(script: String, directory: String, port: Int, output: String, environment: [String: String] = [:]) async throws -> String {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: script)
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
         process.arguments = ["start", directory, String(port)]
         FileManager.default.createFile(atPath: output, contents: nil)
         process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: output))

@@ -1,0 +1,99 @@
+import Contracts
+import Foundation
+import Logging
+import Messaging
+
+/// The uploader delivering a backlog to the IMS: 1,000 meters' reading batches (a day of
+/// 15-minute values, three per row: 288,000 readings) waiting on `hes.readings` in kafka-dev, as
+/// after an IMS outage; then the uploader starts against ims-sim (which stores each reading in
+/// its PostgreSQL and deduplicates) and the figure is readings confirmed per second until all
+/// are at the IMS. Processes: kafka-dev, a private PostgreSQL, ims-sim, uploader.
+enum UploaderBenchmarks {
+    static let all: [Benchmark] = [
+        Benchmark(name: "uploader.delivery") { try await delivery(meters: 1_000) },
+    ]
+
+    static func delivery(meters: Int) async throws -> [BenchmarkResult] {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("hes-bench-uploader-\(UUID().uuidString.prefix(8))").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().path
+        let script = root + "/scripts/local-postgres.sh"
+        let pgDirectory = directory + "/pg"
+        let pgPort = 19_433
+        let hesURL = try await SchedulerBenchmarks.startPostgres(script: script, directory: pgDirectory, port: pgPort, output: directory + "/pg-url")
+        defer { SchedulerBenchmarks.stopPostgres(script: script, directory: pgDirectory, port: pgPort) }
+        let imsURL = try await SchedulerBenchmarks.startPostgres(script: script, directory: pgDirectory, port: pgPort, output: directory + "/pg-ims-url",
+                                                                 environment: ["HES_LOCAL_DB_NAME": "ims_sim"])
+
+        let kafkaPort = 19_094, imsPort = 19_095
+        let brokers = "127.0.0.1:\(kafkaPort)"
+        var processes: [ChildProcessHandle] = []
+        defer { for process in processes.reversed() { process.stop() } }
+        processes.append(try await ChildProcessHandle.start(
+            "kafka-dev", ["--port", String(kafkaPort), "--regions", "bench", "--partitions", "12", "--admin-port", "0",
+                          "--bootstrap-file", directory + "/bootstrap"], log: directory + "/kafka-dev.log", ready: "kafka-dev bootstrap"))
+        processes.append(try await ChildProcessHandle.start(
+            "ims-sim", ["--port", String(imsPort), "--database-url", imsURL, "--admin-port", "0", "--log-level", "warning"],
+            log: directory + "/ims-sim.log", ready: "", timeout: .seconds(5)))
+
+        // The backlog.
+        var logger = Logger(label: "bench")
+        logger.logLevel = .error
+        var producerConfiguration = KafkaProducerConfiguration(bootstrapServers: brokers)
+        producerConfiguration.linger = .milliseconds(20)
+        let producer = try KafkaProducer(configuration: producerConfiguration, logger: logger)
+        let producing = Task { try await producer.run() }
+        let start = Date(timeIntervalSince1970: 1_796_000_000)
+        var total = 0
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for meter in 0..<meters {
+                let meterID = String(format: "BENCH%06d", meter)
+                let readings = (0..<96).flatMap { quarter in
+                    ["1.0.1.8.0.255", "1.0.2.8.0.255", "0.0.96.10.1.255"].map { obis in
+                        Reading(obis: obis, classID: 3, attribute: 2, captureTime: start.addingTimeInterval(Double(quarter) * 900),
+                                valueType: .number, value: String(meter * 1000 + quarter), unit: "Wh", profile: "1.0.99.1.0.255")
+                    }
+                }
+                total += readings.count
+                let batch = ReadingBatch(batchID: "bench-\(meter)#readings", taskID: "bench-\(meter)", region: "bench", meterID: meterID,
+                                         collectedAt: start.addingTimeInterval(86_400), readings: readings)
+                let bytes = try ContractCoder.encode(batch)
+                group.addTask { _ = try await producer.send(topic: KafkaTopics.readings, key: meterID, value: bytes) }
+                if meter % 200 == 199 { try await group.waitForAll() }
+            }
+            try await group.waitForAll()
+        }
+        await producer.close()
+        producing.cancel()
+
+        // Deliver.
+        let clock = ContinuousClock()
+        let began = clock.now
+        processes.append(try await ChildProcessHandle.start(
+            "uploader", ["--admin-port", "0", "--database-url", hesURL, "--kafka-brokers", brokers, "--ims-url", "http://127.0.0.1:\(imsPort)",
+                         "--log-level", "warning"], log: directory + "/uploader.log", ready: "", timeout: .seconds(5)))
+        var confirmed = 0
+        let deadline = began + .seconds(600)
+        while confirmed < total, clock.now < deadline {
+            try await Task.sleep(for: .milliseconds(250))
+            confirmed = (try? await readings(imsPort: imsPort)) ?? confirmed
+        }
+        let elapsed = clock.now - began
+        guard confirmed == total else {
+            throw BenchmarkFailure("uploader.delivery: \(confirmed) of \(total) readings at the IMS after 600 s; see \(directory)")
+        }
+        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        return [
+            BenchmarkResult(name: "uploader.delivery", value: Double(total) / seconds, unit: "readings/s"),
+            BenchmarkResult(name: "uploader.delivery.backlog_seconds", value: seconds, unit: "s"),
+        ]
+    }
+
+    /// Readings the IMS holds (`GET /v1/stats`).
+    static func readings(imsPort: Int) async throws -> Int {
+        let output = try SchedulerBenchmarks.shell("/usr/bin/curl", ["-s", "http://127.0.0.1:\(imsPort)/v1/stats"])
+        let object = try JSONSerialization.jsonObject(with: Data(output.utf8)) as? [String: Any]
+        return object?["readings"] as? Int ?? 0
+    }
+}
