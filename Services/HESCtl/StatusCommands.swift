@@ -1,6 +1,8 @@
 import ArgumentParser
 import Contracts
 import Foundation
+import Logging
+import Messaging
 import NIOHTTP1
 
 /// `hesctl meters status <id>`: a meter's configuration, recent task outcomes and confirmed progress.
@@ -34,20 +36,42 @@ struct MetersCommand: AsyncParsableCommand {
     }
 }
 
-/// `hesctl regions`: each region's size, last hour of work and outstanding tasks.
+/// `hesctl regions`: each region's size, last hour of work and outstanding tasks; with Kafka
+/// brokers, also the lag of the region's collector group on its task topics.
 struct RegionsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "regions", abstract: "Regions: meters, tasks of the last hour, tasks waiting for a result (config-service API).")
+        commandName: "regions",
+        abstract: "Regions: meters, tasks of the last hour, tasks waiting for a result (config-service API); the collectors' Kafka lag with --kafka-brokers.")
     @OptionGroup var api: ControlPlaneOptions
+    @Option(help: ArgumentHelp("Kafka bootstrap servers (HES_KAFKA_BROKERS): adds the lag of each region's collector group on its task topics.", valueName: "list"))
+    var kafkaBrokers: String?
 
     func run() async throws {
         let reply = try await api.call(.GET, "/v1/regions/status")
         if api.json { api.printJSON(reply.body); return }
         let views = try ContractCoder.makeDecoder().decode([RegionStatusView].self, from: reply.body)
+        var lags: [String: String] = [:]
+        if let brokers = kafkaBrokers ?? ProcessInfo.processInfo.environment["HES_KAFKA_BROKERS"] {
+            var logger = Logger(label: "hesctl.regions")
+            logger.logLevel = .critical
+            for view in views {
+                do {
+                    let probe = try KafkaGroupLag(bootstrapServers: brokers, groupID: "hes-collector-\(view.region)", logger: logger)
+                    let lag = try await probe.lag(topics: [KafkaTopics.tasks(region: view.region), KafkaTopics.priorityTasks(region: view.region)], timeout: .seconds(3))
+                    lags[view.region] = String(lag)
+                } catch {
+                    lags[view.region] = "unknown"
+                }
+            }
+        }
         let time = ISO8601DateFormatter()
-        printTable(["region", "lines", "meters", "emitted 1h", "succeeded 1h", "failed 1h", "awaiting result", "last confirmation"], views.map {
-            [$0.region, String($0.lines), String($0.meters), String($0.dispatchedLastHour), String($0.succeededLastHour), String($0.failedLastHour),
-             String($0.awaitingResults), $0.lastConfirmation.map { time.string(from: $0) } ?? "never"]
+        var header = ["region", "lines", "meters", "emitted 1h", "succeeded 1h", "failed 1h", "awaiting result", "last confirmation"]
+        if !lags.isEmpty { header.append("kafka lag") }
+        printTable(header, views.map { view in
+            var row = [view.region, String(view.lines), String(view.meters), String(view.dispatchedLastHour), String(view.succeededLastHour),
+                       String(view.failedLastHour), String(view.awaitingResults), view.lastConfirmation.map { time.string(from: $0) } ?? "never"]
+            if !lags.isEmpty { row.append(lags[view.region] ?? "unknown") }
+            return row
         })
     }
 }

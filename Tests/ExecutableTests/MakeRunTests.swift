@@ -47,6 +47,7 @@ struct MakeRunTests {
         let operators = try String(contentsOfFile: directory + "/run/operators.txt", encoding: .utf8)
         let region = try #require(operators.split(separator: "\n").first { $0.hasPrefix("local ") }, "\(operators)")
         #expect(region.split(separator: " ").prefix(3).map(String.init) == ["local", "36", "42"], "\(region)")
+        #expect(operators.contains("kafka lag") && Int(region.split(separator: " ").last ?? "") != nil, "the collectors' lag from Kafka: \(operators)")
         #expect(operators.contains("meter SIM00000001: region local"), "\(operators)")
         #expect(operators.contains("IMS holds 1.0.99.1.0.255 up to"), "\(operators)")
 
