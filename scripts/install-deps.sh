@@ -13,6 +13,7 @@ packages=(
   util-linux        # runuser, to run PostgreSQL as the postgres user
   curl              # health probes in `make run`
   chromium          # headless screenshots of the status page (`make run`, MakeRunTests)
+  docker-compose    # validates compose/ (`make compose-check`, ComposeTests); no engine needed
 )
 
 missing=()
