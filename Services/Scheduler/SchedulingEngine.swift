@@ -307,6 +307,7 @@ final class SchedulingEngine {
         guard !commands.isEmpty else { return }
         let factory = TaskFactory(plan: plan)
         var emissions: [Emission] = []
+        var kinds: [String: String] = [:]  // task id → command kind, for the log
         for command in commands {
             var logger = self.logger
             logger[metadataKey: LogMetadataKey.commandID] = "\(command.id.uuidString.lowercased())"
@@ -330,10 +331,16 @@ final class SchedulingEngine {
                 var entry = ledgerEntry(task, kind: .command, slot: now, topic: KafkaTopics.priorityTasks(region: task.region))
                 entry.commandID = command.id
                 emissions.append(Emission(task: task, entry: entry))
-                logger.info("command \(command.request.kind.rawValue) dispatched", metadata: [LogMetadataKey.taskID: "\(task.taskID)"])
+                kinds[task.taskID] = command.request.kind.rawValue
             }
         }
         try await send(emissions, recordingExisting: true)
+        for emission in emissions {
+            logger.info("command \(kinds[emission.task.taskID] ?? "") dispatched to \(emission.entry.topic)", metadata: [
+                LogMetadataKey.commandID: "\(emission.entry.commandID.map { $0.uuidString.lowercased() } ?? "")",
+                LogMetadataKey.meterID: "\(emission.task.meterID)", LogMetadataKey.taskID: "\(emission.task.taskID)",
+            ])
+        }
     }
 
     // MARK: - Gap recovery
