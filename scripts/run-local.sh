@@ -15,7 +15,8 @@ duration=${1:-}
 cycle_timeout=${HES_RUN_CYCLE_TIMEOUT:-600}
 fleet=${HES_RUN_FLEET:-scripts/run-fleet.json}
 region=${HES_REGION:-local}
-bin=$(swift build --show-bin-path)
+# HES_RUN_RELEASE=1 runs the release build (benchmarks), else the debug build `make run` built.
+if [ -n "${HES_RUN_RELEASE:-}" ]; then bin=$(swift build -c release --show-bin-path); else bin=$(swift build --show-bin-path); fi
 run_dir=${HES_RUN_DIR:-$PWD/.hes-run}
 logs=$run_dir/logs
 rm -rf "$logs" "$run_dir/kafka-bootstrap"
@@ -105,7 +106,7 @@ summary() {
 
 echo "== waiting for health and readiness (dependencies answering)"
 for name in "${order[@]}"; do
-  for _ in $(seq 1 100); do [ "$(probe "${admin_ports[$name]}" /readyz)" = 200 ] && break; sleep 0.2; done
+  for _ in $(seq 1 $(( ${HES_RUN_READY_TIMEOUT:-20} * 5 ))); do [ "$(probe "${admin_ports[$name]}" /readyz)" = 200 ] && break; sleep 0.2; done
 done
 printf '\n%-16s %-7s %-8s %-8s %s\n' process pid healthz readyz admin
 for name in "${order[@]}"; do
@@ -127,6 +128,7 @@ echo "== one collection cycle"
 slot=$(date -u +%Y-%m-%dT%H:%M:00Z)
 cron="$(date -u -d "$slot" +%-M) $(date -u -d "$slot" +%-H) * * *"
 "$bin/meter-sim" config --fleet "$fleet" --region "$region" --cron "$cron" --window-minutes 60 --lookback-hours 24 > "$run_dir/config.json"
+started_precise=$(date +%s.%N)
 if ! "$bin/hesctl" config apply "$run_dir/config.json"; then
   echo "the configuration was refused; see above" >&2
   cleanup; summary; exit 1
@@ -141,6 +143,7 @@ from_time=$(date -u -d "$slot - 2 hours" +%Y-%m-%dT%H:%M:00Z)
 "$bin/hesctl" commands create reconnect SIM00000005 --json > /dev/null || echo "a command was refused; see above" >&2
 
 started=$(date +%s)
+done_precise=""
 last_line=""
 while true; do
   emitted=$(metric_sum 9102 hes_scheduler_tasks_emitted_total)
@@ -151,6 +154,7 @@ while true; do
   if [ -t 1 ]; then printf '\r%s' "$line"; elif [ $((elapsed % 10)) = 0 ] && [ "$line" != "$last_line" ]; then echo "$line"; fi
   last_line=$line
   if [ "$emitted" -ge $((meters_total + 5)) ] && [ "$results" -ge "$emitted" ]; then
+    [ -n "$done_precise" ] || done_precise=$(date +%s.%N)
     # Every task has its result; readings may still be on their way to the IMS.
     sleep 3
     [ "$(ims_stat readings)" = "$readings" ] && break
@@ -159,6 +163,11 @@ while true; do
   sleep 1
 done
 echo
+# The cycle's length, from the configuration's activation to the last result at the IMS.
+python3 -c "
+import json, sys
+print(json.dumps({'seconds': float(sys.argv[2] or sys.argv[3]) - float(sys.argv[1]), 'emitted': int(sys.argv[4]), 'results': int(sys.argv[5]), 'readings': int(sys.argv[6])}))
+" "$started_precise" "$done_precise" "$(date +%s.%N)" "$emitted" "$results" "$(ims_stat readings)" > "$run_dir/cycle.json"
 
 # The status page (config-service's admin port) once the uploader recorded every outcome; with
 # chromium installed, a screenshot and the rendered page beside the logs.
