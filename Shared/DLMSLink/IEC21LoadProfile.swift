@@ -139,7 +139,9 @@ public struct IEC21LoadProfile: Hashable, Sendable {
                 if set.values.count <= 1, set.values.first?.value.isEmpty ?? true { continue }
                 guard set.values.count >= 4, let time = IEC21Timestamp(set.values[0].value),
                       let period = Int(set.values[2].value), (1...1440).contains(period),
-                      let count = Int(set.values[3].value), count >= 0, set.values.count == 4 + 2 * count
+                      let count = Int(set.values[3].value), count >= 0,
+                      // Bound the wire count before any arithmetic: 4 + 2 × n overflows for n near Int.max.
+                      count <= (set.values.count - 4) / 2, set.values.count == 4 + 2 * count
                 else {
                     throw DLMSLinkError.malformedFrame("IEC 62056-21 load-profile header \(set.address) with \(set.values.count) value(s) does not fit ZYYMMDDhhmm, status, period, n, n × (id, unit)")
                 }
