@@ -71,8 +71,6 @@ final class SchedulingEngine {
             for entry in entries { regions[plan.meters[entry.meter].region, default: ([], 0)].entries.append(entry) }
             self.regions = regions
         }
-
-        var isComplete: Bool { regions.values.allSatisfy { $0.cursor == $0.entries.count } }
     }
 
     private struct Emission {
@@ -96,7 +94,8 @@ final class SchedulingEngine {
     private var progress: TaskFactory.Progress = [:]
     private var progressLoadedAt: Date?
     private var lastGapRun: Date?
-    /// Gap reads asked for within the retry interval (see ``SchedulerStore/recentGapStarts(since:)``).
+    /// Gap reads asked for within the retry interval (see ``SchedulerStore/recentGapStarts(since:)``),
+    /// read again with the progress.
     private var recentGaps: Set<String> = []
     private var pressured: Set<String> = []
     private var outstandingNow: [String: Int] = [:]
@@ -142,9 +141,10 @@ final class SchedulingEngine {
         try await dispatchCommands(now: now, plan: plan)
         if progressLoadedAt.map({ now.timeIntervalSince($0) >= settings.progressRefresh || $0 > now }) ?? true {
             progress = try await store.progress()
+            // Between reloads the set is kept up to date here: emissions add their keys, failed sends take theirs out.
+            recentGaps = try await store.recentGapStarts(since: now.addingTimeInterval(-settings.gapRetryInterval))
             progressLoadedAt = now
         }
-        recentGaps = try await store.recentGapStarts(since: now.addingTimeInterval(-settings.gapRetryInterval))
         try await emitSlots(now: now, plan: plan)
         if lastGapRun.map({ now.timeIntervalSince($0) >= settings.gapInterval || $0 > now }) ?? true {
             try await recoverGaps(now: now, plan: plan)
@@ -289,13 +289,9 @@ final class SchedulingEngine {
         for profile in meter.profiles {
             guard let confirmed = progress[TaskFactory.ProgressKey(meterID: meter.id, obis: profile.obis)] else { continue }
             let lookbackStart = state.slot.addingTimeInterval(-profile.lookbackHours * 3600)
-            for piece in GapPlanner.pieces(confirmed: confirmed, expected: lookbackStart, now: now, limits: settings.gapLimits)
-            where recentGaps.insert(SchedulerStore.gapKey(meter: meter.id, obis: profile.obis, start: piece.from)).inserted {
-                let gap = factory.gap(meter: index, profile: profile, range: piece, attempt: Int64(state.slot.timeIntervalSince1970), now: now,
-                                      deadline: now.addingTimeInterval(settings.gapDeadline), keys: keys)
-                emissions.append(Emission(task: gap, entry: ledgerEntry(gap, kind: .gapRecovery, profile: profile.obis, range: piece,
-                                                                        topic: KafkaTopics.priorityTasks(region: meter.region))))
-            }
+            let pieces = GapPlanner.pieces(confirmed: confirmed, expected: lookbackStart, now: now, limits: settings.gapLimits)
+            emissions += gapEmissions(meter: index, profile: profile, pieces: pieces, attempt: Int64(state.slot.timeIntervalSince1970),
+                                      keys: keys, factory: factory, now: now)
         }
         return emissions
     }
@@ -363,13 +359,9 @@ final class SchedulingEngine {
                 guard let confirmed = progress[TaskFactory.ProgressKey(meterID: meter.id, obis: profile.obis)] else { continue }
                 let pieces = GapPlanner.pieces(confirmed: confirmed, expected: expected, now: now, limits: settings.gapLimits)
                 guard !pieces.isEmpty, case .success(let keys) = keys(meter: index, plan: plan) else { continue }
-                for piece in pieces where recentGaps.insert(SchedulerStore.gapKey(meter: meter.id, obis: profile.obis, start: piece.from)).inserted {
-                    let task = factory.gap(meter: index, profile: profile, range: piece, attempt: attempt, now: now,
-                                           deadline: now.addingTimeInterval(settings.gapDeadline), keys: keys)
-                    emissions.append(Emission(task: task, entry: ledgerEntry(task, kind: .gapRecovery, profile: profile.obis, range: piece,
-                                                                            topic: KafkaTopics.priorityTasks(region: meter.region))))
-                    perRegion[meter.region, default: 0] += 1
-                }
+                let gaps = gapEmissions(meter: index, profile: profile, pieces: pieces, attempt: attempt, keys: keys, factory: factory, now: now)
+                emissions += gaps
+                perRegion[meter.region, default: 0] += gaps.count
             }
             if emissions.count >= settings.batchSize {
                 try await send(emissions)
@@ -377,6 +369,19 @@ final class SchedulingEngine {
             }
         }
         try await send(emissions)
+    }
+
+    /// The gap reads of `pieces` not asked for within the retry interval, for the priority topic.
+    private func gapEmissions(meter index: Int, profile: ConfigurationDocument.ProfileRead, pieces: [GapPlanner.Piece], attempt: Int64,
+                              keys: MeterAccess.Keys?, factory: TaskFactory, now: Date) -> [Emission] {
+        let meter = factory.plan.meters[index]
+        return pieces.compactMap { piece in
+            guard recentGaps.insert(SchedulerStore.gapKey(meter: meter.id, obis: profile.obis, start: piece.from)).inserted else { return nil }
+            let task = factory.gap(meter: index, profile: profile, range: piece, attempt: attempt, now: now,
+                                   deadline: now.addingTimeInterval(settings.gapDeadline), keys: keys)
+            return Emission(task: task, entry: ledgerEntry(task, kind: .gapRecovery, profile: profile.obis, range: piece,
+                                                           topic: KafkaTopics.priorityTasks(region: meter.region)))
+        }
     }
 
     // MARK: - Sending
@@ -419,6 +424,10 @@ final class SchedulingEngine {
                 if let error {
                     firstError = firstError ?? error
                     metrics.sendFailures.increment()
+                    // Not asked for after all: the hole may be asked for again at once.
+                    if entry.kind == .gapRecovery, let obis = entry.profileOBIS, let start = entry.rangeStart {
+                        recentGaps.remove(SchedulerStore.gapKey(meter: entry.meterID, obis: obis, start: start))
+                    }
                 } else {
                     sent.append(entry)
                     metrics.emitted(origin: entry.kind.origin, region: entry.region).increment()

@@ -264,6 +264,26 @@ struct SchedulingEngineTests {
         }
     }
 
+    @Test("a gap read Kafka refused is asked for again at the next tick, not held back as already asked")
+    func refusedGapReadRetried() async throws {
+        try await withDatabase { harness in
+            try await harness.activate(try schedulerDocument(meters: 1, cron: "0 * * * *", lookbackHours: 24))
+            try await harness.execute("INSERT INTO meter_progress (meter_id, profile_obis, confirmed_until) VALUES ('M00000', '1.0.99.1.0.255', '2026-12-03T06:00:00Z')")
+            var settings = SchedulingSettings()
+            settings.catchUp = 60
+            settings.gapInterval = 1e9
+            let sink = RecordingSink()
+            let engine = harness.engine(sink, settings: settings)
+            sink.failNext(100)
+            await #expect(throws: SchedulerError.self) { try await engine.tick(now: iso("2026-12-05T12:00:10Z")) }
+            #expect(sink.sent.isEmpty)
+            sink.failNext(0)
+            try await engine.tick(now: iso("2026-12-05T12:00:11Z"))
+            #expect(sink.sent.filter { $0.task.origin == .schedule }.count == 1)
+            #expect(sink.sent.filter { $0.task.origin == .gapRecovery }.count == 3, "\(sink.sent.map(\.task.actions))")
+        }
+    }
+
     @Test("backpressure: a region with too much outstanding work gets no scheduled tasks until it catches up; commands still go")
     func backpressure() async throws {
         try await withDatabase { harness in
