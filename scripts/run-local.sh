@@ -192,14 +192,17 @@ fi
 
 lookback_start=$(date -u -d "$slot - 24 hours" +%Y-%m-%dT%H:%M:00Z)
 "$bin/meter-sim" verify --from "$lookback_start" --to "$slot" --verbose > "$run_dir/verify.txt" 2>&1
-verified=$?
 "$bin/hesctl" commands list --json > "$run_dir/commands.json" 2>/dev/null
-commands=$(python3 -c "
+# The commands by kind and state: a readable line, then the summary's fields as JSON.
+{ read -r commands; read -r commands_json; } < <(python3 -c "
 import json, collections
 items = json.load(open('$run_dir/commands.json'))
 items = items.get('commands', items) if isinstance(items, dict) else items
-print(' '.join(f'{k}={v}' for k, v in sorted(collections.Counter(c['request']['kind'] + ':' + c['state'] for c in items).items())))
+counts = dict(sorted(collections.Counter(c['request']['kind'] + ':' + c['state'] for c in items).items()))
+print(' '.join(f'{k}={v}' for k, v in counts.items()))
+print(json.dumps({'commands': counts, 'commands_ok': len(items) == 5 and all(c['state'] == 'succeeded' for c in items)}))
 " 2>/dev/null)
+[ -n "${commands_json:-}" ] || commands_json='{"commands": {}, "commands_ok": false}'
 
 # The cycle's report; the last line is `SUMMARY {json}`. Returns 0 when the numbers are right.
 report() { # processes-exit-status ("0" = all stopped cleanly, "running")
@@ -211,26 +214,19 @@ report() { # processes-exit-status ("0" = all stopped cleanly, "running")
   cat "$run_dir/operators.txt"
   echo
   grep -v '^SUMMARY ' "$run_dir/verify.txt" | tail -n 30
-  local commands_ok summary_json
-  commands_ok=$(python3 -c "
-import json
-items = json.load(open('$run_dir/commands.json'))
-items = items.get('commands', items) if isinstance(items, dict) else items
-print(1 if len(items) == 5 and all(c['state'] == 'succeeded' for c in items) else 0)
-" 2>/dev/null || echo 0)
+  local summary_json
   summary_json=$(grep '^SUMMARY ' "$run_dir/verify.txt" | tail -n 1 | cut -d' ' -f2-)
   [ -n "$summary_json" ] || summary_json='{"ok": false}'
   python3 -c "
 import json, sys
 summary = json.loads(sys.argv[1])
-summary['commands'] = dict(item.split('=') for item in sys.argv[2].split()) if sys.argv[2] else {}
-summary['commands_ok'] = sys.argv[3] == '1'
-if sys.argv[4] != 'running':
-    summary['processes_stopped_cleanly'] = sys.argv[4] == '0'
+summary.update(json.loads(sys.argv[2]))
+if sys.argv[3] != 'running':
+    summary['processes_stopped_cleanly'] = sys.argv[3] == '0'
 summary['ok'] = bool(summary.get('ok')) and summary['commands_ok'] and summary.get('processes_stopped_cleanly', True)
 print('SUMMARY ' + json.dumps(summary, sort_keys=True))
 sys.exit(0 if summary['ok'] else 1)
-" "$summary_json" "$commands" "$commands_ok" "$1"
+" "$summary_json" "$commands_json" "$1"
 }
 
 stop_and_report() {
