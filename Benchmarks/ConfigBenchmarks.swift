@@ -13,12 +13,9 @@ enum ConfigBenchmarks {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("hes-bench-config-\(UUID().uuidString.prefix(8))").path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().path
-        let script = root + "/scripts/local-postgres.sh"
-        let pgDirectory = directory + "/pg"
-        let pgPort = 19_434
-        let url = try await SchedulerBenchmarks.startPostgres(script: script, directory: pgDirectory, port: pgPort, output: directory + "/pg-url")
-        defer { SchedulerBenchmarks.stopPostgres(script: script, directory: pgDirectory, port: pgPort) }
+        let postgres = PrivatePostgres(directory: directory + "/pg", port: 19_434)
+        let url = try await postgres.start()
+        defer { postgres.stop() }
         try "000102030405060708090A0B0C0D0E0F".write(toFile: directory + "/master.key", atomically: true, encoding: .utf8)
         try "HES_API_TOKEN=bench-token\n".write(toFile: directory + "/settings.env", atomically: true, encoding: .utf8)
 
@@ -31,7 +28,7 @@ enum ConfigBenchmarks {
                                "--log-level", "warning", "--max-document-mb", "256", "--config-file", directory + "/settings.env"],
             log: directory + "/config-service.log", ready: "", timeout: .seconds(5)))
         for _ in 0..<200 {
-            if (try? SchedulerBenchmarks.shell("/usr/bin/curl", ["-sf", "-o", "/dev/null", "http://127.0.0.1:\(apiPort)/openapi.yaml"])) != nil { break }
+            if (try? runTool("/usr/bin/curl", ["-sf", "-o", "/dev/null", "http://127.0.0.1:\(apiPort)/openapi.yaml"])) != nil { break }
             try await Task.sleep(for: .milliseconds(100))
         }
 
@@ -55,7 +52,7 @@ enum ConfigBenchmarks {
         try document.write(toFile: directory + "/config.json", atomically: true, encoding: .utf8)
         let clock = ContinuousClock()
         let start = clock.now
-        let status = try SchedulerBenchmarks.shell("/usr/bin/curl", [
+        let status = try runTool("/usr/bin/curl", [
             "-s", "-o", directory + "/reply.json", "-w", "%{http_code}", "--max-time", "600", "-X", "POST",
             "-H", "Authorization: Bearer \(token)", "-H", "Content-Type: application/json",
             "--data-binary", "@" + directory + "/config.json", "http://127.0.0.1:\(apiPort)/v1/config/versions",
@@ -65,7 +62,7 @@ enum ConfigBenchmarks {
             let reply = (try? String(contentsOfFile: directory + "/reply.json", encoding: .utf8)) ?? ""
             throw BenchmarkFailure("config.activate_100k: the API answered \(status): \(reply.prefix(500))")
         }
-        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        let seconds = FleetBenchmarks.seconds(elapsed)
         return [
             BenchmarkResult(name: "config.activate_100k", value: seconds, unit: "s"),
             BenchmarkResult(name: "config.activate_100k.document_mb", value: Double(document.utf8.count) / 1_048_576, unit: "MiB"),

@@ -17,15 +17,14 @@ enum EndToEndBenchmarks {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("hes-bench-e2e-\(UUID().uuidString.prefix(8))").path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().path
         try """
             {"seed": 0, "password": "12345678", "pace": false, "groups": [
               {"count": \(meters), "transport": "tcp", "framing": "wrapper", "port": 21000, "faults": {"latency": "200ms"}}]}
             """.write(toFile: directory + "/fleet.json", atomically: true, encoding: .utf8)
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/bin/bash")
-        process.arguments = [root + "/scripts/run-local.sh"]
-        process.currentDirectoryURL = URL(fileURLWithPath: root)
+        process.arguments = [repositoryRoot + "/scripts/run-local.sh"]
+        process.currentDirectoryURL = URL(fileURLWithPath: repositoryRoot)
         process.environment = ProcessInfo.processInfo.environment.merging([
             "HES_RUN_FLEET": directory + "/fleet.json", "HES_RUN_DIR": directory + "/run", "HES_RUN_RELEASE": "1",
             "HES_MAX_CONCURRENT_LINES": "1000", "HES_STEP_TIMEOUT": "30s", "HES_LOG_LEVEL": "warning", "HES_RUN_CYCLE_TIMEOUT": "1200", "HES_RUN_READY_TIMEOUT": "240",

@@ -14,12 +14,9 @@ enum SchedulerBenchmarks {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("hes-bench-scheduler-\(UUID().uuidString.prefix(8))").path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().path
-        let script = root + "/scripts/local-postgres.sh"
-        let pgDirectory = directory + "/pg"
-        let pgPort = 19_432
-        let url = try await startPostgres(script: script, directory: pgDirectory, port: pgPort, output: directory + "/pg-url")
-        defer { stopPostgres(script: script, directory: pgDirectory, port: pgPort) }
+        let postgres = PrivatePostgres(directory: directory + "/pg", port: 19_432)
+        let url = try await postgres.start()
+        defer { postgres.stop() }
 
         let region = "bench"
         let kafkaPort = 19_093
@@ -46,7 +43,7 @@ enum SchedulerBenchmarks {
         try activation(meters: meters, cron: "\(parts.minute!) \(parts.hour!) * * *", region: region).write(toFile: documentPath, atomically: true, encoding: .utf8)
         let clock = ContinuousClock()
         let start = clock.now
-        _ = try shell("/usr/bin/psql", ["-q", "-v", "ON_ERROR_STOP=1", url, "-f", documentPath])
+        _ = try runTool("/usr/bin/psql", ["-q", "-v", "ON_ERROR_STOP=1", url, "-f", documentPath])
         var emitted = 0
         let deadline = start + .seconds(300)
         while emitted < meters, clock.now < deadline {
@@ -57,7 +54,7 @@ enum SchedulerBenchmarks {
         guard emitted == meters else {
             throw BenchmarkFailure("scheduler.emit_100k: \(emitted) of \(meters) tasks emitted in 300 s; see \(directory)/scheduler.log")
         }
-        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        let seconds = FleetBenchmarks.seconds(elapsed)
         return [
             BenchmarkResult(name: "scheduler.emit_100k", value: seconds, unit: "s"),
             BenchmarkResult(name: "scheduler.emit_100k.rate", value: Double(meters) / seconds, unit: "tasks/s"),
@@ -93,63 +90,7 @@ enum SchedulerBenchmarks {
             """
     }
 
-    /// Starts the private cluster and returns its URL once the script printed it. The script's
-    /// exit is not waited for: the server it starts inherits the process's descriptors, and
-    /// Foundation's `Process` on Linux then never sees the script end.
-    static func startPostgres(script: String, directory: String, port: Int, output: String, environment: [String: String] = [:]) async throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: script)
-        process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
-        process.arguments = ["start", directory, String(port)]
-        FileManager.default.createFile(atPath: output, contents: nil)
-        process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: output))
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        for _ in 0..<600 {
-            let text = String(decoding: FileManager.default.contents(atPath: output) ?? Data(), as: UTF8.self)
-            if let line = text.split(separator: "\n").first(where: { $0.hasPrefix("postgres://") }) { return String(line) }
-            try await Task.sleep(for: .milliseconds(100))
-        }
-        throw BenchmarkFailure("the private PostgreSQL did not start within 60 s (\(script) start \(directory))")
-    }
-
-    static func stopPostgres(script: String, directory: String, port: Int) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: script)
-        process.arguments = ["purge", directory, String(port)]
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try? process.run()
-        // Give pg_ctl its time to stop the server; its exit is not reliably seen either.
-        Thread.sleep(forTimeInterval: 3)
-    }
-
     static func psql(_ url: String, _ query: String) throws -> String {
-        try shell("/usr/bin/psql", ["-At", "-v", "ON_ERROR_STOP=1", url, "-c", query])
+        try runTool("/usr/bin/psql", ["-At", "-v", "ON_ERROR_STOP=1", url, "-c", query])
     }
-
-    static func shell(_ executable: String, _ arguments: [String]) throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        // A file, not a pipe: a server the command starts (pg_ctl) inherits the descriptor and
-        // would keep a pipe open for its whole life.
-        let outputPath = FileManager.default.temporaryDirectory.appendingPathComponent("hes-bench-\(UUID().uuidString)").path
-        FileManager.default.createFile(atPath: outputPath, contents: nil)
-        defer { try? FileManager.default.removeItem(atPath: outputPath) }
-        process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: outputPath))
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        process.waitUntilExit()
-        let data = FileManager.default.contents(atPath: outputPath) ?? Data()
-        guard process.terminationStatus == 0 else {
-            throw BenchmarkFailure("\(executable) \(arguments.prefix(2).joined(separator: " ")) exited with \(process.terminationStatus)")
-        }
-        return String(decoding: data, as: UTF8.self)
-    }
-}
-
-struct BenchmarkFailure: Error, CustomStringConvertible {
-    let description: String
-    init(_ description: String) { self.description = description }
 }

@@ -17,14 +17,10 @@ enum UploaderBenchmarks {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("hes-bench-uploader-\(UUID().uuidString.prefix(8))").path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().path
-        let script = root + "/scripts/local-postgres.sh"
-        let pgDirectory = directory + "/pg"
-        let pgPort = 19_433
-        let hesURL = try await SchedulerBenchmarks.startPostgres(script: script, directory: pgDirectory, port: pgPort, output: directory + "/pg-url")
-        defer { SchedulerBenchmarks.stopPostgres(script: script, directory: pgDirectory, port: pgPort) }
-        let imsURL = try await SchedulerBenchmarks.startPostgres(script: script, directory: pgDirectory, port: pgPort, output: directory + "/pg-ims-url",
-                                                                 environment: ["HES_LOCAL_DB_NAME": "ims_sim"])
+        let postgres = PrivatePostgres(directory: directory + "/pg", port: 19_433)
+        let hesURL = try await postgres.start()
+        defer { postgres.stop() }
+        let imsURL = try await postgres.start(database: "ims_sim")
 
         let kafkaPort = 19_094, imsPort = 19_095
         let brokers = "127.0.0.1:\(kafkaPort)"
@@ -83,7 +79,7 @@ enum UploaderBenchmarks {
         guard confirmed == total else {
             throw BenchmarkFailure("uploader.delivery: \(confirmed) of \(total) readings at the IMS after 600 s; see \(directory)")
         }
-        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        let seconds = FleetBenchmarks.seconds(elapsed)
         return [
             BenchmarkResult(name: "uploader.delivery", value: Double(total) / seconds, unit: "readings/s"),
             BenchmarkResult(name: "uploader.delivery.backlog_seconds", value: seconds, unit: "s"),
@@ -92,7 +88,7 @@ enum UploaderBenchmarks {
 
     /// Readings the IMS holds (`GET /v1/stats`).
     static func readings(imsPort: Int) async throws -> Int {
-        let output = try SchedulerBenchmarks.shell("/usr/bin/curl", ["-s", "http://127.0.0.1:\(imsPort)/v1/stats"])
+        let output = try runTool("/usr/bin/curl", ["-s", "http://127.0.0.1:\(imsPort)/v1/stats"])
         let object = try JSONSerialization.jsonObject(with: Data(output.utf8)) as? [String: Any]
         return object?["readings"] as? Int ?? 0
     }
