@@ -43,7 +43,7 @@ struct SecretVault: Sendable {
                 let context = "\(meterID)/\(name)"
                 switch secret {
                 case .plain(let text):
-                    let plain = Self.bytes(of: text, name: name)
+                    let plain = ConfiguredSecret.bytes(ofPlain: text, name: name)
                     if case .sealed(let keyID, let box)? = baseKeys[meterID]?.all.first(where: { $0.name == name })?.secret,
                        keyID == masterKey.id, let data = Data(base64Encoded: box),
                        let previous = try? masterKey.open(Array(data), context: context), previous == plain {
@@ -64,19 +64,6 @@ struct SecretVault: Sendable {
         }
         if !problems.isEmpty { throw ConfigServiceError.invalidDocument(problems) }
         return sealed
-    }
-
-    /// Keys are hex; passwords are their UTF-8 bytes.
-    static func bytes(of text: String, name: String) -> [UInt8] {
-        if name == "password" { return Array(text.utf8) }
-        var bytes: [UInt8] = []
-        var index = text.startIndex
-        while index < text.endIndex, let next = text.index(index, offsetBy: 2, limitedBy: text.endIndex) {
-            guard let byte = UInt8(text[index..<next], radix: 16) else { return Array(text.utf8) }
-            bytes.append(byte)
-            index = next
-        }
-        return bytes
     }
 
     /// The `meter_secrets` kind of a document's key name.

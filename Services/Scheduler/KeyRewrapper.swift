@@ -29,7 +29,7 @@ struct KeyRewrapper: Sendable {
                 }
                 plain = opened
             case .plain(let text):
-                plain = name == "password" ? Array(text.utf8) : (Hex.decode(text) ?? Array(text.utf8))
+                plain = ConfiguredSecret.bytes(ofPlain: text, name: name)
             case .redacted:
                 throw SchedulerError.keysUnavailable("meter \(meterID) \(name) is redacted in the active configuration")
             }

@@ -361,6 +361,20 @@ public struct ConfigurationDocument: Codable, Sendable, Hashable {
 /// redacted as the API shows it (`{"redacted": true}`; sent back, it keeps the secret the meter
 /// has in the version it is based on).
 public enum ConfiguredSecret: Codable, Sendable, Hashable, CustomStringConvertible {
+    /// The bytes of a secret given in the clear under `name`: keys are hex, the password is its
+    /// UTF-8 bytes (text that is not hex is taken as UTF-8 too; the validator refuses such keys).
+    public static func bytes(ofPlain text: String, name: String) -> [UInt8] {
+        if name == "password" { return Array(text.utf8) }
+        var bytes: [UInt8] = []
+        var index = text.startIndex
+        while index < text.endIndex, let next = text.index(index, offsetBy: 2, limitedBy: text.endIndex) {
+            guard let byte = UInt8(text[index..<next], radix: 16) else { return Array(text.utf8) }
+            bytes.append(byte)
+            index = next
+        }
+        return bytes
+    }
+
     case plain(String)
     case sealed(masterKeyID: String, box: String)
     case redacted
