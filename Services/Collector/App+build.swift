@@ -41,11 +41,11 @@ extension App {
         runtime.logger.info("collector starting", metadata: [
             "sessions.max": "\(configuration.maxConcurrentLines)", "master_key": "\(configuration.masterKey.map { $0.id } ?? "none")",
         ])
-        let clientID = "hes-collector-\(configuration.region)"
+        let clientID = KafkaTopics.collectorGroup(region: configuration.region)
         let producer = try runtime.kafkaProducer(clientID: clientID, brokers: configuration.kafkaBrokers)
         var consumerConfiguration = KafkaConsumerConfiguration(
             bootstrapServers: configuration.kafkaBrokers, groupID: clientID,
-            topics: [KafkaTopics.priorityTasks(region: configuration.region), KafkaTopics.tasks(region: configuration.region)])
+            topics: KafkaTopics.taskTopics(region: configuration.region))
         consumerConfiguration.clientID = clientID
         consumerConfiguration.assignmentStrategy = .range
         consumerConfiguration.sessionTimeout = configuration.kafkaSessionTimeout

@@ -56,8 +56,8 @@ struct RegionsCommand: AsyncParsableCommand {
             logger.logLevel = .critical
             for view in views {
                 do {
-                    let probe = try KafkaGroupLag(bootstrapServers: brokers, groupID: "hes-collector-\(view.region)", logger: logger)
-                    let lag = try await probe.lag(topics: [KafkaTopics.tasks(region: view.region), KafkaTopics.priorityTasks(region: view.region)], timeout: .seconds(3))
+                    let probe = try KafkaGroupLag(bootstrapServers: brokers, groupID: KafkaTopics.collectorGroup(region: view.region), logger: logger)
+                    let lag = try await probe.lag(topics: KafkaTopics.taskTopics(region: view.region), timeout: .seconds(3))
                     lags[view.region] = String(lag)
                 } catch {
                     lags[view.region] = "unknown"

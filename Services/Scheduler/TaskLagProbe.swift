@@ -30,11 +30,11 @@ final class TaskLagProbe: RegionLoad, Sendable {
         do {
             let probe = try probes.withLock { probes in
                 if let probe = probes[region] { return probe }
-                let probe = try KafkaGroupLag(bootstrapServers: brokers, groupID: "hes-collector-\(region)", logger: logger)
+                let probe = try KafkaGroupLag(bootstrapServers: brokers, groupID: KafkaTopics.collectorGroup(region: region), logger: logger)
                 probes[region] = probe
                 return probe
             }
-            value = try await probe.lag(topics: [KafkaTopics.tasks(region: region), KafkaTopics.priorityTasks(region: region)])
+            value = try await probe.lag(topics: KafkaTopics.taskTopics(region: region))
         } catch {
             logger.warning("the task lag of region \(region) is unknown (\(error)); no outstanding-work limit applies until it is measured",
                            metadata: [LogMetadataKey.region: "\(region)"])
