@@ -118,10 +118,13 @@ struct Verify: AsyncParsableCommand {
         var summary = Summary()
         summary.meters_expected = checks.count
         for check in checks {
-            let readingsRight = check.confirmed == check.expected && check.wrong == 0
+            let read = check.succeeded && check.confirmed == check.expected && check.wrong == 0
+            // A healthy meter must be read in full; a broken one must be reported failed.
+            let explained = check.fault == nil ? read : !check.failures.isEmpty
             summary.duplicates += check.duplicates
             if check.fault != nil { summary.meters_faulty_expected += 1 }
-            if check.succeeded && readingsRight {
+            if !explained { summary.meters_unexplained += 1 }
+            if read {
                 summary.meters_read += 1
             } else if !check.failures.isEmpty {
                 summary.meters_failed += 1
@@ -132,11 +135,7 @@ struct Verify: AsyncParsableCommand {
                 summary.readings_confirmed += check.confirmed
                 summary.readings_wrong += check.wrong
                 summary.gaps += check.expected - check.confirmed
-                if !(check.succeeded && readingsRight) { summary.meters_unexplained += 1 }
-            } else if check.failures.isEmpty {
-                summary.meters_unexplained += 1  // a broken meter with no failure reported
             }
-            let explained = check.fault == nil ? check.succeeded && readingsRight : !check.failures.isEmpty
             if verbose, !explained {
                 print("\(check.serial): fault \(check.fault ?? "none"), \(check.confirmed)/\(check.expected) readings, \(check.wrong) wrong, results \(check.succeeded ? "succeeded" : "not succeeded") \(check.failures)\(check.missingExample.map { ", e.g. missing \($0)" } ?? "")")
             }
