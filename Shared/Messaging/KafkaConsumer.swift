@@ -88,6 +88,12 @@ public final class KafkaConsumer: Service, Sendable {
     /// The partitions currently assigned to this member.
     public var assignment: [KafkaTopicPartition] { core.assignment }
 
+    /// Per assigned partition, the messages not done yet: from the first unfinished one to the
+    /// end of the log as last fetched (librdkafka's cached high watermark, no broker round trip).
+    /// Partitions whose watermark or position is not known yet are left out. The same figures
+    /// are the gauge `hes_kafka_consumer_lag{group,topic,partition}`, refreshed every 5 s.
+    public var lag: [KafkaTopicPartition: Int64] { core.lag(handle: client.handle) }
+
     /// Whether `message`'s partition is still this member's, in the assignment it was read in:
     /// work on a message that is no longer current is another member's now (a rebalance gave
     /// its partition away), and its mark would be ignored.
@@ -202,6 +208,8 @@ final class ConsumerCore: Sendable {
         var paused: Set<KafkaTopicPartition> = []
         /// When the last interval's commit ran, on the consumer's clock.
         var lastCommit: Duration = .zero
+        /// When the lag gauges were last refreshed, on the consumer's clock.
+        var lastLag: Duration = .zero
         var terminalError: KafkaError?
     }
 
@@ -212,7 +220,9 @@ final class ConsumerCore: Sendable {
     private let maxUnfinished: Int
     private let commitInterval: Duration
     private let clock: KafkaClock
+    private let groupID: String
     private static let batchSize = 500
+    private static let lagInterval: Duration = .seconds(5)
 
     init(
         configuration: KafkaConsumerConfiguration, logger: Logger, clock: KafkaClock,
@@ -224,6 +234,7 @@ final class ConsumerCore: Sendable {
         self.continuation = continuation
         self.onCommit = onCommit
         maxUnfinished = max(1, configuration.maxUnfinishedMessagesPerPartition)
+        groupID = configuration.groupID
         commitInterval = configuration.commitInterval
     }
 
@@ -269,7 +280,28 @@ final class ConsumerCore: Sendable {
         if due, let error = commitPending(handle: handle) {
             logger.warning("Kafka offset commit failed, retrying at the next interval", metadata: [LogMetadataKey.error: "\(error)"])
         }
+        let lagDue = state.withLock { state in
+            guard now - state.lastLag >= Self.lagInterval else { return false }
+            state.lastLag = now
+            return true
+        }
+        if lagDue {
+            for (partition, lag) in lag(handle: handle) { KafkaMetrics.shared.lag(group: groupID, partition: partition).record(lag) }
+        }
         return true
+    }
+
+    /// See ``KafkaConsumer/lag``.
+    func lag(handle: OpaquePointer) -> [KafkaTopicPartition: Int64] {
+        var lags: [KafkaTopicPartition: Int64] = [:]
+        for partition in assignment {
+            var low: Int64 = 0
+            var high: Int64 = 0
+            guard rd_kafka_get_watermark_offsets(handle, partition.topic, partition.partition, &low, &high) == RD_KAFKA_RESP_ERR_NO_ERROR,
+                  high >= 0 else { continue }
+            if let lag = state.withLock({ $0.tracker.lag(of: partition, highWatermark: high) }) { lags[partition] = lag }
+        }
+        return lags
     }
 
     private func receive(_ message: UnsafeMutablePointer<rd_kafka_message_t>, handle: OpaquePointer) {
@@ -454,6 +486,7 @@ final class ConsumerCore: Sendable {
                 let unfinished = state.tracker.unfinishedCount(for: partition)
                 state.tracker.revoke(partition)
                 state.paused.remove(partition)
+                KafkaMetrics.shared.lag(group: groupID, partition: partition).record(0)
                 return total + unfinished
             }
         }

@@ -157,6 +157,15 @@ public struct OffsetCommitTracker: Sendable {
         return result
     }
 
+    /// How many messages of `partition` are not done yet, given its high watermark (the offset
+    /// the next produced message gets): everything from the first unfinished message (or the
+    /// next to read, or the group's committed offset before anything was read) up to the end of
+    /// the log. `nil` if the partition is not assigned or no position is known yet.
+    public func lag(of partition: KafkaTopicPartition, highWatermark: Int64) -> Int64? {
+        guard let state = partitions[partition], let base = state.commitOffset ?? state.committedOffset ?? state.expectedOffset else { return nil }
+        return max(0, highWatermark - base)
+    }
+
     /// Messages of `partition` handed out and not finished.
     public func unfinishedCount(for partition: KafkaTopicPartition) -> Int {
         partitions[partition]?.unfinishedCount ?? 0

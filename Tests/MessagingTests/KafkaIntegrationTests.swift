@@ -108,6 +108,43 @@ struct KafkaIntegrationTests {
         await producer.close()
     }
 
+    @Test("lag: every message not done counts, from the first unfinished one to the end of the log")
+    func lagCountsWorkNotDone() async throws {
+        let topic = KafkaTestSupport.uniqueName("lag")
+        let cluster = try KafkaTestSupport.mockCluster(topics: [topic: 1])
+        let producer = try KafkaProducer(configuration: .init(bootstrapServers: cluster.bootstrapServers), logger: logger)
+        for index in 0..<12 { _ = try await producer.send(topic: topic, key: "k", value: "v\(index)") }
+
+        let partition = KafkaTopicPartition(topic: topic, partition: 0)
+        let consumer = try KafkaConsumer(
+            configuration: consumerConfiguration(cluster, group: KafkaTestSupport.uniqueName("group"), topic: topic), logger: logger)
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { try await consumer.run() }
+            let collector = KafkaMessageCollector(consumer)
+            let messages = try await collector.wait(forCount: 12, timeout: .seconds(30))
+            #expect(await lag(consumer, becomes: [partition: 12]), "nothing finished: all 12 outstanding")
+            // 0...4 finish, 5 hangs, 6...11 finish: everything from 5 on is still owed.
+            for message in messages where message.offset != 5 { consumer.markFinished(message) }
+            #expect(await lag(consumer, becomes: [partition: 7]))
+            for index in 12..<15 { _ = try await producer.send(topic: topic, key: "k", value: "v\(index)") }
+            _ = try await collector.wait(forCount: 15, timeout: .seconds(30))
+            #expect(await lag(consumer, becomes: [partition: 10]), "new messages at the end of the log count too")
+            for message in collector.received where message.offset >= 5 { consumer.markFinished(message) }
+            #expect(await lag(consumer, becomes: [partition: 0]))
+            tasks.cancelAll()
+        }
+        await producer.close()
+    }
+
+    /// Whether `consumer.lag` equals `expected` within 5 s (the watermark comes with the fetch
+    /// that delivered the messages; reading it is not synchronised with the stream).
+    private func lag(_ consumer: KafkaConsumer, becomes expected: [KafkaTopicPartition: Int64]) async -> Bool {
+        let deadline = ContinuousClock.now + .seconds(5)
+        while consumer.lag != expected && ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(20)) }
+        if consumer.lag != expected { Issue.record("lag \(consumer.lag), expected \(expected)") }
+        return consumer.lag == expected
+    }
+
     @Test("finished work is committed once the consumer's clock passes the commit interval, not before")
     func commitIntervalFollowsTheInjectedClock() async throws {
         let topic = KafkaTestSupport.uniqueName("commit-clock")

@@ -29,6 +29,25 @@ struct OffsetCommitTrackerTests {
         #expect(tracker.unfinishedCount(for: partition) == 0)
     }
 
+    @Test("lag: from the group's committed offset before anything was read, then from the first unfinished message")
+    func lag() {
+        var tracker = OffsetCommitTracker()
+        #expect(tracker.lag(of: partition, highWatermark: 50) == nil, "not assigned")
+        let generation = tracker.assign(partition)
+        #expect(tracker.lag(of: partition, highWatermark: 50) == nil, "no position known yet")
+        tracker.expect(20, in: partition)
+        #expect(tracker.lag(of: partition, highWatermark: 50) == 30)
+        for offset in Int64(20)..<25 { _ = tracker.received(offset: offset, in: partition) }
+        _ = tracker.finished(offset: 21, in: partition, generation: generation)
+        #expect(tracker.lag(of: partition, highWatermark: 50) == 30, "20 is unfinished")
+        _ = tracker.finished(offset: 20, in: partition, generation: generation)
+        #expect(tracker.lag(of: partition, highWatermark: 50) == 28)
+        for offset in Int64(22)..<25 { _ = tracker.finished(offset: offset, in: partition, generation: generation) }
+        #expect(tracker.lag(of: partition, highWatermark: 50) == 25, "everything read is done: what is left is unread")
+        #expect(tracker.lag(of: partition, highWatermark: 25) == 0)
+        #expect(tracker.lag(of: partition, highWatermark: 10) == 0, "a stale watermark never makes it negative")
+    }
+
     @Test("a position that jumped past offsets the log dropped is counted: from the committed offset and between messages")
     func lostOffsets() {
         var tracker = OffsetCommitTracker()
