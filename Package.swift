@@ -76,7 +76,7 @@ let package = Package(
         .target(name: "COSEM", dependencies: [nioCore], path: "Shared/COSEM", swiftSettings: swiftSettings + [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))]),
         .target(name: "DLMSCodec", dependencies: ["COSEM", nioCore], path: "Shared/DLMSCodec", swiftSettings: swiftSettings + [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))]),
         .target(name: "DLMSLink", dependencies: ["COSEM", nioCore], path: "Shared/DLMSLink", swiftSettings: swiftSettings),
-        .target(name: "DLMSClient", dependencies: ["DLMSLink", "DLMSCodec", "DLMSSecurity", "COSEM", "Observability", nioCore, nioPosix, logging, .product(name: "NIOConcurrencyHelpers", package: "swift-nio")], path: "Shared/DLMSClient", swiftSettings: swiftSettings),
+        .target(name: "DLMSClient", dependencies: ["DLMSLink", "DLMSCodec", "DLMSSecurity", "COSEM", "Observability", nioCore, nioPosix, logging, metrics, .product(name: "NIOConcurrencyHelpers", package: "swift-nio")], path: "Shared/DLMSClient", swiftSettings: swiftSettings),
         // The server side of our own stack: simulated meters' COSEM objects and associations (sans-IO).
         .target(name: "MeterSimulation", dependencies: ["DLMSCodec", "DLMSSecurity", "COSEM", nioCore, .product(name: "NIOConcurrencyHelpers", package: "swift-nio")], path: "Shared/MeterSimulation", swiftSettings: swiftSettings),
         // Security suite 0 (AES-GCM-128), HLS and invocation counters: pure functions over bytes and keys (sans-IO).

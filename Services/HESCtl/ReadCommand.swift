@@ -80,6 +80,8 @@ struct ReadCommand: AsyncParsableCommand {
     var maxInfo: Int?
     @Option(help: "Seconds each step may take. Default: 15.")
     var timeout: Int = 15
+    @Option(name: .customLong("request-timeout"), help: "Seconds one request may take with every block or part of its answer. Default: 120.")
+    var requestTimeout: Int = 120
 
     // MARK: What
 
@@ -139,7 +141,7 @@ struct ReadCommand: AsyncParsableCommand {
         for time in [from, to].compactMap({ $0 }) where Self.parseTime(time) == nil {
             throw ValidationError("'\(time)' is not an ISO 8601 time (e.g. 2026-11-26T00:00:00Z)")
         }
-        guard timeout > 0 else { throw ValidationError("--timeout must be positive") }
+        guard timeout > 0, requestTimeout > 0 else { throw ValidationError("--timeout and --request-timeout must be positive") }
         if let agreeKey {
             guard Self.agreedKeyIDs[agreeKey] != nil else { throw ValidationError("--agree-key must be unicast, broadcast, authentication or kek") }
             guard keyOut != nil else { throw ValidationError("--agree-key needs --key-out FILE (the key is never printed)") }
@@ -214,7 +216,8 @@ struct ReadCommand: AsyncParsableCommand {
         if let profile { dialect.address = profile }
         let range = try profileRange()
         do {
-            let configuration = IEC21Session.Configuration(address: deviceAddress, maximumBaudRate: baud, responseTimeout: .seconds(timeout))
+            let configuration = IEC21Session.Configuration(address: deviceAddress, maximumBaudRate: baud, responseTimeout: .seconds(timeout),
+                                                           requestTimeout: .seconds(requestTimeout))
             let output = try await endpoint.withTransport(timeout: .seconds(timeout)) { transport in
                 try await IEC21Reader.withProgrammingSession(over: transport, configuration: configuration, password: password) { session in
                     var output = ProgrammingOutput(endpoint: "\(endpoint)", manufacturer: session.identification.manufacturer,
@@ -242,7 +245,7 @@ struct ReadCommand: AsyncParsableCommand {
         do {
             let readout = try await endpoint.withTransport(timeout: .seconds(timeout)) { transport in
                 try await IEC21Reader.readout(over: transport, configuration: .init(
-                    address: deviceAddress, maximumBaudRate: baud, responseTimeout: .seconds(timeout)))
+                    address: deviceAddress, maximumBaudRate: baud, responseTimeout: .seconds(timeout), requestTimeout: .seconds(requestTimeout)))
             }
             let output = ReadoutOutput(
                 endpoint: "\(endpoint)", manufacturer: readout.identification.manufacturer, identification: readout.identification.identification,
@@ -302,6 +305,7 @@ struct ReadCommand: AsyncParsableCommand {
         var timeouts = MeterConnection.Timeouts()
         timeouts.step = .seconds(timeout)
         timeouts.connect = .seconds(timeout)
+        timeouts.request = .seconds(requestTimeout)
         return MeterConnection(endpoint: endpoint, framing: optical ? .hdlc : framing.flatMap(MeterConnection.Framing.init(rawValue:)), clientSAP: client,
                                serverLogicalAddress: server, serverPhysicalAddress: physical, authentication: authentication,
                                profile: profile, timeouts: timeouts,
@@ -422,10 +426,17 @@ struct ProgrammingOutput: Encodable {
         var periodMinutes: Int
         var channels: [Channel]
         var rows: [Row]
+        /// Rows the meter sent that are not data of the range: outside it, or repeated (the first kept); and rows put back in order.
+        var rowsOutsideRange: Int
+        var rowsRepeated: Int
+        var rowsReordered: Int
         init(_ p: IEC21LoadProfile, address: String, from: Date, to: Date) {
             let formatter = ISO8601DateFormatter()
             self.address = address; self.from = formatter.string(from: from); self.to = formatter.string(from: to)
             periodMinutes = p.periodMinutes
+            rowsOutsideRange = p.discarded.outsideRange
+            rowsRepeated = p.discarded.duplicates
+            rowsReordered = p.discarded.reordered
             channels = p.channels.map { Channel(address: $0.address, unit: $0.unit) }
             rows = p.rows.map {
                 Row(time: formatter.string(from: Date(timeIntervalSince1970: TimeInterval($0.time.secondsSince1970))), status: $0.status, values: $0.values)

@@ -46,6 +46,9 @@ final class WrapperFraming: APDUFraming {
 
     func receive(until deadline: NIODeadline) async throws -> ByteBuffer? {
         while true {
+            // Frames for other wPorts are dropped and the loop goes on: a peer sending nothing
+            // else must not keep it going past the deadline.
+            guard NIODeadline.now() < deadline else { return nil }
             if let frame = try decoder.decode(buffer: &inbound) {
                 inbound.discardReadBytes()
                 // Another association's frame on a shared connection: not ours to answer.

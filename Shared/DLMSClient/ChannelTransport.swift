@@ -1,3 +1,4 @@
+import Metrics
 import NIOCore
 import NIOPosix
 
@@ -14,13 +15,16 @@ public final class ChannelTransport: DLMSTransport {
 
     /// The serial port's descriptor (owned by the channel) for line settings such as the baud rate.
     let serialDescriptor: CInt?
+    private let wire: WireMetrics.Direction
 
-    init(channel: any Channel, inbound: NIOLoopBound<InboundQueueHandler>, isDatagram: Bool, peerDescription: String, serialDescriptor: CInt? = nil) {
+    init(channel: any Channel, inbound: NIOLoopBound<InboundQueueHandler>, isDatagram: Bool, peerDescription: String, serialDescriptor: CInt? = nil,
+         wire: WireMetrics.Direction) {
         self.channel = channel
         self.inbound = inbound
         self.isDatagram = isDatagram
         self.peerDescription = peerDescription
         self.serialDescriptor = serialDescriptor
+        self.wire = wire
     }
 
     /// Changes the serial line's baud rate (IEC 62056-21 switches after the identification).
@@ -44,7 +48,9 @@ public final class ChannelTransport: DLMSTransport {
 
     public func send(_ bytes: ByteBuffer) async throws {
         do {
+            let count = bytes.readableBytes
             try await channel.writeAndFlush(bytes).get()
+            wire.sent.increment(by: count)
         } catch {
             throw DLMSClientError(code: .connectionClosed, step: .connect, reason: "writing to \(peerDescription) failed: \(error)")
         }
@@ -53,7 +59,7 @@ public final class ChannelTransport: DLMSTransport {
     public func receive(until deadline: NIODeadline) async throws -> ByteBuffer? {
         let inbound = self.inbound
         let eventLoop = channel.eventLoop
-        return try await withTaskCancellationHandler {
+        let received = try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<ByteBuffer?, any Error>) in
                 eventLoop.execute {
                     inbound.value.wait(until: deadline, continuation: continuation)
@@ -62,6 +68,8 @@ public final class ChannelTransport: DLMSTransport {
         } onCancel: {
             eventLoop.execute { inbound.value.cancelWaiter() }
         }
+        if let received { wire.received.increment(by: received.readableBytes) }
+        return received
     }
 
     public func discardPending() async {
@@ -92,14 +100,17 @@ final class InboundQueueHandler: ChannelInboundHandler {
     private var queue = CircularBuffer<ByteBuffer>()
     private var waiter: Waiter?
     private var failure: DLMSClientError?
-    /// A bound on bytes queued while nobody reads (a meter streaming garbage).
+    /// Bounds on what queues while nobody reads (a meter streaming garbage, a datagram flood):
+    /// bytes, and reads (each holds a buffer of its own whatever its size).
     private let maximumQueuedBytes: Int
+    private let maximumQueuedReads: Int
     private var queuedBytes = 0
 
-    init(eventLoop: any EventLoop, peerDescription: String, maximumQueuedBytes: Int = 1 << 20) {
+    init(eventLoop: any EventLoop, peerDescription: String, maximumQueuedBytes: Int = 1 << 20, maximumQueuedReads: Int = 1024) {
         self.eventLoop = eventLoop
         self.peerDescription = peerDescription
         self.maximumQueuedBytes = maximumQueuedBytes
+        self.maximumQueuedReads = maximumQueuedReads
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -110,9 +121,13 @@ final class InboundQueueHandler: ChannelInboundHandler {
             waiter.continuation.resume(returning: bytes)
             return
         }
+        guard failure == nil else { return }
         queuedBytes += bytes.readableBytes
-        guard queuedBytes <= maximumQueuedBytes else {
-            fail(DLMSClientError(code: .linkFailed, step: .connect, reason: "\(peerDescription) sent more than \(maximumQueuedBytes) unread byte(s)"))
+        guard queuedBytes <= maximumQueuedBytes, queue.count < maximumQueuedReads else {
+            fail(DLMSClientError(code: .linkFailed, step: .connect,
+                                 reason: "\(peerDescription) sent more than \(queue.count < maximumQueuedReads ? "\(maximumQueuedBytes) unread byte(s)" : "\(maximumQueuedReads) unread packet(s)")"))
+            queue.removeAll()
+            queuedBytes = 0
             context.close(promise: nil)
             return
         }
@@ -189,11 +204,35 @@ final class DatagramPeerHandler: ChannelDuplexHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let envelope = unwrapInboundIn(data)
         guard envelope.remoteAddress == peer else { return }
-        context.fireChannelRead(wrapInboundOut(envelope.data))
+        // The receive buffer is sized for the largest datagram: keep only what arrived.
+        var trimmed = context.channel.allocator.buffer(capacity: envelope.data.readableBytes)
+        trimmed.writeImmutableBuffer(envelope.data)
+        context.fireChannelRead(wrapInboundOut(trimmed))
     }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         let bytes = unwrapOutboundIn(data)
         context.write(wrapOutboundOut(AddressedEnvelope(remoteAddress: peer, data: bytes)), promise: promise)
     }
+}
+
+/// Bytes on the wire to and from meters, by kind of line: `hes_meter_wire_bytes_total{direction,line}`
+/// (line `tcp`, `udp`, `gateway-udp` or `serial`, as the endpoint's kind). Counted where bytes
+/// enter and leave the process, so every session and protocol is included.
+enum WireMetrics {
+    struct Direction: Sendable {
+        let sent: Counter
+        let received: Counter
+
+        init(_ line: String) {
+            sent = Counter(label: "hes_meter_wire_bytes_total", dimensions: [("direction", "sent"), ("line", line)])
+            received = Counter(label: "hes_meter_wire_bytes_total", dimensions: [("direction", "received"), ("line", line)])
+        }
+    }
+
+    // Created on first use: after the process bootstrapped its metrics.
+    static let tcp = Direction("tcp")
+    static let udp = Direction("udp")
+    static let gatewayUDP = Direction("gateway-udp")
+    static let serial = Direction("serial")
 }

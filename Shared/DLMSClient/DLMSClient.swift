@@ -683,6 +683,8 @@ public final class DLMSClient {
         var block = first
         var expected: UInt32 = 1
         let limit = 16 << 20
+        // Every block is in time for the step timeout, but the whole answer must be in time too.
+        let requestDeadline = deadline(connection.timeouts.request)
         while true {
             guard block.blockNumber == expected else {
                 throw DLMSClientError(code: .unexpectedResponse, step: .get, reason: "\(what): block \(block.blockNumber) where \(expected) was expected")
@@ -697,7 +699,17 @@ public final class DLMSClient {
                 throw DLMSClientError(code: .dataAccessFailed, step: .get, reason: "\(what), block \(block.blockNumber): \(result)", dataAccessResult: result)
             }
             if block.lastBlock { return raw }
-            let response = try await exchange(.getRequest(.next(invokeID: invokeID, blockNumber: block.blockNumber)), step: .get, invokeID: invokeID.invokeID)
+            let remaining = requestDeadline - .now()
+            let endless = DLMSClientError(code: .timeout, step: .get,
+                                          reason: "\(what): the answer did not end within \(connection.timeouts.request) (\(expected) block(s), \(raw.readableBytes) byte(s))")
+            guard remaining > .zero else { throw endless }
+            let response: DLMSAPDU
+            do {
+                response = try await exchange(.getRequest(.next(invokeID: invokeID, blockNumber: block.blockNumber)), step: .get,
+                                              invokeID: invokeID.invokeID, timeout: min(connection.timeouts.step, Duration.nanoseconds(remaining.nanoseconds)))
+            } catch let error as DLMSClientError where error.code == .timeout && requestDeadline <= .now() {
+                throw endless
+            }
             guard case .getResponse(.withDataBlock(_, let next)) = response else {
                 throw DLMSClientError(code: .unexpectedResponse, step: .get, reason: "\(what): expected block \(expected + 1), got \(response.name)")
             }

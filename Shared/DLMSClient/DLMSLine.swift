@@ -76,6 +76,24 @@ public final class DLMSLine: Sendable {
         }
     }
 
+    /// Waits for the line, then lends its port to `body` alone: for sessions that are not DLMS
+    /// associations (IEC 62056-21 mode C readouts and programming mode on the same bus).
+    ///
+    /// - Throws: what `body` threw. After a transport failure the port is closed and opened
+    ///   again for the next session.
+    public func withTransport<Result>(_ body: (any DLMSTransport) async throws -> Result) async throws -> Result {
+        await acquire()
+        defer { release() }
+        let transport = try await openTransport()
+        do {
+            return try await body(transport)
+        } catch let error as DLMSClientError where error.code == .connectionClosed || error.code == .linkFailed || error.code == .timeout {
+            // Half an answer may still arrive: the next session starts on a clean port.
+            await dropTransport(transport)
+            throw error
+        }
+    }
+
     /// Closes the port. Sessions asked for later open it again.
     public func close() async {
         let transport = state.withLockedValue { state -> ChannelTransport? in

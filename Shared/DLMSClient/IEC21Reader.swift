@@ -116,7 +116,9 @@ public final class IEC21ProgrammingSession {
         }
     }
 
-    /// Reads a load profile with the manufacturer's `R5 P.01(from;to)` extension.
+    /// Reads a load profile with the manufacturer's `R5 P.01(from;to)` extension: only the
+    /// rows inside `from…to`, in increasing time, each interval once
+    /// (`IEC21LoadProfile.restricted(from:to:)`; what was left out is in its `discarded`).
     ///
     /// - Parameters:
     ///   - format: how the device wants the times written (EMH, Landis+Gyr: season-prefixed).
@@ -124,11 +126,12 @@ public final class IEC21ProgrammingSession {
     public func readLoadProfile(address: String = "P.01", from: Date, to: Date,
                                 format: IEC21Timestamp.Format = .compact, commandType: UInt8 = UInt8(ascii: "5")) async throws -> IEC21LoadProfile {
         do {
+            let start = Int64(from.timeIntervalSince1970.rounded(.down))
+            let end = Int64(to.timeIntervalSince1970.rounded(.down))
             let command = try IEC21LoadProfile.request(
-                address: address, from: IEC21Timestamp(secondsSince1970: Int64(from.timeIntervalSince1970.rounded(.down))),
-                to: IEC21Timestamp(secondsSince1970: Int64(to.timeIntervalSince1970.rounded(.down))), format: format, commandType: commandType)
+                address: address, from: IEC21Timestamp(secondsSince1970: start), to: IEC21Timestamp(secondsSince1970: end), format: format, commandType: commandType)
             switch try await send(command) {
-            case .data(let block): return try IEC21LoadProfile.parse(block)
+            case .data(let block): return try IEC21LoadProfile.parse(block).restricted(from: start, to: end)
             case .acknowledged: return IEC21LoadProfile(channels: [], periodMinutes: 0, rows: [])
             default: throw DLMSClientError(code: .unexpectedResponse, step: .get, reason: "unexpected answer to \(address)")
             }
@@ -191,6 +194,10 @@ final class IEC21Driver {
     /// - Throws: `DLMSClientError` for the session closing with an error, or closing before
     ///   the awaited event.
     func run<T>(step: DLMSClientError.Step, until match: (IEC21Session.Action) -> T?) async throws -> T {
+        // Each part of an answer restarts the session's response timer; the whole answer has
+        // this deadline, so a device that sends empty parts forever still ends.
+        let requestTimeout = session.configuration.requestTimeout
+        let requestDeadline = NIODeadline.now() + TimeAmount(requestTimeout)
         do {
             while true {
                 while !events.isEmpty {
@@ -201,7 +208,10 @@ final class IEC21Driver {
                         throw DLMSClientError(code: .unexpectedResponse, step: step, reason: "the IEC 62056-21 session ended early")
                     }
                 }
-                let wakeUp = timer ?? .now() + .seconds(30)
+                guard NIODeadline.now() < requestDeadline else {
+                    throw DLMSClientError(code: .timeout, step: step, reason: "the IEC 62056-21 answer did not end within \(requestTimeout)")
+                }
+                let wakeUp = min(timer ?? .now() + .seconds(30), requestDeadline)
                 if let bytes = try await transport.receive(until: wakeUp) {
                     try await perform(session.receive(bytes))
                 } else if let deadline = timer, deadline <= .now() {

@@ -105,14 +105,18 @@ public struct MeterConnection: Hashable, Sendable {
         public var retries: Int
         /// Release (RLRQ, DISC) at the end. Default: 3 s.
         public var release: Duration
+        /// One request with every block of its answer: a meter that sends blocks without end
+        /// (each in time for the step timeout) fails with `timeout` here. Default: 120 s.
+        public var request: Duration
 
         public init(connect: Duration = .seconds(10), step: Duration = .seconds(15), retransmission: Duration = .seconds(3),
-                    retries: Int = 3, release: Duration = .seconds(3)) {
+                    retries: Int = 3, release: Duration = .seconds(3), request: Duration = .seconds(120)) {
             self.connect = connect
             self.step = step
             self.retransmission = retransmission
             self.retries = retries
             self.release = release
+            self.request = request
         }
     }
 

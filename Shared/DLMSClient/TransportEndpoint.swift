@@ -42,11 +42,16 @@ public enum TransportEndpoint: Hashable, Sendable, CustomStringConvertible {
                         }
                     }
                     .connect(host: host, port: port).get()
-                return try await Self.transport(on: channel, isDatagram: false, peer: peer)
+                return try await Self.transport(on: channel, isDatagram: false, peer: peer, wire: WireMetrics.tcp)
             case .udp(let host, let port), .gatewayUDP(let host, let port):
                 let address = try SocketAddress.makeAddressResolvingHost(host, port: port)
                 let local = address.protocol == .inet6 ? "::" : "0.0.0.0"
                 let channel = try await DatagramBootstrap(group: group)
+                    // NIO's default receive buffer is 2 KiB and cuts longer datagrams; a wrapper
+                    // datagram holds up to 8 + 65,535 bytes (the PDU size the AARQ proposes).
+                    // What arrived is copied out trimmed (DatagramPeerHandler), so a flood of
+                    // small datagrams holds their size, not 64 KiB each.
+                    .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: Self.maximumDatagramSize))
                     .channelInitializer { channel in
                         channel.eventLoop.makeCompletedFuture {
                             try channel.pipeline.syncOperations.addHandler(DatagramPeerHandler(peer: address))
@@ -55,7 +60,7 @@ public enum TransportEndpoint: Hashable, Sendable, CustomStringConvertible {
                     }
                     .bind(host: local, port: 0).get()
                 let isDatagram: Bool = if case .udp = self { true } else { false }
-                return try await Self.transport(on: channel, isDatagram: isDatagram, peer: peer)
+                return try await Self.transport(on: channel, isDatagram: isDatagram, peer: peer, wire: isDatagram ? WireMetrics.udp : WireMetrics.gatewayUDP)
             case .serial(let settings):
                 let descriptor = try SerialPort.open(settings)
                 let channel: any Channel
@@ -71,7 +76,7 @@ public enum TransportEndpoint: Hashable, Sendable, CustomStringConvertible {
                     SerialPort.closeDescriptor(descriptor)
                     throw error
                 }
-                return try await Self.transport(on: channel, isDatagram: false, peer: peer, serialDescriptor: descriptor)
+                return try await Self.transport(on: channel, isDatagram: false, peer: peer, serialDescriptor: descriptor, wire: WireMetrics.serial)
             }
         } catch let error as DLMSClientError {
             throw error
@@ -105,10 +110,15 @@ public enum TransportEndpoint: Hashable, Sendable, CustomStringConvertible {
         return result
     }
 
-    private static func transport(on channel: any Channel, isDatagram: Bool, peer: String, serialDescriptor: CInt? = nil) async throws -> ChannelTransport {
+    /// The largest datagram a UDP transport receives whole: a wrapper header and a 65,535-byte APDU.
+    public static let maximumDatagramSize = 8 + 65_535
+
+    private static func transport(on channel: any Channel, isDatagram: Bool, peer: String, serialDescriptor: CInt? = nil,
+                                  wire: WireMetrics.Direction) async throws -> ChannelTransport {
         let inbound = try await channel.eventLoop.submit {
             NIOLoopBound(try channel.pipeline.syncOperations.handler(type: InboundQueueHandler.self), eventLoop: channel.eventLoop)
         }.get()
-        return ChannelTransport(channel: channel, inbound: inbound, isDatagram: isDatagram, peerDescription: peer, serialDescriptor: serialDescriptor)
+        return ChannelTransport(channel: channel, inbound: inbound, isDatagram: isDatagram, peerDescription: peer, serialDescriptor: serialDescriptor,
+                                wire: wire)
     }
 }

@@ -51,7 +51,16 @@ public struct IEC21Timestamp: Hashable, Sendable, Comparable, CustomStringConver
         func pair(_ i: Int) -> Int { fields[i] * 10 + fields[i + 1] }
         self.init(season: seasonal ? UInt8(values[0]) : nil, year: 2000 + pair(0), month: pair(2), day: pair(4),
                   hour: pair(6), minute: pair(8), second: fields.count >= 12 ? pair(10) : 0)
-        guard (1...12).contains(month), (1...31).contains(day), hour < 24, minute < 60, second < 60 else { return nil }
+        guard (1...12).contains(month), (1...Self.days(inMonth: month, year: year)).contains(day), hour < 24, minute < 60, second < 60 else { return nil }
+    }
+
+    /// Days of `month` (1…12) in `year`: a date is refused, never normalised into the next month.
+    static func days(inMonth month: Int, year: Int) -> Int {
+        switch month {
+        case 2: (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 ? 29 : 28
+        case 4, 6, 9, 11: 30
+        default: 31
+        }
     }
 
     /// The fields read as UTC, in seconds since 1970-01-01.
@@ -109,10 +118,61 @@ public struct IEC21LoadProfile: Hashable, Sendable {
     public var periodMinutes: Int
     public var rows: [Row]
 
+    /// Rows of the answer that ``restricted(from:to:)`` left out.
+    public struct Discarded: Hashable, Sendable {
+        /// Rows whose interval lies outside the asked range.
+        public var outsideRange = 0
+        /// Rows for an interval already delivered (the first one received is kept).
+        public var duplicates = 0
+        /// Rows that came after a later interval (kept, put in their place).
+        public var reordered = 0
+
+        public init() {}
+
+        public var total: Int { outsideRange + duplicates }
+    }
+
+    /// What ``restricted(from:to:)`` left out or moved.
+    public var discarded = Discarded()
+
     public init(channels: [Channel] = [], periodMinutes: Int = 0, rows: [Row] = []) {
         self.channels = channels
         self.periodMinutes = periodMinutes
         self.rows = rows
+    }
+
+    /// The rows a request for `from…to` may deliver, as data: only intervals inside the range
+    /// (inclusive), in increasing time, each interval once — of rows with the same time the
+    /// first received is kept. A meter's answer is not trusted to keep to the request: rows
+    /// outside it, repeated or out of order are counted in ``discarded`` (a row out of order is
+    /// kept in its place and counted as reordered).
+    public func restricted(from: Int64, to: Int64) -> IEC21LoadProfile {
+        var result = IEC21LoadProfile(channels: channels, periodMinutes: periodMinutes, rows: [])
+        result.discarded = discarded
+        var latest = Int64.min
+        var inRange: [(time: Int64, order: Int, row: Row)] = []
+        inRange.reserveCapacity(rows.count)
+        for (order, row) in rows.enumerated() {
+            let time = row.time.secondsSince1970
+            guard time >= from, time <= to else {
+                result.discarded.outsideRange += 1
+                continue
+            }
+            if time < latest { result.discarded.reordered += 1 }
+            latest = max(latest, time)
+            inRange.append((time, order, row))
+        }
+        inRange.sort { ($0.time, $0.order) < ($1.time, $1.order) }
+        var previous: Int64?
+        for entry in inRange {
+            if entry.time == previous {
+                result.discarded.duplicates += 1
+                continue
+            }
+            previous = entry.time
+            result.rows.append(entry.row)
+        }
+        return result
     }
 
     /// The request `R5 P.01(from;to)` (or `R1`/`R6`: the command type the device family uses).

@@ -29,14 +29,18 @@ public struct IEC21Session: Sendable {
         public var responseTimeout: Duration
         /// The largest readout accepted. Default: 65,536 bytes.
         public var maximumReadoutLength: Int
+        /// The opening, the readout, or one command with every partial block of its answer: a
+        /// device that keeps answering (each part in time) fails with a timeout here. Default: 120 s.
+        public var requestTimeout: Duration
 
         public init(address: String? = nil, mode: Mode = .readout, maximumBaudRate: Int = 9600,
-                    responseTimeout: Duration = .seconds(5), maximumReadoutLength: Int = 65_536) {
+                    responseTimeout: Duration = .seconds(5), maximumReadoutLength: Int = 65_536, requestTimeout: Duration = .seconds(120)) {
             self.address = address
             self.mode = mode
             self.maximumBaudRate = maximumBaudRate
             self.responseTimeout = responseTimeout
             self.maximumReadoutLength = maximumReadoutLength
+            self.requestTimeout = requestTimeout
         }
     }
 
