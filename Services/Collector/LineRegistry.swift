@@ -10,23 +10,38 @@ final class LineRegistry: Sendable {
 
     init() {}
 
-    /// Runs one association with the meter of `plan` on line `lineID`.
+    /// Runs one association with the meter of `plan` (a DLMS meter) on line `lineID`.
     func withAssociation<Result>(
         plan: MeterSessionPlan, lineID: String, logger: Logger, _ body: (DLMSClient) async throws -> Result
     ) async throws -> Result {
-        guard plan.sharesLine else {
-            return try await DLMSClient.withAssociation(to: plan.connection, logger: logger, body)
+        guard let connection = plan.connection else {
+            throw CollectorError.invalidTask("meter.protocol", "an IEC 62056-21 mode C meter has no DLMS association")
         }
-        let endpoint = plan.connection.endpoint
+        guard plan.sharesLine else {
+            return try await DLMSClient.withAssociation(to: connection, logger: logger, body)
+        }
+        return try await line(for: plan, lineID: lineID).withAssociation(to: connection, logger: logger, body)
+    }
+
+    /// Lends the port of line `lineID` to one IEC 62056-21 session with the meter of `plan`
+    /// (one session on the line at a time, as for associations).
+    func withPort<Result>(
+        plan: MeterSessionPlan, lineID: String, _ body: (any DLMSTransport) async throws -> Result
+    ) async throws -> Result {
+        try await line(for: plan, lineID: lineID).withTransport(body)
+    }
+
+    private func line(for plan: MeterSessionPlan, lineID: String) async -> DLMSLine {
+        let endpoint = plan.endpoint
         let (line, replaced) = lines.withLockedValue { lines -> (DLMSLine, DLMSLine?) in
             if let line = lines[lineID], line.endpoint == endpoint { return (line, nil) }
             // A new line, or the configuration moved it to another port.
-            let line = DLMSLine(endpoint: endpoint, connectTimeout: plan.connection.timeouts.connect)
+            let line = DLMSLine(endpoint: endpoint, connectTimeout: plan.connectTimeout)
             defer { lines[lineID] = line }
             return (line, lines[lineID])
         }
         if let replaced { await replaced.close() }
-        return try await line.withAssociation(to: plan.connection, logger: logger, body)
+        return line
     }
 
     /// Closes every shared port (on shutdown).

@@ -6,13 +6,57 @@ import DLMSSecurity
 import Foundation
 
 /// How to open a session with the meter of a task: the `MeterConnection` its `MeterAccess`
-/// describes, with its wrapped secrets unwrapped by the collector's master key (in memory only,
-/// never logged), and whether the meter shares a physical line with others.
+/// describes (or, for an IEC 62056-21 meter, the mode C programming session), with its wrapped
+/// secrets unwrapped by the collector's master key (in memory only, never logged), and whether
+/// the meter shares a physical line with others.
 struct MeterSessionPlan: Sendable {
-    var connection: MeterConnection
+    /// The protocol the session speaks.
+    enum Session: Sendable {
+        /// A DLMS/COSEM association (wrapper or HDLC; optical heads after mode E).
+        case dlms(MeterConnection)
+        /// IEC 62056-21 mode C: programming mode with the P1 password, `R1` reads of data sets
+        /// and the manufacturer's load-profile read.
+        case iec21ModeC(IEC21ModeC)
+    }
+
+    /// An IEC 62056-21 mode C meter: how to sign on and read its load profile.
+    struct IEC21ModeC: Sendable {
+        var endpoint: TransportEndpoint
+        /// Device address for the sign-on, fastest baud rate, the answer timeout.
+        var configuration: IEC21Session.Configuration
+        /// The P1 password (the meter's LLS password); `nil` when the meter asks for none.
+        var password: String?
+        /// How the meter's family asks for its load profile (`R5 P.01(from;to)` and its time format).
+        var loadProfile: IEC21LoadProfileDialect
+        var connectTimeout: Duration
+    }
+
+    var session: Session
     /// Meters behind a gateway or on a serial line share one port, kept open between sessions
     /// (`DLMSLine`); IP meters get a connection of their own per session.
     var sharesLine: Bool
+
+    /// The DLMS connection, `nil` for an IEC 62056-21 mode C meter.
+    var connection: MeterConnection? {
+        if case .dlms(let connection) = session { return connection }
+        return nil
+    }
+
+    /// The port the session opens.
+    var endpoint: TransportEndpoint {
+        switch session {
+        case .dlms(let connection): connection.endpoint
+        case .iec21ModeC(let meter): meter.endpoint
+        }
+    }
+
+    /// How long opening the port may take.
+    var connectTimeout: Duration {
+        switch session {
+        case .dlms(let connection): connection.timeouts.connect
+        case .iec21ModeC(let meter): meter.connectTimeout
+        }
+    }
 
     /// The collector's defaults for what a meter's access does not say.
     struct Defaults: Sendable {
@@ -25,8 +69,9 @@ struct MeterSessionPlan: Sendable {
     /// - Throws: ``CollectorError`` (`task.invalid` for a description no session can follow,
     ///   `keys.unavailable` / `keys.invalid` for secrets the collector cannot unwrap).
     init(_ access: MeterAccess, masterKey: MasterKey?, defaults: Defaults = .init()) throws {
-        guard access.protocol != .iec62056_21 else {
-            throw CollectorError.unsupported("IEC 62056-21 mode C tasks are not executed by this collector yet; use dlms-hdlc (mode E) for optical heads")
+        if access.protocol == .iec62056_21 {
+            self = try Self.iec21ModeC(access, masterKey: masterKey, defaults: defaults)
+            return
         }
         let endpoint: TransportEndpoint
         var opening = MeterConnection.Opening.none
@@ -96,15 +141,57 @@ struct MeterSessionPlan: Sendable {
                 dedicatedKey: try keys.optionalKey(\.dedicatedKey, "meter.keys.dedicatedKey"),
                 expectedServerSystemTitle: expected)
         }
-        connection = MeterConnection(
+        session = .dlms(MeterConnection(
             endpoint: endpoint, framing: framing, clientSAP: UInt8(access.clientSAP),
             serverLogicalAddress: UInt16(access.serverLogicalAddress),
             serverPhysicalAddress: access.hdlcPhysicalAddress.map { UInt16($0) },
-            authentication: authentication, profile: profile, timeouts: timeouts, opening: opening, security: security)
+            authentication: authentication, profile: profile, timeouts: timeouts, opening: opening, security: security))
         switch access.endpoint {
         case .tcp, .udp: sharesLine = false
         case .gatewayUDP, .serial, .optical: sharesLine = true
         }
+    }
+
+    /// An IEC 62056-21 meter read in mode C: on a serial line or optical head (300 Bd 7E1 at
+    /// sign-on, up to the line's rate), or behind a serial gateway. Its LLS password, if any, is
+    /// the programming mode's P1 password.
+    private static func iec21ModeC(_ access: MeterAccess, masterKey: MasterKey?, defaults: Defaults) throws -> MeterSessionPlan {
+        let endpoint: TransportEndpoint
+        var maximumBaudRate = 9600
+        switch access.endpoint {
+        case .serial(let device, let baudRate):
+            endpoint = .serial(.iec21(path: device))
+            maximumBaudRate = baudRate
+        case .optical(let device, let baudRate):
+            endpoint = .serial(.iec21(path: device))
+            maximumBaudRate = baudRate
+        case .gatewayUDP(let host, let port):
+            endpoint = .gatewayUDP(host: host, port: port)
+        case .tcp, .udp:
+            throw CollectorError.invalidTask("meter.protocol", "IEC 62056-21 runs over a serial line, an optical head or a serial gateway, not \(access.endpoint)")
+        }
+        var password: String?
+        switch access.authentication {
+        case .none: password = nil
+        case .lls:
+            let secret = try Keys(access.keys, masterKey: masterKey).secret(\.password, "meter.keys.password", purpose: "the P1 password of programming mode")
+            password = String(decoding: secret.withUnsafeBytes { Array($0) }, as: UTF8.self)
+        default:
+            throw CollectorError.invalidTask("meter.authentication", "an IEC 62056-21 meter takes a password (lls) or none, not \(access.authentication.rawValue)")
+        }
+        let stepTimeout = access.timeouts?.stepSeconds.map { Duration.milliseconds(Int64($0 * 1000)) } ?? defaults.stepTimeout
+        let meter = IEC21ModeC(
+            endpoint: endpoint,
+            configuration: IEC21Session.Configuration(address: access.deviceAddress, maximumBaudRate: maximumBaudRate, responseTimeout: stepTimeout),
+            password: password,
+            loadProfile: try Self.profile(access.manufacturerProfile).iec21LoadProfile,
+            connectTimeout: access.timeouts?.connectSeconds.map { .milliseconds(Int64($0 * 1000)) } ?? defaults.connectTimeout)
+        return MeterSessionPlan(session: .iec21ModeC(meter), sharesLine: true)
+    }
+
+    private init(session: Session, sharesLine: Bool) {
+        self.session = session
+        self.sharesLine = sharesLine
     }
 
     static func profile(_ reference: ManufacturerProfileReference) throws -> ManufacturerProfile {

@@ -79,9 +79,16 @@ struct TaskExecutor: Sendable {
             do {
                 try await withTaskDeadline(task.deadline) {
                     if !plan.sharesLine { try await self.pacer.waitForSlot(segment: task.meter.networkSegment) }
-                    try await self.lines.withAssociation(plan: plan, lineID: task.lineID, logger: sessionLogger) { client in
-                        for action in task.actions {
-                            try await self.run(action, client: client, task: task, session: current)
+                    switch plan.session {
+                    case .dlms:
+                        try await self.lines.withAssociation(plan: plan, lineID: task.lineID, logger: sessionLogger) { client in
+                            for action in task.actions {
+                                try await self.run(action, client: client, task: task, session: current)
+                            }
+                        }
+                    case .iec21ModeC(let meter):
+                        try await self.lines.withPort(plan: plan, lineID: task.lineID) { transport in
+                            try await IEC21TaskRunner(meter: meter, session: current, now: self.now).run(task.actions, over: transport)
                         }
                     }
                 }

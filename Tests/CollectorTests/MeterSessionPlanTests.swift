@@ -1,6 +1,7 @@
 import Contracts
 import COSEM
 import DLMSClient
+import DLMSLink
 import DLMSSecurity
 import Testing
 @testable import Collector
@@ -22,9 +23,9 @@ struct MeterSessionPlanTests {
                                  hdlcPhysicalAddress: 18, authentication: .lls, keys: .init(password: try Self.wrappedPassword("12345678")))
         let plan = try MeterSessionPlan(access, masterKey: Self.master)
         #expect(plan.sharesLine)
-        #expect(plan.connection.serverPhysicalAddress == 18)
-        #expect(plan.connection.clientSAP == 17)
-        #expect(plan.connection.authentication == .low(password: Array("12345678".utf8)))
+        #expect(plan.connection?.serverPhysicalAddress == 18)
+        #expect(plan.connection?.clientSAP == 17)
+        #expect(plan.connection?.authentication == .low(password: Array("12345678".utf8)))
         #expect(!"\(plan.connection)".contains("12345678"))
     }
 
@@ -50,7 +51,9 @@ struct MeterSessionPlanTests {
             (MeterAccess(endpoint: .serial(device: "/dev/x", baudRate: 9600), protocol: .dlmsWrapper), Self.master, .taskInvalid, "meter.protocol"),
             (MeterAccess(endpoint: .tcp(host: "h", port: 1), protocol: .dlmsWrapper, manufacturerProfile: .named("acme")), Self.master, .taskInvalid, "unknown manufacturer profile 'acme'"),
             (MeterAccess(endpoint: .tcp(host: "h", port: 1), protocol: .dlmsWrapper, security: .both), Self.master, .taskInvalid, "meter.systemTitle"),
-            (MeterAccess(endpoint: .tcp(host: "h", port: 1), protocol: .iec62056_21), Self.master, .taskUnsupported, "IEC 62056-21"),
+            (MeterAccess(endpoint: .tcp(host: "h", port: 1), protocol: .iec62056_21), Self.master, .taskInvalid, "IEC 62056-21 runs over a serial line"),
+            (MeterAccess(endpoint: .gatewayUDP(host: "h", port: 1), protocol: .iec62056_21, authentication: .hlsGMAC), Self.master, .taskInvalid, "meter.authentication"),
+            (MeterAccess(endpoint: .serial(device: "/dev/x", baudRate: 9600), protocol: .iec62056_21, authentication: .lls), Self.master, .taskInvalid, "P1 password"),
         ]
         for (access, master, code, text) in cases {
             do {
@@ -63,13 +66,40 @@ struct MeterSessionPlanTests {
         }
     }
 
+    @Test("an IEC 62056-21 meter is read in mode C: its port at sign-on, its address, the LLS password as P1, the family's load-profile command")
+    func iec21ModeC() throws {
+        let access = MeterAccess(endpoint: .optical(device: "/dev/ttyUSB3", maximumBaudRate: 4800), protocol: .iec62056_21,
+                                 deviceAddress: "12345678", authentication: .lls, manufacturerProfile: .named("emh"),
+                                 keys: .init(password: try Self.wrappedPassword("00000042")))
+        let plan = try MeterSessionPlan(access, masterKey: Self.master)
+        guard case .iec21ModeC(let meter) = plan.session else {
+            Issue.record("not a mode C session: \(plan.session)")
+            return
+        }
+        #expect(plan.connection == nil)
+        #expect(plan.sharesLine)
+        #expect(plan.endpoint == TransportEndpoint.serial(.iec21(path: "/dev/ttyUSB3")))
+        #expect(meter.configuration.address == "12345678")
+        #expect(meter.configuration.maximumBaudRate == 4800)
+        #expect(meter.password == "00000042")
+        #expect(meter.loadProfile == ManufacturerProfile.builtIn["emh"]!.iec21LoadProfile)
+
+        let open = try MeterSessionPlan(MeterAccess(endpoint: .gatewayUDP(host: "10.0.0.1", port: 4001), protocol: .iec62056_21), masterKey: nil)
+        guard case .iec21ModeC(let gateway) = open.session else {
+            Issue.record("not a mode C session")
+            return
+        }
+        #expect(gateway.password == nil)
+        #expect(open.endpoint == TransportEndpoint.gatewayUDP(host: "10.0.0.1", port: 4001))
+    }
+
     @Test
     func inlineProfileIsDecoded() throws {
         let json = #"{"endpoint":{"kind":"tcp","host":"h","port":1},"protocol":"dlms-hdlc","manufacturerProfile":{"name":"acme","serverAddressSize":4,"sendsSNRMParameters":false,"releaseMode":"disc-only"}}"#
         let access = try ContractCoderTestHook.decodeAccess(json)
         let plan = try MeterSessionPlan(access, masterKey: nil)
-        #expect(plan.connection.profile.name == "acme")
-        #expect(plan.connection.profile.sendsSNRMParameters == false)
+        #expect(plan.connection?.profile.name == "acme")
+        #expect(plan.connection?.profile.sendsSNRMParameters == false)
     }
 }
 

@@ -315,6 +315,110 @@ struct CollectorPipelineTests {
         }
     }
 
+    @Test("IEC 62056-21 mode C meters on a serial line and behind a gateway: registers and the load profile equal meter-sim expect; a disconnect is refused alone")
+    func iec21ModeCMeters() async throws {
+        try await Self.withStack { stack in
+            try await stack.startKafka()
+            let port = try freeLoopbackPort()
+            let linePath = stack.directory + "/optical"
+            _ = try await stack.startMeterSim(fleet: """
+                {"seed": 0, "groups": [
+                  {"count": 2, "transport": "serial", "framing": "iec21", "quirk": "emh", "metersPerLine": 2, "linePath": "\(linePath)"},
+                  {"count": 2, "transport": "gateway-udp", "framing": "iec21", "quirk": "emh", "metersPerLine": 2, "port": \(port)}
+                ]}
+                """)
+            let (masterKeyFile, password) = try await stack.wrappedPassword()
+            let adminPort = try freeLoopbackPort()
+            _ = try await stack.start("collector", ["--admin-port", String(adminPort), "--region", Self.region],
+                                      environment: ["HES_KAFKA_BROKERS": stack.brokers, "HES_MASTER_KEY_FILE": masterKeyFile], ready: "Kafka consumer started")
+            let (reader, running) = try stack.resultReader()
+            defer { running.cancel() }
+
+            let period: TimeInterval = 900
+            let to = (Date().timeIntervalSince1970 / period).rounded(.down) * period
+            let from = Date(timeIntervalSince1970: to - 2 * 3600)
+            let objects = [
+                ObjectReference(classID: 8, obis: "0.0.1.0.0.255", attribute: 2),
+                ObjectReference(classID: 3, obis: "1.0.1.8.0.255", attribute: 2),
+                ObjectReference(classID: 3, obis: "1.0.2.8.0.255", attribute: 2),
+            ]
+            let profile = ObjectReference(classID: 7, obis: "1.0.99.1.0.255", attribute: 2)
+            var tasks: [CollectionTask] = []
+            for index in 0..<4 {
+                let serial = String(format: "SIM%08d", index + 1)
+                let endpoint: MeterEndpoint = index < 2 ? .serial(device: linePath, baudRate: 9600) : .gatewayUDP(host: "127.0.0.1", port: port)
+                let access = MeterAccess(endpoint: endpoint, protocol: .iec62056_21, deviceAddress: serial, authentication: .lls,
+                                         manufacturerProfile: .named("emh"), keys: .init(password: password))
+                var actions: [TaskAction] = [.readObjects(objects), .readProfile(profile: profile, from: from, to: Date(timeIntervalSince1970: to))]
+                if index == 3 { actions.append(.setSupplyState(.disconnected)) }
+                tasks.append(Self.task("modec/\(serial)", serial: serial, line: index < 2 ? "optical" : "gateway", access: access, origin: .schedule,
+                                       deadline: 120, actions: actions))
+            }
+            try await stack.publish(tasks)
+            let messages = try await reader.wait(forCount: 8, timeout: .seconds(120))
+            let results = Self.results(messages)
+            let batches = messages.filter { $0.topic == KafkaTopics.readings }.compactMap { try? ContractCoder.decode(ReadingBatch.self, from: $0.value) }
+            for index in 0..<4 {
+                let serial = String(format: "SIM%08d", index + 1)
+                let result = try #require(results.first { $0.meterID == serial }, "no result for \(serial): \(results)")
+                if index == 3 {
+                    #expect(result.outcome == .partial && result.failure?.code == "task.unsupported", "\(result)")
+                } else {
+                    #expect(result.outcome == .succeeded, "\(result)")
+                }
+                let batch = try #require(batches.first { $0.meterID == serial }, "no batch for \(serial)")
+                // The load profile: average power per quarter hour, 4 × the energy of the interval, in kW.
+                let energy = try await Self.expectedProfile(meter: index, from: from.addingTimeInterval(-period), to: Date(timeIntervalSince1970: to))
+                #expect(energy.rows.count == 10, "\(serial): \(energy.rows.count) expected energy rows")
+                var profileReadings = 0
+                for (previous, row) in zip(energy.rows, energy.rows.dropFirst()) {
+                    for (column, obis) in [(0, "1.0.1.5.0.255"), (1, "1.0.2.5.0.255")] {
+                        let watts = 4 * ((Decimal(string: row.values[column]) ?? 0) - (Decimal(string: previous.values[column]) ?? 0))
+                        let reading = batch.readings.first { $0.obis == obis && $0.captureTime == row.time }
+                        #expect(reading.flatMap { Decimal(string: $0.value) } == watts / 1000, "\(serial) \(obis) at \(row.time): \(String(describing: reading))")
+                        #expect(reading?.unit == "kW" && reading?.profile == profile.obis)
+                        profileReadings += 1
+                    }
+                }
+                #expect(batch.readings.filter { $0.profile != nil }.count == profileReadings && profileReadings == 18, "\(serial)")
+                // Registers in kWh at the meter's own time (its clock reading).
+                let clock = try #require(batch.readings.first { $0.obis == "0.0.1.0.0.255" }, "\(serial): no clock")
+                #expect(clock.valueType == .dateTime && abs(clock.captureTime.timeIntervalSinceNow) < 120)
+                for obis in ["1.0.1.8.0.255", "1.0.2.8.0.255"] {
+                    let register = try #require(batch.readings.first { $0.obis == obis }, "\(serial) \(obis)")
+                    let wattHours = try await Self.expectedRegister(meter: index, obis: obis, at: register.captureTime)
+                    #expect(Decimal(string: register.value) == (Decimal(string: wattHours) ?? -1) / 1000 && register.unit == "kWh",
+                            "\(serial) \(obis): \(register.value) \(register.unit ?? "") at \(register.captureTime), expected \(wattHours) Wh")
+                }
+            }
+
+            // The collector's metrics: bytes on the wire by kind of line, and its group's lag (0: all done).
+            func sample(_ text: String, _ name: String, _ labels: [String]) -> Double? {
+                text.split(separator: "\n").first { $0.hasPrefix(name + "{") && labels.allSatisfy($0.contains) }
+                    .flatMap { $0.split(separator: " ").last.flatMap { Double($0) } }
+            }
+            func lagLines(_ text: String) -> [Substring] {
+                text.split(separator: "\n").filter { $0.hasPrefix("hes_kafka_consumer_lag{") && $0.contains(#"group="hes-collector-pipe""#) }
+            }
+            var metrics = ""
+            let deadline = ContinuousClock.now + .seconds(20)
+            repeat {
+                // The gauges are refreshed every 5 s: wait for a refresh after the last task finished.
+                metrics = try httpGet(port: adminPort, path: "/metrics").body
+                let lags = lagLines(metrics)
+                if !lags.isEmpty && lags.allSatisfy({ $0.hasSuffix(" 0") || $0.hasSuffix(" 0.0") }) { break }
+                try await Task.sleep(for: .milliseconds(500))
+            } while ContinuousClock.now < deadline
+            for (direction, line) in [("sent", "serial"), ("received", "serial"), ("sent", "gateway-udp"), ("received", "gateway-udp")] {
+                let bytes = sample(metrics, "hes_meter_wire_bytes_total", [#"direction="\#(direction)""#, #"line="\#(line)""#]) ?? 0
+                #expect(bytes > 100, "\(direction) on \(line) lines: \(bytes) bytes")
+            }
+            let lags = lagLines(metrics)
+            #expect(!lags.isEmpty, "no lag gauge for the collector's group")
+            #expect(lags.allSatisfy { $0.hasSuffix(" 0") || $0.hasSuffix(" 0.0") }, "\(lags)")
+        }
+    }
+
     @Test("faults end as typed failures with their codes while other lines keep being served")
     func faultsAreTypedFailures() async throws {
         try await Self.withStack { stack in
