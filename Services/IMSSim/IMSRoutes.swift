@@ -10,6 +10,9 @@ import ServiceRuntime
 
 /// The simulated IMS's HTTP API:
 /// - `POST /v1/readings`, `POST /v1/results`: deliveries (``IMSAPI``), deduplicated and stored;
+/// - `POST /v1/cim/meter-readings`: readings as IEC 61968-9 `MeterReadings` in a 61968-100
+///   `RequestMessage` (``CIMMeterReadings``), stored with the native ones, answered with a
+///   `ResponseMessage`;
 /// - `GET /v1/stats[?meters=true]`: what it holds and what it absorbed;
 /// - `GET /v1/meters/{id}/readings`, `GET /v1/results[?meter=id]`: what it holds, for checks;
 /// - `GET|PUT|DELETE /v1/faults`, `POST /v1/faults/outage`: its fault plan.
@@ -29,6 +32,7 @@ struct IMSRoutes: Sendable {
         let group = router.group("v1").add(middleware: BearerTokenMiddleware(token: token))
         group.post("readings") { request, _ in try await deliver(request, kind: "readings") }
         group.post("results") { request, _ in try await deliver(request, kind: "results") }
+        group.post("cim/meter-readings") { request, _ in try await deliverCIM(request) }
         group.get("stats") { request, _ in
             let perMeter = request.uri.queryParameters.get("meters") == "true"
             return try json(try await storeCall { try await store.stats(perMeter: perMeter) })
@@ -107,6 +111,67 @@ struct IMSRoutes: Sendable {
         return jsonResponse(try ContractCoder.encode(reply), status: status)
     }
 
+    /// A CIM delivery: the same faults, intake, store and deduplication as `POST /v1/readings`
+    /// (the `MessageID` is the idempotency key, and must equal the `Idempotency-Key` header when
+    /// both are sent). Every answer is a 61968-100 `ResponseMessage`: 200 OK or PARTIAL (the
+    /// rejected items as `Error`s), 422 FAILED when every item was rejected, 400 FAILED for a body
+    /// that is not a `RequestMessage` (verb `created`, noun `MeterReadings`), 503 FAILED for a
+    /// simulated fault or an unavailable store (nothing decided: send again).
+    private func deliverCIM(_ request: Request) async throws -> Response {
+        let kind = "cim-readings"
+        let plan = faults.faults
+        if plan.latencyMilliseconds > 0 { try await Task.sleep(for: .milliseconds(plan.latencyMilliseconds)) }
+        if let refusal = plan.refusal(now: now(), draw: draw()) {
+            return cimFailure(.serviceUnavailable, code: "ims.unavailable", reason: refusal, kind: kind)
+        }
+        let body = try await request.body.collect(upTo: maxRequestBytes)
+        let headerKey = request.headers[HTTPField.Name(IMSAPI.idempotencyKeyHeader)!]
+        let delivery: CIMMeterReadingsRequest
+        do {
+            delivery = try CIMMeterReadingsRequest.parse(Data(body.readableBytesView))
+        } catch let error as IMSSimError {
+            return cimFailure(.badRequest, code: "request.malformed", reason: error.reason, requestID: headerKey ?? "", kind: kind)
+        }
+        guard delivery.verb == CIMMeterReadings.requestVerb || delivery.verb == "create", delivery.noun == CIMMeterReadings.noun else {
+            return cimFailure(.badRequest, code: "request.unsupported", reason: "this IMS accepts verb created, noun MeterReadings; got \(delivery.verb) \(delivery.noun)",
+                              requestID: delivery.messageID, kind: kind)
+        }
+        guard !delivery.messageID.isEmpty else {
+            return cimFailure(.badRequest, code: "request.malformed", reason: "Header/MessageID (the idempotency key) is missing", requestID: headerKey ?? "", kind: kind)
+        }
+        if let headerKey, headerKey != delivery.messageID {
+            return cimFailure(.badRequest, code: "request.malformed", reason: "the \(IMSAPI.idempotencyKeyHeader) header (\(headerKey)) differs from Header/MessageID (\(delivery.messageID))",
+                              requestID: delivery.messageID, kind: kind)
+        }
+        let intake = IMSIntake(rejectMeters: Set(plan.rejectMeters), now: now())
+        let reply: IMSDeliveryReply
+        do {
+            reply = try await store.storeReadings(requestID: delivery.messageID, decision: intake.readings(delivery.items))
+        } catch {
+            logger.error("the IMS store failed", metadata: [LogMetadataKey.error: "\(error)"])
+            return cimFailure(.serviceUnavailable, code: "ims.store-unavailable", reason: "the IMS store is unavailable; send again later", requestID: delivery.messageID, kind: kind)
+        }
+        if plan.slowAcceptMilliseconds > 0 { try await Task.sleep(for: .milliseconds(plan.slowAcceptMilliseconds)) }
+        let status: HTTPResponse.Status = reply.status == .failed ? .unprocessableContent : .ok
+        Metrics.Counter(label: "ims_sim_requests_total", dimensions: [("kind", kind), ("status", "\(status.code)")]).increment()
+        logger.debug("CIM delivery stored", metadata: [
+            LogMetadataKey.imsRequestID: "\(reply.requestID)", "stored": "\(reply.stored)", "duplicates": "\(reply.duplicates)",
+            "rejected": "\(reply.rejected.count)", "replayed": "\(reply.replayed)",
+        ])
+        return xmlResponse(CIMMeterReadings.responseMessage(reply, timestamp: now(), source: Self.cimSource), status: status)
+    }
+
+    /// `Header/Source` of ims-sim's CIM replies.
+    static let cimSource = "ims-sim"
+
+    /// A FAILED `ResponseMessage` for a request refused as a whole: one `Error` naming no item.
+    private func cimFailure(_ status: HTTPResponse.Status, code: String, reason: String, requestID: String = "", kind: String) -> Response {
+        Metrics.Counter(label: "ims_sim_requests_total", dimensions: [("kind", kind), ("status", "\(status.code)")]).increment()
+        let reply = IMSDeliveryReply(requestID: requestID, status: .failed, accepted: 0, stored: 0, duplicates: 0,
+                                     rejected: [.init(index: -1, id: nil, code: code, reason: reason)])
+        return xmlResponse(CIMMeterReadings.responseMessage(reply, timestamp: now(), source: Self.cimSource), status: status)
+    }
+
     private func checkKey(_ header: String?, _ requestID: String) throws {
         guard !requestID.isEmpty else { throw HTTPProblem.badRequest("requestID is empty") }
         if let header, header != requestID {
@@ -146,6 +211,12 @@ func json(_ value: some Encodable, status: HTTPResponse.Status = .ok) throws -> 
 func jsonResponse(_ bytes: [UInt8], status: HTTPResponse.Status = .ok) -> Response {
     var headers = HTTPFields()
     headers[.contentType] = "application/json"
+    return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
+}
+
+func xmlResponse(_ bytes: [UInt8], status: HTTPResponse.Status) -> Response {
+    var headers = HTTPFields()
+    headers[.contentType] = CIMMeterReadings.contentType
     return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
 }
 

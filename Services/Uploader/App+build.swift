@@ -27,7 +27,10 @@ extension App {
     /// and leaves, the producer flushes, the database closes.
     static func serviceGroup(for configuration: UploaderConfiguration) throws -> ServiceGroup {
         let runtime = ServiceRuntime(configuration.runtime)
-        runtime.logger.info("uploader starting", metadata: [LogMetadataKey.imsURL: "\(configuration.ims.baseURL)"])
+        runtime.logger.info("uploader starting", metadata: [
+            LogMetadataKey.imsURL: "\(configuration.ims.baseURL)", "ims.format": "\(configuration.delivery.format.rawValue)",
+            "catch-up.order": "\(configuration.delivery.limits.catchUpOrder.rawValue)",
+        ])
         let database = runtime.database(configuration.database)
         let producer = try runtime.kafkaProducer(clientID: "hes-uploader", brokers: configuration.kafkaBrokers)
         var consumerConfiguration = KafkaConsumerConfiguration(

@@ -41,6 +41,18 @@ struct App: AsyncParsableCommand {
     @Option(help: ArgumentHelp("IMS requests in flight per kind (readings, results). Default: 2", valueName: "count"))
     var inFlight: Int = 2
 
+    @Option(help: ArgumentHelp("""
+        What reading batches are sent as (HES_IMS_FORMAT): native (JSON, POST /v1/readings) or cim (IEC 61968-9 MeterReadings \
+        in a 61968-100 RequestMessage, POST /v1/cim/meter-readings). Task results are native JSON in both. Default: native
+        """, valueName: "native|cim"))
+    var imsFormat: String?
+
+    @Option(help: ArgumentHelp("""
+        Which buffered messages go to the IMS first when there is a backlog (HES_CATCH_UP_ORDER): oldest or newest, by arrival; \
+        newest-first reorders only what is buffered (--max-buffered-bytes). Default: oldest
+        """, valueName: "oldest|newest"))
+    var catchUpOrder: String?
+
     @Option(help: ArgumentHelp("Seconds the group waits for a silent member before its partitions move. Default: 45", valueName: "seconds"))
     var kafkaSessionTimeout: Double = 45
 
@@ -52,9 +64,13 @@ struct App: AsyncParsableCommand {
 
     func run() async throws {
         let settings = try common.settings()
+        let format: IMSFormat = try Self.choice(settings.value(flag: imsFormat, flagName: "ims-format", env: "HES_IMS_FORMAT"), default: .native)
+        let order: CatchUpOrder = try Self.choice(settings.value(flag: catchUpOrder, flagName: "catch-up-order", env: "HES_CATCH_UP_ORDER"), default: .oldest)
         var delivery = DeliveryWorker.Configuration()
-        delivery.limits = DeliveryLimits(maxItemsWeight: batchReadings, maxBytes: batchBytes, maxAge: .milliseconds(batchAgeMs), maxBufferedBytes: maxBufferedBytes)
+        delivery.limits = DeliveryLimits(maxItemsWeight: batchReadings, maxBytes: batchBytes, maxAge: .milliseconds(batchAgeMs), maxBufferedBytes: maxBufferedBytes,
+                                         catchUpOrder: order)
         delivery.sendersPerKind = inFlight
+        delivery.format = format
         let configuration = UploaderConfiguration(
             runtime: try common.runtimeConfiguration(executable: "uploader", defaultAdminPort: 9104, settings: settings),
             database: try DatabaseConfiguration(url: database.databaseURL(settings)),
@@ -67,5 +83,15 @@ struct App: AsyncParsableCommand {
             delivery: delivery,
             kafkaSessionTimeout: .milliseconds(Int64(kafkaSessionTimeout * 1000)))
         try await App.serviceGroup(for: configuration).run()
+    }
+
+    /// One of a closed set of names, from a flag, the environment or the settings file.
+    static func choice<Choice: RawRepresentable & CaseIterable>(_ value: SettingsResolver.Value?, default defaultValue: Choice) throws -> Choice
+    where Choice.RawValue == String {
+        guard let value else { return defaultValue }
+        guard let choice = Choice(rawValue: value.text) else {
+            throw ValidationError("\(value.source): '\(value.text)' is not one of \(Choice.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        return choice
     }
 }

@@ -16,6 +16,8 @@ struct PendingDelivery: Sendable {
     var progress: [String: Double] = [:]
     /// For results: what the command row needs.
     var result: TaskResult?
+    /// For readings in CIM mode: the batch, decoded once at intake (the request is written from it).
+    var batch: ReadingBatch?
 
     var byteCount: Int { message.value.count }
 }
@@ -31,10 +33,27 @@ struct DeliveryLimits: Sendable, Hashable {
     /// Bytes consumed and not yet delivered, per kind: above it the uploader stops reading Kafka
     /// (its partitions pause too), so an IMS outage does not fill memory. Default: 32 MiB.
     var maxBufferedBytes = 32 << 20
+    /// Which buffered messages the next request takes first. Default: oldest.
+    var catchUpOrder = CatchUpOrder.oldest
+}
+
+/// The order in which a backlog reaches the IMS (after an outage, while the buffer is full).
+///
+/// Order is by arrival in the uploader (consumption order: offset order within a partition,
+/// which is publication order), not by capture time: the batch consumed last is the newest.
+/// It only reorders what is buffered (at most `maxBufferedBytes` per kind, and at most the
+/// consumer's unfinished messages per partition); what is still in Kafka behind it comes in
+/// offset order. Offsets are committed only below what is finished, so either order loses
+/// nothing: newest-first delays the commit until the older messages are confirmed too.
+enum CatchUpOrder: String, Sendable, CaseIterable {
+    /// First consumed, first sent.
+    case oldest
+    /// Last consumed, first sent: after an outage the IMS gets today's data before yesterday's.
+    case newest
 }
 
 /// The messages of one kind (readings or results) between Kafka and the IMS: a bounded queue
-/// that hands out requests by size and age. Waiting is by short sleeps (5 ms): it only happens
+/// that hands out requests by size and age, oldest or newest first (``CatchUpOrder``). Waiting is by short sleeps (5 ms): it only happens
 /// while a request fills or the buffer is full, and keeps the queue free of continuations.
 final class DeliveryQueue: Sendable {
     private struct State {
@@ -80,6 +99,8 @@ final class DeliveryQueue: Sendable {
 
     /// The next request's messages: as many as fit the limits, once the limits are reached, the
     /// oldest waited `maxAge`, or the queue closed; `nil` when closed and empty (or cancelled).
+    /// They are the first arrived (``CatchUpOrder/oldest``) or the last (``CatchUpOrder/newest``,
+    /// newest first in the request).
     func nextRequest() async -> [PendingDelivery]? {
         while true {
             let taken = state.withLock { state -> [PendingDelivery]?? in
@@ -89,9 +110,10 @@ final class DeliveryQueue: Sendable {
                 guard full || old || state.closed else { return nil }
                 var request: [PendingDelivery] = []
                 var bytes = 0, weight = 0
-                while let next = state.items.first {
+                let newestFirst = limits.catchUpOrder == .newest
+                while let next = newestFirst ? state.items.last : state.items.first {
                     if !request.isEmpty, bytes + next.byteCount > limits.maxBytes || weight + next.weight > limits.maxItemsWeight { break }
-                    request.append(state.items.removeFirst())
+                    request.append(newestFirst ? state.items.removeLast() : state.items.removeFirst())
                     bytes += next.byteCount
                     weight += next.weight
                 }

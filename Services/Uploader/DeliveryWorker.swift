@@ -26,12 +26,20 @@ final class DeliveryWorker: Service, Sendable {
         var breakerThreshold = 5
         var breakerCooldown: Duration = .seconds(2)
         var breakerMaximumCooldown: Duration = .seconds(30)
+        /// What reading batches are sent as (task results are always native JSON). Default: native.
+        var format: IMSFormat = .native
     }
 
     enum Kind: String, Sendable, CaseIterable {
         case readings, results
 
-        var path: String { self == .readings ? IMSAPI.readingsPath : IMSAPI.resultsPath }
+        func path(format: IMSFormat) -> String {
+            switch (self, format) {
+            case (.readings, .native): IMSAPI.readingsPath
+            case (.readings, .cim): CIMMeterReadings.path
+            case (.results, _): IMSAPI.resultsPath
+            }
+        }
     }
 
     private static let metrics = [Kind.readings: UploaderMetrics(kind: "readings"), Kind.results: UploaderMetrics(kind: "results")]
@@ -115,7 +123,8 @@ final class DeliveryWorker: Service, Sendable {
                     guard let profile = reading.profile else { continue }
                     if time > progress[profile] ?? -.infinity { progress[profile] = time }
                 }
-                return PendingDelivery(message: message, itemID: batch.batchID, meterID: batch.meterID, weight: max(1, batch.readings.count), progress: progress)
+                return PendingDelivery(message: message, itemID: batch.batchID, meterID: batch.meterID, weight: max(1, batch.readings.count), progress: progress,
+                                       batch: configuration.format == .cim ? batch : nil)
             case .results:
                 let result = try ContractCoder.decode(TaskResult.self, from: message.value)
                 return PendingDelivery(message: message, itemID: result.taskID, meterID: result.meterID, weight: 1, result: result)
@@ -144,9 +153,18 @@ final class DeliveryWorker: Service, Sendable {
     private func deliver(_ items: [PendingDelivery], kind: Kind) async {
         let messages = items.map(\.message)
         let key = DeliveryKey.make(kind: kind.rawValue, messages: messages)
-        let body = kind == .readings
-            ? IMSRequestBody.readings(requestID: key, rawBatches: messages.map(\.value))
-            : IMSRequestBody.results(requestID: key, rawResults: messages.map(\.value))
+        let format: IMSFormat = kind == .readings ? configuration.format : .native
+        let body: [UInt8]
+        switch (kind, format) {
+        case (.readings, .native):
+            body = IMSRequestBody.readings(requestID: key, rawBatches: messages.map(\.value))
+        case (.readings, .cim):
+            // One MeterReading per message, in request order: the reply's errors name them by position.
+            let batches = items.compactMap { $0.batch ?? (try? ContractCoder.decode(ReadingBatch.self, from: $0.message.value)) }
+            body = CIMMeterReadings.requestMessage(messageID: key, timestamp: Date(), batches: batches)
+        case (.results, _):
+            body = IMSRequestBody.results(requestID: key, rawResults: messages.map(\.value))
+        }
         let weight = items.reduce(0) { $0 + $1.weight }
         var logger = self.logger
         logger[metadataKey: LogMetadataKey.imsRequestID] = "\(key)"
@@ -157,7 +175,7 @@ final class DeliveryWorker: Service, Sendable {
             guard await admitted(logger: logger) else { return }
             attempt += 1
             let started = ContinuousClock.now
-            let answer = await client.post(path: kind.path, body: body, idempotencyKey: key)
+            let answer = await client.post(path: kind.path(format: format), body: body, idempotencyKey: key, format: format)
             metrics.requestDuration.recordNanoseconds((ContinuousClock.now - started).wholeMilliseconds * 1_000_000)
             switch answer {
             case .decided(let status, let reply):

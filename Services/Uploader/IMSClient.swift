@@ -5,8 +5,17 @@ import NIOCore
 import NIOHTTP1
 import NIOSSL
 
-/// Posts delivery requests to the IMS's native JSON API (``IMSAPI``) over async-http-client, and
-/// says what the answer means for the messages in it.
+/// What the uploader sends reading batches as.
+enum IMSFormat: String, Sendable, CaseIterable {
+    /// The native JSON API (``IMSAPI``): `POST /v1/readings` with the batches as published.
+    case native
+    /// IEC 61968-9 `MeterReadings` in a 61968-100 `RequestMessage` (``CIMMeterReadings``):
+    /// `POST /v1/cim/meter-readings`. Task results stay native JSON (`POST /v1/results`).
+    case cim
+}
+
+/// Posts delivery requests to the IMS (``IMSAPI``, or ``CIMMeterReadings`` for readings in CIM
+/// mode) over async-http-client, and says what the answer means for the messages in it.
 struct IMSClient: Sendable {
     struct Configuration: Sendable {
         /// `http(s)://host:port`, without a trailing slash.
@@ -57,25 +66,28 @@ struct IMSClient: Sendable {
         try? await http.shutdown()
     }
 
-    func post(path: String, body: [UInt8], idempotencyKey: String) async -> Answer {
+    /// Posts `body` (JSON, or a CIM `RequestMessage` when `format` is ``IMSFormat/cim``) and
+    /// classifies the answer.
+    func post(path: String, body: [UInt8], idempotencyKey: String, format: IMSFormat = .native) async -> Answer {
         var request = HTTPClientRequest(url: configuration.baseURL + path)
         request.method = .POST
-        request.headers.add(name: "Content-Type", value: "application/json")
+        request.headers.add(name: "Content-Type", value: format == .cim ? CIMMeterReadings.contentType : "application/json")
         request.headers.add(name: IMSAPI.idempotencyKeyHeader, value: idempotencyKey)
         if let token = configuration.token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
         request.body = .bytes(ByteBuffer(bytes: body))
         do {
             let response = try await http.execute(request, timeout: .milliseconds(configuration.requestTimeout.wholeMilliseconds))
             let bytes = try await response.body.collect(upTo: 16 << 20)
-            return Self.classify(status: Int(response.status.code), body: Array(bytes.readableBytesView))
+            return Self.classify(status: Int(response.status.code), body: Array(bytes.readableBytesView), format: format)
         } catch {
             return .undecided(reason: "\(error)")
         }
     }
 
-    /// The meaning of a status and body (pure; see ``Answer``).
-    static func classify(status: Int, body: [UInt8]) -> Answer {
-        let reply = try? ContractCoder.decode(IMSDeliveryReply.self, from: body)
+    /// The meaning of a status and body (pure; see ``Answer``). A CIM `ResponseMessage` is read
+    /// into the same reply: its `Error`s naming an item are that item's rejection.
+    static func classify(status: Int, body: [UInt8], format: IMSFormat = .native) -> Answer {
+        let reply = format == .cim ? CIMReplyParser.parse(body) : try? ContractCoder.decode(IMSDeliveryReply.self, from: body)
         let text = String(decoding: body.prefix(512), as: UTF8.self)
         switch status {
         case 200..<300:

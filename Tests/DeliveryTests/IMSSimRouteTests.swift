@@ -134,6 +134,46 @@ struct IMSSimRouteTests {
         }
     }
 
+    @Test("CIM deliveries are stored with the native ones: same dedup by natural key and MessageID, per-item rejections as Errors, FAILED for the rest")
+    func cimDelivery() async throws {
+        try await withIMS(faults: IMSFaults(rejectMeters: ["ghost"])) { client, faults in
+            var m1 = Self.batch("m1", task: "t1", hours: 0..<4)
+            m1.readings[1].status = 8
+            m1.readings[2].value = "a<b&c"
+            m1.readings[2].valueType = .text
+            let body = CIMMeterReadings.requestMessage(messageID: "cim-1", timestamp: Self.t0, batches: [m1, Self.batch("ghost", task: "t2", hours: 0..<2)])
+            let (status, _, text) = try await Self.post(client, CIMMeterReadings.path, body: body, key: "cim-1")
+            #expect(status == .ok, "\(text)")
+            #expect(text.contains("<Result>PARTIAL</Result>") && text.contains("<code>meter.unknown</code>")
+                && text.contains("<xpath>/RequestMessage/Payload/MeterReadings/MeterReading[2]</xpath>")
+                && text.contains("<ID kind=\"name\" objectType=\"MeterReading\">t2#readings</ID>"), "\(text)")
+            let held = try await client.execute(uri: "/v1/meters/m1/readings", method: .get) { response in
+                try ContractCoder.makeDecoder().decode([Reading].self, from: Data(response.body.readableBytesView))
+            }
+            #expect(held == m1.readings, "the IMS holds what was sent, as the native path stores it")
+            // The same message again is replayed; a native request overlapping it stores only what is new.
+            let (_, _, again) = try await Self.post(client, CIMMeterReadings.path, body: body)
+            #expect(again.contains("<Result>PARTIAL</Result>"))
+            let overlap = try ContractCoder.encode(IMSReadingsRequest(requestID: "n1", batches: [Self.batch("m1", task: "t3", hours: 2..<6)]))
+            #expect(try await Self.post(client, body: overlap).1.map { ($0.stored, $0.duplicates) } ?? (0, 0) == (2, 2))
+            let stats = try await Self.stats(client)
+            #expect(stats.readings == 6 && stats.replayedRequests == 1 && stats.requests == 2 && stats.rejectedItems == 1)
+            // Every item rejected: 422 FAILED with the items.
+            let ghost = CIMMeterReadings.requestMessage(messageID: "cim-2", timestamp: Self.t0, batches: [Self.batch("ghost", task: "t4", hours: 0..<1)])
+            let (failedStatus, _, failed) = try await Self.post(client, CIMMeterReadings.path, body: ghost)
+            #expect(failedStatus == .unprocessableContent && failed.contains("<Result>FAILED</Result>") && failed.contains("MeterReading[1]"))
+            // Refused as a whole: malformed, a key that differs, an outage.
+            for broken in ["<RequestMessage", "{\"schema\":\"ims-readings/v1\"}", "<RequestMessage xmlns=\"urn:other\"/>"] {
+                let (malformed, _, reply) = try await Self.post(client, CIMMeterReadings.path, body: Array(broken.utf8))
+                #expect(malformed == .badRequest && reply.contains("<Result>FAILED</Result>") && reply.contains("request.malformed"), "\(reply)")
+            }
+            #expect(try await Self.post(client, CIMMeterReadings.path, body: body, key: "other").0 == .badRequest)
+            faults.replace(with: IMSFaults(outageFrom: Self.t0, outageUntil: Self.t0.addingTimeInterval(7200)))
+            let (down, _, downReply) = try await Self.post(client, CIMMeterReadings.path, body: body)
+            #expect(down == .serviceUnavailable && downReply.contains("<Result>FAILED</Result>"))
+        }
+    }
+
     @Test("results are stored once per task id")
     func results() async throws {
         try await withIMS { client, _ in

@@ -131,6 +131,36 @@ struct UploaderLogicTests {
         #expect(queue.bufferedBytes == 10)
     }
 
+    @Test("catch-up order: oldest takes the first arrived, newest the last arrived first; both cut by the same limits", arguments: CatchUpOrder.allCases)
+    func queueOrder(order: CatchUpOrder) async throws {
+        let queue = DeliveryQueue(limits: DeliveryLimits(maxItemsWeight: 6, maxBytes: 1 << 20, maxAge: .zero, maxBufferedBytes: 1 << 20, catchUpOrder: order))
+        for offset in 0..<7 { #expect(await queue.push(pending(offset: Int64(offset), weight: 2))) }
+        var requests: [[Int64]] = []
+        queue.close()
+        while let request = await queue.nextRequest() { requests.append(request.map(\.message.offset)) }
+        switch order {
+        case .oldest: #expect(requests == [[0, 1, 2], [3, 4, 5], [6]])
+        case .newest: #expect(requests == [[6, 5, 4], [3, 2, 1], [0]])
+        }
+    }
+
+    @Test("newest-first serves what arrives during a backlog before the older rest, and every item exactly once")
+    func queueNewestDuringBacklog() async throws {
+        let queue = DeliveryQueue(limits: DeliveryLimits(maxItemsWeight: 2, maxBytes: 1 << 20, maxAge: .zero, maxBufferedBytes: 1 << 20, catchUpOrder: .newest))
+        for offset in 0..<6 { #expect(await queue.push(pending(offset: Int64(offset), weight: 1))) }
+        let first = try #require(await queue.nextRequest())
+        #expect(first.map(\.message.offset) == [5, 4])
+        for offset in 6..<8 { #expect(await queue.push(pending(offset: Int64(offset), weight: 1))) }
+        var seen = first.map(\.message.offset)
+        let second = try #require(await queue.nextRequest())
+        #expect(second.map(\.message.offset) == [7, 6], "what arrived meanwhile is newer than the backlog")
+        seen += second.map(\.message.offset)
+        queue.close()
+        while let request = await queue.nextRequest() { seen += request.map(\.message.offset) }
+        #expect(seen == [5, 4, 7, 6, 3, 2, 1, 0])
+        #expect(queue.bufferedBytes == 0)
+    }
+
     private func message(partition: Int32, offset: Int64, bytes: Int = 10) -> KafkaConsumerMessage {
         KafkaConsumerMessage(topic: KafkaTopics.readings, partition: partition, offset: offset, key: nil, value: Array(repeating: 0x20, count: bytes))
     }

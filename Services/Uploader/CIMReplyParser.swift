@@ -1,0 +1,82 @@
+import Contracts
+import Foundation
+#if canImport(FoundationXML)
+import FoundationXML
+#endif
+
+/// Reads the IMS's 61968-100 `ResponseMessage` to a CIM delivery into the ``IMSDeliveryReply``
+/// the native path gets: `Reply/Result` is the status, each `Error` that names an item (its
+/// `xpath` ends in `MeterReading[n]`) is a rejection of that item; errors naming no item (the
+/// request as a whole was refused) are not rejections, the HTTP status decides then.
+enum CIMReplyParser {
+    /// - Returns: the reply, or `nil` when `body` is not a `ResponseMessage` with a `Reply/Result`.
+    static func parse(_ body: [UInt8]) -> IMSDeliveryReply? {
+        let handler = CIMReplyHandler()
+        let parser = XMLParser(data: Data(body))
+        parser.shouldProcessNamespaces = true
+        parser.shouldResolveExternalEntities = false
+        parser.delegate = handler
+        guard parser.parse(), handler.isResponse, let result = handler.result, let status = IMSDeliveryReply.Status(rawValue: result) else { return nil }
+        let rejected = handler.errors.compactMap { error -> IMSDeliveryReply.Rejection? in
+            guard let index = error.xpath.flatMap(CIMMeterReadings.itemIndex(xpath:)) else { return nil }
+            return .init(index: index, id: error.id, code: error.code, reason: error.details ?? error.reason ?? error.code)
+        }
+        return IMSDeliveryReply(requestID: handler.correlationID, status: status, accepted: 0, stored: 0, duplicates: 0, rejected: rejected)
+    }
+}
+
+private final class CIMReplyHandler: NSObject, XMLParserDelegate {
+    struct ErrorEntry {
+        var code = ""
+        var reason: String?
+        var details: String?
+        var xpath: String?
+        var id: String?
+    }
+
+    var isResponse = false
+    var result: String?
+    var correlationID = ""
+    var errors: [ErrorEntry] = []
+    private var path: [String] = []
+    private var text = ""
+
+    func parser(_ parser: XMLParser, didStartElement elementName: String, namespaceURI: String?, qualifiedName: String?,
+                attributes: [String: String] = [:]) {
+        if path.isEmpty {
+            isResponse = elementName == "ResponseMessage" && namespaceURI == CIMMeterReadings.messageNamespace
+            if !isResponse { parser.abortParsing() }
+        }
+        path.append(elementName)
+        text = ""
+        if path.count == 3, path[1] == "Reply", elementName == "Error" { errors.append(ErrorEntry()) }
+    }
+
+    func parser(_ parser: XMLParser, foundCharacters string: String) {
+        text += string
+    }
+
+    func parser(_ parser: XMLParser, didEndElement elementName: String, namespaceURI: String?, qualifiedName: String?) {
+        defer {
+            path.removeLast()
+            text = ""
+        }
+        switch (path.count, path.count >= 2 ? path[1] : "") {
+        case (3, "Header") where elementName == "CorrelationID":
+            correlationID = text
+        case (3, "Reply") where elementName == "Result":
+            result = text
+        case (4, "Reply") where path[2] == "Error" && !errors.isEmpty:
+            switch elementName {
+            case "code": errors[errors.count - 1].code = text
+            case "reason": errors[errors.count - 1].reason = text
+            case "details": errors[errors.count - 1].details = text
+            case "xpath": errors[errors.count - 1].xpath = text
+            case "ID": errors[errors.count - 1].id = text
+            default: break
+            }
+        default:
+            break
+        }
+    }
+}
