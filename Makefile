@@ -7,7 +7,7 @@ NAME ?=
 # Seconds `make run` keeps the pipeline up after its collection cycle (empty: stops at once; 0: until Ctrl-C).
 DURATION ?=
 
-.PHONY: deps build build-release test run bench compose-check clean
+.PHONY: deps build build-release test run bench compose-check fuzz fuzz-smoke clean
 
 deps:
 	@scripts/install-deps.sh
@@ -30,6 +30,13 @@ test: deps
 ## Benchmarks print `BENCH <name> <value> <unit>` lines.
 bench: build-release
 	swift run -c release --skip-build hes-bench $(NAME)
+
+## libFuzzer targets (Fuzz/): FUZZ_SECONDS per target (default 600); `fuzz-smoke` runs each for 15 s (CI).
+fuzz:
+	Fuzz/run.sh
+
+fuzz-smoke:
+	FUZZ_SECONDS=15 Fuzz/run.sh
 
 ## Validate the compose file for deployments (no Docker engine needed).
 compose-check:

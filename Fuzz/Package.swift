@@ -1,5 +1,6 @@
 // swift-tools-version:6.1
-// libFuzzer targets for the DLMS decoders. Kept out of the main package because every module
+// libFuzzer targets for the DLMS decoders and for what meters send on lines (IEC 62056-21,
+// UDP wrapper datagrams, serial-gateway HDLC bytes). Kept out of the main package because every module
 // must be built with `-sanitize=fuzzer`; run them with Fuzz/run.sh.
 import Foundation
 import PackageDescription
@@ -14,6 +15,8 @@ let codec: [Target.Dependency] = [
     .product(name: "NIOCore", package: "swift-nio"),
 ]
 
+let link: [Target.Dependency] = codec + [.product(name: "DLMSLink", package: rootIdentity)]
+
 let package = Package(
     name: "SwiftHESFuzz",
     platforms: [.macOS(.v15)],
@@ -25,5 +28,7 @@ let package = Package(
         .executableTarget(name: "FuzzAPDU", dependencies: codec, path: "Sources/FuzzAPDU"),
         .executableTarget(name: "FuzzData", dependencies: codec, path: "Sources/FuzzData"),
         .executableTarget(name: "FuzzACSE", dependencies: codec, path: "Sources/FuzzACSE"),
+        .executableTarget(name: "FuzzIEC21", dependencies: link, path: "Sources/FuzzIEC21"),
+        .executableTarget(name: "FuzzDatagramInbound", dependencies: link, path: "Sources/FuzzDatagramInbound"),
     ]
 )

@@ -20,7 +20,52 @@ data = vectors(os.path.join(tests, "COSEMTests", "DLMSDataTests.swift"))
 data += [a[4:] for a in apdus if a[:2] == b"\xc4\x01" and len(a) > 4 and a[3] == 0]
 acse = [a for a in apdus if a[:1] in (b"\x60", b"\x61", b"\x62", b"\x63", b"\x01", b"\x08")]
 
-for target, seeds in (("FuzzAPDU", apdus), ("FuzzData", data), ("FuzzACSE", acse)):
+def bcc(body):
+    x = 0
+    for b in body:
+        x ^= b
+    return bytes([x])
+
+def block(text, end=b"\x03"):
+    body = text.encode() + end
+    return b"\x02" + body + bcc(body)
+
+def command(head, data):
+    body = head.encode() + b"\x02" + data.encode() + b"\x03"
+    return b"\x01" + body + bcc(body)
+
+# IEC 62056-21: selector 0 (parsers) and 1 (session; mode byte, address byte, then chunks).
+profile = "P.01(2611250015)(00)(15)(2)(1.5.0)(kW)(2.5.0)(kW)\r\n(0.250)(0.000)\r\n(0.500)(0.010)\r\n"
+iec21_messages = [
+    b"/EMH5\\@ED300L\r\n", b"/LGZ4ZMD3104407\r\n",
+    block("F.F(00000000)\r\n1.8.1(012345.678*kWh)\r\n!\r\n"), block(profile), block(profile, end=b"\x04") + b"\x06" + block("(0.750)(0.020)\r\n"),
+    block("P.01(2611242345)(00)(15)(1)(1.5.0)(kW)\r\n(1.0)\r\n(1.1)\r\nP.01(2611250000)(00)(15)(1)(1.5.0)(kW)\r\n(1.2)\r\n"),
+    command("P0", "(12345678)"), b"\x06", b"\x15", block("1.8.0(001234.567*kWh)"), block("(ERROR)"),
+]
+iec21 = [b"\x00" + m for m in iec21_messages]
+# Sessions: readout, programming, mode E; chunk sizes of 16 bytes before each piece.
+for mode in (0, 1, 2):
+    stream = b""
+    for m in (b"/EMH5\\@ED300L\r\n", command("P0", "(12345678)"), b"\x06", block("1.8.0(001234.567*kWh)"), block(profile)):
+        for i in range(0, len(m), 16):
+            piece = m[i:i + 16]
+            stream += bytes([len(piece) - 1]) + piece
+    iec21.append(b"\x01" + bytes([mode, 1]) + stream)
+
+# UDP wrapper datagrams (selector 0) and serial-gateway HDLC bytes (selector 1, chunks of up to 63).
+wrapper = [v for v in vectors(os.path.join(tests, "DLMSLinkTests", "WrapperFrameTests.swift")) if v[:2] == b"\x00\x01"]
+wrapper += [b"\x00\x01\x00\x01\x00\x10" + len(a).to_bytes(2, "big") + a for a in apdus[:40]]
+hdlc = [v for f in ("HDLCFrameTests.swift", "HDLCFrameDecoderTests.swift", "HDLCConnectionTests.swift")
+        for v in vectors(os.path.join(tests, "DLMSLinkTests", f)) if v[:1] == b"\x7e"]
+def chunked(b):
+    out = b""
+    for i in range(0, len(b), 32):
+        piece = b[i:i + 32]
+        out += bytes([len(piece) - 1]) + piece
+    return out
+datagram = [b"\x00" + w for w in wrapper] + [b"\x01" + chunked(h) for h in hdlc]
+
+for target, seeds in (("FuzzAPDU", apdus), ("FuzzData", data), ("FuzzACSE", acse), ("FuzzIEC21", iec21), ("FuzzDatagramInbound", datagram)):
     d = os.path.join(here, "Corpus", target)
     os.makedirs(d, exist_ok=True)
     for s in seeds:
