@@ -68,6 +68,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
         // The one HTTP client stack (the uploader toward the IMS).
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        // Configuration documents in YAML (config-service), turned into the JSON it reads.
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
     ],
     targets: [
         // MARK: - DLMS stack (sans-IO, bottom up)
@@ -94,10 +96,10 @@ let package = Package(
         .target(name: "Observability", dependencies: [logging, metrics, prometheus], path: "Shared/Observability", swiftSettings: swiftSettings),
         // One helper per dependency kind (PostgreSQL, Kafka): created, watched for readiness, wired the same way in every service.
         .target(name: "ServiceDependencies", dependencies: ["ServiceRuntime", "Observability", "Persistence", "Messaging", "DLMSSecurity", logging, argumentParser], path: "Shared/ServiceDependencies", swiftSettings: swiftSettings),
-        .target(name: "ServiceRuntime", dependencies: ["Observability", logging, metrics, prometheus, lifecycle, .product(name: "UnixSignals", package: "swift-service-lifecycle"), argumentParser, nioCore, nioPosix, hummingbird], path: "Shared/ServiceRuntime", swiftSettings: swiftSettings),
+        .target(name: "ServiceRuntime", dependencies: ["Observability", logging, metrics, prometheus, lifecycle, .product(name: "UnixSignals", package: "swift-service-lifecycle"), argumentParser, nioCore, nioPosix, hummingbird, .product(name: "HummingbirdTLS", package: "hummingbird"), .product(name: "NIOSSL", package: "swift-nio-ssl")], path: "Shared/ServiceRuntime", swiftSettings: swiftSettings),
 
         // MARK: - Executables
-        .executableTarget(name: "ConfigService", dependencies: serviceBase + ["Persistence", "ServiceDependencies", "Contracts", "DLMSClient", "DLMSSecurity", hummingbird, httpTypes, postgresNIO, crypto, nioCore], path: "Services/ConfigService", resources: [.copy("openapi.yaml"), .copy("hes-configuration-v1.schema.json")], swiftSettings: swiftSettings),
+        .executableTarget(name: "ConfigService", dependencies: serviceBase + ["Persistence", "ServiceDependencies", "Contracts", "DLMSClient", "DLMSSecurity", hummingbird, httpTypes, postgresNIO, crypto, nioCore, .product(name: "Yams", package: "Yams")], path: "Services/ConfigService", resources: [.copy("openapi.yaml"), .copy("hes-configuration-v1.schema.json")], swiftSettings: swiftSettings),
         .executableTarget(name: "Scheduler", dependencies: serviceBase + ["Persistence", "Messaging", "ServiceDependencies", "Contracts", "DLMSSecurity", "COSEM", postgresNIO, crypto, metrics], path: "Services/Scheduler", swiftSettings: swiftSettings),
         .executableTarget(name: "Collector", dependencies: serviceBase + ["Messaging", "Contracts", "COSEM", "DLMSCodec", "DLMSLink", "DLMSSecurity", "DLMSClient", "ServiceDependencies", metrics, nioCore, .product(name: "DequeModule", package: "swift-collections"), .product(name: "NIOConcurrencyHelpers", package: "swift-nio")], path: "Services/Collector", swiftSettings: swiftSettings),
         .executableTarget(name: "Uploader", dependencies: serviceBase + ["Persistence", "Messaging", "Contracts", "ServiceDependencies", asyncHTTPClient, postgresNIO, crypto, metrics, nioCore, .product(name: "NIOHTTP1", package: "swift-nio"), .product(name: "NIOSSL", package: "swift-nio-ssl"), .product(name: "DequeModule", package: "swift-collections")], path: "Services/Uploader", swiftSettings: swiftSettings),
@@ -105,7 +107,7 @@ let package = Package(
         .executableTarget(name: "IMSSim", dependencies: serviceBase + ["Persistence", "Contracts", "ServiceDependencies", hummingbird, httpTypes, postgresNIO, metrics, nioCore], path: "Services/IMSSim", resources: [.copy("Migrations")], swiftSettings: swiftSettings),
         .executableTarget(name: "KafkaDev", dependencies: serviceBase + ["Messaging", "Contracts", nioCore, nioPosix], path: "Services/KafkaDev", swiftSettings: swiftSettings),
         .executableTarget(name: "KafkaProbe", dependencies: ["Messaging", lifecycle, .product(name: "UnixSignals", package: "swift-service-lifecycle"), logging, argumentParser], path: "Tests/KafkaProbe", swiftSettings: swiftSettings),
-        .executableTarget(name: "HESCtl", dependencies: ["Contracts", "COSEM", "DLMSCodec", "DLMSLink", "DLMSSecurity", "DLMSClient", "Messaging", argumentParser, logging, nioCore, asyncHTTPClient, .product(name: "NIOHTTP1", package: "swift-nio")], path: "Services/HESCtl", swiftSettings: swiftSettings),
+        .executableTarget(name: "HESCtl", dependencies: ["Contracts", "COSEM", "DLMSCodec", "DLMSLink", "DLMSSecurity", "DLMSClient", "Messaging", argumentParser, logging, nioCore, asyncHTTPClient, .product(name: "NIOHTTP1", package: "swift-nio"), .product(name: "NIOSSL", package: "swift-nio-ssl")], path: "Services/HESCtl", swiftSettings: swiftSettings),
         .executableTarget(name: "Benchmarks", dependencies: ["AllocationCounter", "COSEM", "DLMSCodec", "DLMSSecurity", "DLMSLink", "DLMSClient", "MeterSimulation", "Contracts", "Messaging", logging, nioCore, nioPosix], path: "Benchmarks", exclude: ["AllocationCounter"], swiftSettings: swiftSettings),
         .target(name: "AllocationCounter", path: "Benchmarks/AllocationCounter"),
 

@@ -105,6 +105,7 @@ struct APITokens: Sendable {
         }
     }
 
+    /// Revokes a token; the last active admin token cannot be revoked (`.conflict`).
     func revoke(name: String, by actor: String) async throws {
         try await database.withTransaction { connection in
             let rows = try await connection.query("""
@@ -113,6 +114,14 @@ struct APITokens: Sendable {
             var revoked = false
             for try await _ in rows { revoked = true }
             guard revoked else { throw ConfigServiceError.notFound("there is no active token named '\(name)'") }
+            // Revoking the last admin token would leave nobody able to make tokens (until a restart
+            // with a new HES_API_TOKEN): refused, and the transaction undoes the revocation.
+            let admins = try await connection.query("SELECT count(*) FROM api_tokens WHERE role = 'admin' AND revoked_at IS NULL", logger: logger)
+            var remaining = 0
+            for try await count in admins.decode(Int.self) { remaining = count }
+            guard remaining > 0 else {
+                throw ConfigServiceError.conflict("'\(name)' is the last admin token; make another admin token before revoking it")
+            }
             try await AuditLog.append(actor: actor, action: "token.revoked", subject: "token/\(name)", on: connection, logger: logger)
         }
         cache.withLock { $0.removeAll() }

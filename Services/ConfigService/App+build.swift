@@ -22,6 +22,8 @@ struct ConfigServiceConfiguration: Sendable {
     /// `HES_API_TOKEN`: made the admin token `bootstrap` at start-up.
     var bootstrapToken: String?
     var maxDocumentBytes: Int = 256 << 20
+    /// Serve the API over HTTPS with these files; `nil`: plain HTTP.
+    var apiTLS: APIServer.TLSFiles?
     /// The disconnect/reconnect guard.
     var commandGuard = CommandStore.Guard()
 }
@@ -42,7 +44,7 @@ extension App {
         let commands = CommandStore(database: database, guardrails: configuration.commandGuard, logger: runtime.logger)
         let routes = ConfigRoutes(manager: manager, commands: commands, tokens: tokens, maxDocumentBytes: configuration.maxDocumentBytes, logger: runtime.logger,
                                   operations: OperationsStore(database: database, logger: runtime.logger))
-        let api = APIServer(configuration: .init(host: configuration.apiHost, port: configuration.apiPort, name: "config api"), logger: runtime.logger,
+        let api = APIServer(configuration: .init(host: configuration.apiHost, port: configuration.apiPort, name: "config api", tls: configuration.apiTLS), logger: runtime.logger,
                             routes: { routes.register($0) })
         let status = StatusPage(database: database, logger: runtime.logger)
         runtime.adminServer.addRoutes { router in

@@ -27,6 +27,12 @@ struct App: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Address the API binds (HES_API_HOST). Default: 127.0.0.1", valueName: "host"))
     var apiHost: String?
 
+    @Option(help: ArgumentHelp("PEM certificate (chain) to serve the API over HTTPS with (HES_API_TLS_CERT_FILE); needs --api-tls-key-file. Default: plain HTTP", valueName: "path"))
+    var apiTlsCertFile: String?
+
+    @Option(help: ArgumentHelp("PEM private key of --api-tls-cert-file (HES_API_TLS_KEY_FILE)", valueName: "path"))
+    var apiTlsKeyFile: String?
+
     @Option(help: ArgumentHelp("Largest configuration document accepted, in MiB (HES_MAX_DOCUMENT_MB). Default: 256", valueName: "MiB"))
     var maxDocumentMB: Int?
 
@@ -47,6 +53,13 @@ struct App: AsyncParsableCommand {
             masterKey: masterKey,
             bootstrapToken: settings.optionalString(nil, flagName: "api-token", env: "HES_API_TOKEN"),
             maxDocumentBytes: try settings.int(maxDocumentMB, flagName: "max-document-mb", env: "HES_MAX_DOCUMENT_MB", default: 256, range: 1...4096) << 20)
+        let certificate = settings.optionalString(apiTlsCertFile, flagName: "api-tls-cert-file", env: "HES_API_TLS_CERT_FILE")
+        let key = settings.optionalString(apiTlsKeyFile, flagName: "api-tls-key-file", env: "HES_API_TLS_KEY_FILE")
+        switch (certificate, key) {
+        case (let certificate?, let key?): configuration.apiTLS = APIServer.TLSFiles(certificateChain: certificate, privateKey: key)
+        case (nil, nil): break
+        default: throw ValidationError("--api-tls-cert-file and --api-tls-key-file go together (HES_API_TLS_CERT_FILE, HES_API_TLS_KEY_FILE)")
+        }
         configuration.commandGuard.switchingLimitPerHour = try settings.int(
             disconnectLimitPerHour, flagName: "disconnect-limit-per-hour", env: "HES_DISCONNECT_LIMIT_PER_HOUR", default: 1000, range: 0...1_000_000)
         configuration.commandGuard.approvalThreshold = try settings.int(

@@ -27,7 +27,12 @@ struct ConfigRoutes: Sendable {
     /// Meter and region status for operators; without it those routes are absent.
     var operations: OperationsStore? = nil
 
+    /// The operations the OpenAPI document declares (for `405 Method Not Allowed`).
+    static let allowedMethods = AllowedMethods(openAPI: OpenAPIDocument.text)
+
     func register(_ router: AdminRouter) {
+        router.add(middleware: AllowedMethodsMiddleware(allowed: Self.allowedMethods))
+        router.add(middleware: RefuseNULMiddleware())
         router.get("openapi.yaml") { _, _ in
             var headers = HTTPFields()
             headers[.contentType] = "application/yaml"
@@ -41,13 +46,20 @@ struct ConfigRoutes: Sendable {
         let api = router.group("v1")
         api.post("config/validate") { request, _ in
             _ = try await authorize(request, .viewer)
-            let report = try await run { try await manager.validate(try await body(request), basedOn: try query(request, "basedOn")) }
+            let report = try await run {
+                do {
+                    return try await manager.validate(try await documentBody(request), basedOn: try query(request, "basedOn"))
+                } catch let error as ConfigServiceError where error.code == .invalidDocument {
+                    // YAML that is no document: the same report as JSON that is none.
+                    return ValidationReport(valid: false, basedOn: nil, problems: error.problems, changes: nil)
+                }
+            }
             return try json(report, status: report.valid ? .ok : .unprocessableContent)
         }
         api.post("config/versions") { request, _ in
             let caller = try await authorize(request, .admin)
             let report = try await run {
-                try await manager.apply(try await body(request), basedOn: try query(request, "basedOn"), activate: try flag(request, "activate", default: true),
+                try await manager.apply(try await documentBody(request), basedOn: try query(request, "basedOn"), activate: try flag(request, "activate", default: true),
                                         actor: caller.name, comment: request.uri.queryParameters.get("comment"))
             }
             return try json(report, status: .created)
@@ -55,14 +67,14 @@ struct ConfigRoutes: Sendable {
         api.patch("config/meters") { request, _ in
             let caller = try await authorize(request, .admin)
             let report = try await run {
-                try await manager.changeMeters(try await body(request), basedOn: try query(request, "basedOn"), activate: try flag(request, "activate", default: true),
+                try await manager.changeMeters(try await documentBody(request), basedOn: try query(request, "basedOn"), activate: try flag(request, "activate", default: true),
                                                actor: caller.name, comment: request.uri.queryParameters.get("comment"))
             }
             return try json(report, status: .created)
         }
         api.get("config/versions") { request, _ in
             _ = try await authorize(request, .viewer)
-            let limit = try query(request, "limit").map(Int.init) ?? 50
+            let limit = try limit(request, default: 50)
             return try json(try await run { try await manager.store.versions(limit: limit) })
         }
         api.get("config/versions/:id") { request, context in
@@ -169,8 +181,8 @@ struct ConfigRoutes: Sendable {
             }
             let kind = parameters.get("kind")
             if let kind, CommandRequest.Kind(rawValue: kind) == nil { throw HTTPProblem.badRequest("unknown kind '\(kind)'") }
-            let limit = Int(try query(request, "limit") ?? 100)
-            return try json(try await run { try await commands.list(meterID: parameters.get("meter"), state: state, kind: kind, limit: min(limit, 1000)) })
+            let limit = try limit(request, default: 100)
+            return try json(try await run { try await commands.list(meterID: parameters.get("meter"), state: state, kind: kind, limit: limit) })
         }
         api.get("commands/:id") { request, context in
             _ = try await authorize(request, .viewer)
@@ -230,10 +242,33 @@ struct ConfigRoutes: Sendable {
 
     private func body(_ request: Request, limit: Int? = nil) async throws -> Data {
         let limit = limit ?? maxDocumentBytes
+        let data: Data
         do {
-            return Data(try await request.body.collect(upTo: limit).readableBytesView)
+            data = Data(try await request.body.collect(upTo: limit).readableBytesView)
         } catch {
             throw HTTPProblem(.contentTooLarge, detail: "the body is larger than \(limit) bytes")
+        }
+        try Self.refuseNUL(data)
+        return data
+    }
+
+    /// A configuration document or meter change: JSON, or YAML when the `Content-Type` says so
+    /// (``ConfigurationYAML``), read as the same JSON.
+    /// - Throws: ``ConfigServiceError`` `.invalidDocument` for YAML that is no document (the
+    ///   callers' ``run(_:)`` makes it a problem answer).
+    private func documentBody(_ request: Request) async throws -> Data {
+        let data = try await body(request)
+        guard ConfigurationYAML.isYAML(contentType: request.headers[.contentType]) else { return data }
+        let json = try ConfigurationYAML.json(fromYAML: data)
+        try Self.refuseNUL(json)
+        return json
+    }
+
+    /// PostgreSQL's text cannot hold U+0000: a JSON body that escapes one is refused here as a
+    /// bad request instead of failing in the store.
+    static func refuseNUL(_ data: Data) throws {
+        if data.firstRange(of: Data(#"\u0000"#.utf8)) != nil {
+            throw HTTPProblem.badRequest("text may not contain the NUL character (\\u0000)")
         }
     }
 
@@ -241,6 +276,13 @@ struct ConfigRoutes: Sendable {
         guard let text = request.uri.queryParameters.get(name) else { return nil }
         guard let value = Int64(text), value > 0 else { throw HTTPProblem.badRequest("'\(name)' is a positive integer, not '\(text)'") }
         return value
+    }
+
+    /// `limit`: how many rows a list answers, 1…10,000 (as the OpenAPI document declares).
+    private func limit(_ request: Request, default value: Int) throws -> Int {
+        guard let limit = try query(request, "limit") else { return value }
+        guard limit <= 10_000 else { throw HTTPProblem.badRequest("'limit' is at most 10000, not \(limit)") }
+        return Int(limit)
     }
 
     private func flag(_ request: Request, _ name: String, default value: Bool) throws -> Bool {

@@ -61,6 +61,8 @@ struct ConfigurationManager: Sendable {
             throw ConfigServiceError.invalidRequest("there is no configuration to change yet: apply a whole document first")
         }
         let changes: MeterChanges
+        let nulls = ConfigurationParser.nullProblems(in: data)
+        guard nulls.isEmpty else { throw ConfigServiceError.invalidDocument(nulls) }
         do {
             changes = try JSONDecoder().decode(MeterChanges.self, from: data)
         } catch let error as DecodingError {

@@ -4,6 +4,7 @@ import Contracts
 import Foundation
 import NIOCore
 import NIOHTTP1
+import NIOSSL
 
 /// How hesctl reaches the config-service API: `--url` / `HES_CONFIG_URL` (default
 /// `http://127.0.0.1:8080`), the token from `HES_API_TOKEN`, `--json` for scripts.
@@ -14,29 +15,37 @@ struct ControlPlaneOptions: ParsableArguments {
     @Flag(help: "Print the API's JSON answer instead of a table.")
     var json = false
 
+    @Option(help: ArgumentHelp("PEM file of the CA that signed the API's certificate, for https (HES_CONFIG_CA_FILE). Default: the system's", valueName: "path"))
+    var caFile: String?
+
     var baseURL: String {
         (url ?? ProcessInfo.processInfo.environment["HES_CONFIG_URL"] ?? "http://127.0.0.1:8080").trimmingCharacters(in: CharacterSet(charactersIn: "/"))
     }
 
     /// Sends one request; a problem answer becomes a readable error (exit 1), every problem of a
     /// refused configuration on its own line.
-    func call(_ method: HTTPMethod, _ path: String, body: Data? = nil, headers extra: [(String, String)] = [], accept: Set<Int> = [200, 201, 204]) async throws -> (status: Int, body: Data) {
+    func call(_ method: HTTPMethod, _ path: String, body: Data? = nil, contentType: String = "application/json", headers extra: [(String, String)] = [],
+              accept: Set<Int> = [200, 201, 204]) async throws -> (status: Int, body: Data) {
         var request = HTTPClientRequest(url: baseURL + path)
         request.method = method
         guard let token = ProcessInfo.processInfo.environment["HES_API_TOKEN"], !token.isEmpty else {
             throw ValidationError("set HES_API_TOKEN to a config-service API token")
         }
         request.headers.add(name: "Authorization", value: "Bearer \(token)")
-        request.headers.add(name: "Content-Type", value: "application/json")
+        request.headers.add(name: "Content-Type", value: contentType)
         for (name, value) in extra { request.headers.add(name: name, value: value) }
         if let body { request.body = .bytes(ByteBuffer(bytes: body)) }
         let response: HTTPClientResponse
+        let client = try httpClient()
+        let bytes: Data
         do {
-            response = try await HTTPClient.shared.execute(request, timeout: .seconds(300))
+            response = try await client.execute(request, timeout: .seconds(300))
+            bytes = Data((try await response.body.collect(upTo: 512 << 20)).readableBytesView)
+            try? await client.shutdown()
         } catch {
+            try? await client.shutdown()
             throw ControlPlaneError(message: "the config-service at \(baseURL) did not answer: \(error)")
         }
-        let bytes = Data((try await response.body.collect(upTo: 512 << 20)).readableBytesView)
         let status = Int(response.status.code)
         guard accept.contains(status) else {
             if let problem = try? JSONDecoder().decode(Problem.self, from: bytes) {
@@ -47,6 +56,22 @@ struct ControlPlaneOptions: ParsableArguments {
             throw ControlPlaneError(message: "\(status): \(String(decoding: bytes, as: UTF8.self))")
         }
         return (status, bytes)
+    }
+
+    /// A client for one command: a failed connection (refused, or a certificate not trusted)
+    /// fails at once instead of being retried until the request's deadline; `--ca-file` adds a
+    /// private CA to trust.
+    private func httpClient() throws -> HTTPClient {
+        var configuration = HTTPClient.Configuration()
+        configuration.timeout.connect = .seconds(10)
+        configuration.connectionPool.retryConnectionEstablishment = false
+        if let caFile = caFile ?? ProcessInfo.processInfo.environment["HES_CONFIG_CA_FILE"], !caFile.isEmpty {
+            guard FileManager.default.isReadableFile(atPath: caFile) else { throw ValidationError("--ca-file: cannot read '\(caFile)'") }
+            var tls = TLSConfiguration.makeClientConfiguration()
+            tls.trustRoots = .file(caFile)
+            configuration.tlsConfiguration = tls
+        }
+        return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
     }
 
     func printJSON(_ data: Data) {
@@ -72,6 +97,16 @@ func printTable(_ header: [String], _ rows: [[String]]) {
     for row in [header] + rows {
         print(row.enumerated().map { $0.element.padding(toLength: widths[$0.offset], withPad: " ", startingAt: 0) }.joined(separator: "  "))
     }
+}
+
+/// How a configuration document is sent: YAML for `.yaml`/`.yml` files and for input that is not
+/// a JSON object; JSON otherwise.
+func documentContentType(path: String, data: Data) -> String {
+    let lowered = path.lowercased()
+    if lowered.hasSuffix(".yaml") || lowered.hasSuffix(".yml") { return "application/yaml" }
+    if lowered.hasSuffix(".json") { return "application/json" }
+    let first = data.first { !($0 == 0x20 || $0 == 0x09 || $0 == 0x0A || $0 == 0x0D) }
+    return first == UInt8(ascii: "{") || first == nil ? "application/json" : "application/yaml"
 }
 
 private func readInput(_ path: String) throws -> Data {
@@ -113,10 +148,11 @@ struct ConfigCommand: AsyncParsableCommand {
     struct Validate: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Dry run: every problem with its path, or what would change. Exit 2 when invalid.")
         @OptionGroup var api: ControlPlaneOptions
-        @Argument(help: "The configuration document (JSON), or - for standard input.") var file: String = "-"
+        @Argument(help: "The configuration document (JSON or YAML), or - for standard input.") var file: String = "-"
 
         func run() async throws {
-            let reply = try await api.call(.POST, "/v1/config/validate", body: try readInput(file), accept: [200, 422])
+            let document = try readInput(file)
+            let reply = try await api.call(.POST, "/v1/config/validate", body: document, contentType: documentContentType(path: file, data: document), accept: [200, 422])
             if api.json { api.printJSON(reply.body) } else {
                 struct Report: Decodable { var valid: Bool; var problems: [ControlPlaneOptions.Problem.Entry]; var changes: Changes? }
                 let report = try JSONDecoder().decode(Report.self, from: reply.body)
@@ -135,7 +171,7 @@ struct ConfigCommand: AsyncParsableCommand {
     struct Apply: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Store a configuration as a new version and activate it (or only stage it).")
         @OptionGroup var api: ControlPlaneOptions
-        @Argument(help: "The configuration document (JSON), or - for standard input.") var file: String = "-"
+        @Argument(help: "The configuration document (JSON or YAML), or - for standard input.") var file: String = "-"
         @Flag(help: "Stage the version without activating it.") var stageOnly = false
         @Option(help: "The version this one is built on; refused (409) if another became active meanwhile.") var basedOn: Int64?
         @Option(help: "A comment stored with the version.") var comment: String?
@@ -146,7 +182,9 @@ struct ConfigCommand: AsyncParsableCommand {
             if let comment, let escaped = comment.addingPercentEncoding(withAllowedCharacters: .urlQueryAllowed.subtracting(CharacterSet(charactersIn: "&=+"))) {
                 query.append("comment=\(escaped)")
             }
-            let reply = try await api.call(.POST, "/v1/config/versions?" + query.joined(separator: "&"), body: try readInput(file))
+            let document = try readInput(file)
+            let reply = try await api.call(.POST, "/v1/config/versions?" + query.joined(separator: "&"), body: document,
+                                           contentType: documentContentType(path: file, data: document))
             if api.json { api.printJSON(reply.body); return }
             struct Report: Decodable { var version: Summary; var changes: Changes }
             let report = try JSONDecoder().decode(Report.self, from: reply.body)

@@ -31,6 +31,8 @@ public enum ConfigurationParser {
     ///   resolves redacted secrets there).
     public static func parse(_ data: Data, validator: ConfigurationValidator,
                              prepare: (inout ConfigurationDocument) -> Void = { _ in }) -> Result<ConfigurationDocument, ConfigurationProblems> {
+        let nulls = nullProblems(in: data)
+        guard nulls.isEmpty else { return .failure(ConfigurationProblems(nulls)) }
         let lenient: LenientDocument
         do {
             lenient = try JSONDecoder().decode(LenientDocument.self, from: data)

@@ -1,5 +1,7 @@
 import Hummingbird
+import HummingbirdTLS
 import Logging
+import NIOSSL
 import Observability
 import ServiceLifecycle
 import Synchronization
@@ -15,11 +17,48 @@ public final class APIServer: Service, Sendable {
         public var port: Int
         /// A name for logs (`"ims api"`).
         public var name: String
+        /// Serve HTTPS with this certificate and key; `nil`: plain HTTP.
+        public var tls: TLSFiles?
 
-        public init(host: String = "127.0.0.1", port: Int, name: String) {
+        public init(host: String = "127.0.0.1", port: Int, name: String, tls: TLSFiles? = nil) {
             self.host = host
             self.port = port
             self.name = name
+            self.tls = tls
+        }
+    }
+
+    /// PEM files of the server's certificate (chain, leaf first) and its private key.
+    public struct TLSFiles: Sendable, Hashable {
+        public var certificateChain: String
+        public var privateKey: String
+
+        public init(certificateChain: String, privateKey: String) {
+            self.certificateChain = certificateChain
+            self.privateKey = privateKey
+        }
+
+        /// The server's TLS configuration (TLS 1.2 and later).
+        /// - Throws: ``ServiceRuntimeError`` naming the file that is not a PEM certificate or key.
+        public func serverConfiguration() throws -> TLSConfiguration {
+            let chain: [NIOSSLCertificate]
+            do {
+                chain = try NIOSSLCertificate.fromPEMFile(certificateChain)
+            } catch {
+                throw ServiceRuntimeError.invalidSetting("\(certificateChain) holds no PEM certificate: \(error)")
+            }
+            guard !chain.isEmpty else {
+                throw ServiceRuntimeError.invalidSetting("\(certificateChain) holds no PEM certificate")
+            }
+            let key: NIOSSLPrivateKey
+            do {
+                key = try NIOSSLPrivateKey(file: privateKey, format: .pem)
+            } catch {
+                throw ServiceRuntimeError.invalidSetting("\(privateKey) holds no PEM private key: \(error)")
+            }
+            var configuration = TLSConfiguration.makeServerConfiguration(certificateChain: chain.map { .certificate($0) }, privateKey: .privateKey(key))
+            configuration.minimumTLSVersion = .tlsv12
+            return configuration
         }
     }
 
@@ -49,9 +88,13 @@ public final class APIServer: Service, Sendable {
     public func run() async throws {
         let logger = self.logger
         let configuration = self.configuration
-        try await serveHTTP(router: makeRouter(), host: configuration.host, port: configuration.port, serverName: configuration.name, logger: logger) { port in
+        let tls = try configuration.tls?.serverConfiguration()
+        try await serveHTTP(router: makeRouter(), host: configuration.host, port: configuration.port, serverName: configuration.name, logger: logger,
+                            tls: tls) { port in
             self.boundPort.withLock { $0 = port }
-            logger.info("\(configuration.name) listening", metadata: [LogMetadataKey.apiAddress: "\(configuration.host):\(port)"])
+            logger.info("\(configuration.name) listening", metadata: [
+                LogMetadataKey.apiAddress: "\(configuration.host):\(port)", "api.scheme": "\(tls == nil ? "http" : "https")",
+            ])
         }
     }
 }
@@ -59,13 +102,14 @@ public final class APIServer: Service, Sendable {
 /// Serves `router` with Hummingbird until shutdown; `onListening` gets the bound port. The
 /// framework logs one level quieter than the process (our own line says where it listens).
 /// - Throws: ``ServiceRuntimeError/Code/adminBindFailed`` naming `serverName` when it cannot bind.
-func serveHTTP(router: AdminRouter, host: String, port: Int, serverName: String, logger: Logger,
+func serveHTTP(router: AdminRouter, host: String, port: Int, serverName: String, logger: Logger, tls: TLSConfiguration? = nil,
                onListening: @escaping @Sendable (Int) -> Void) async throws {
     var serverLogger = logger
     if serverLogger.logLevel < .notice { serverLogger.logLevel = .notice }
     let bound = Mutex(false)
     let application = Application(
         router: router,
+        server: try tls.map { try .tls(.http1(), tlsConfiguration: $0) } ?? .http1(),
         configuration: .init(address: .hostname(host, port: port), serverName: nil, reuseAddress: true),
         onServerRunning: { channel in
             bound.withLock { $0 = true }

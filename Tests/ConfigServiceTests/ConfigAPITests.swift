@@ -54,11 +54,11 @@ struct ConfigAPITests {
         let logs: LogText
 
         func send(_ method: HTTPRequest.Method, _ uri: String, token: String? = ConfigAPITests.adminToken, body: String? = nil,
-                  idempotencyKey: String? = nil) async throws -> (status: HTTPResponse.Status, body: String) {
+                  idempotencyKey: String? = nil, contentType: String = "application/json") async throws -> (status: HTTPResponse.Status, body: String) {
             var headers = HTTPFields()
             if let idempotencyKey { headers[HTTPField.Name("Idempotency-Key")!] = idempotencyKey }
             if let token { headers[.authorization] = "Bearer \(token)" }
-            headers[.contentType] = "application/json"
+            headers[.contentType] = contentType
             return try await client.execute(uri: uri, method: method, headers: headers, body: body.map { ByteBuffer(string: $0) }) { response in
                 (response.status, String(buffer: response.body))
             }
@@ -172,6 +172,83 @@ struct ConfigAPITests {
             let goodDryRun = try Self.decode(ValidationReport.self, try await api.send(.post, "/v1/config/validate", body: Self.document(meters: 5)).body)
             #expect(goodDryRun.valid && goodDryRun.changes?.meters.added == ["M3", "M4"])
             #expect(try await api.sql("SELECT count(*)::text FROM config_versions") == versionsBefore)
+        }
+    }
+
+    /// ``document(meters: 2)`` without its secured meter, written in block-style YAML.
+    static let yamlDocument = """
+        # Two meters on a gateway bus, read daily.
+        schema: hes-configuration/v1
+        regions:
+          - id: north
+        schedules:
+          - id: daily
+            cron: "0 2 * * *"
+            timeZone: Europe/Berlin
+        templates:
+          - id: home
+            schedules: [daily]
+            defaults:
+              protocol: dlms-hdlc
+            objects:
+              - {classID: 3, obis: 1.0.1.8.0.255, attribute: 2}
+        lines:
+          - id: bus-1
+            region: north
+            endpoint: {kind: gateway-udp, host: 10.0.0.1, port: 4001}
+        meters:
+          - id: M0
+            line: bus-1
+            template: home
+            hdlcPhysicalAddress: 16
+          - {id: M1, line: bus-1, template: home, hdlcPhysicalAddress: 17}
+        """
+
+    @Test("YAML documents: stored like the same document in JSON; problems at the same JSON pointers; aliases read, billion laughs, duplicate keys, nulls and broken YAML refused with where")
+    func yamlDocuments() async throws {
+        try await withAPI { api in
+            let applied = try await api.send(.post, "/v1/config/versions", body: Self.yamlDocument, contentType: "application/yaml")
+            #expect(applied.status == .created, "\(applied.body)")
+            #expect(try await api.sql("SELECT id FROM meters ORDER BY id") == ["M0", "M1"])
+            // The same document in JSON changes nothing.
+            let json = #"""
+                {"schema": "hes-configuration/v1", "regions": [{"id": "north"}],
+                 "schedules": [{"id": "daily", "cron": "0 2 * * *", "timeZone": "Europe/Berlin"}],
+                 "templates": [{"id": "home", "schedules": ["daily"], "defaults": {"protocol": "dlms-hdlc"}, "objects": [{"classID": 3, "obis": "1.0.1.8.0.255", "attribute": 2}]}],
+                 "lines": [{"id": "bus-1", "region": "north", "endpoint": {"kind": "gateway-udp", "host": "10.0.0.1", "port": 4001}}],
+                 "meters": [{"id": "M0", "line": "bus-1", "template": "home", "hdlcPhysicalAddress": 16}, {"id": "M1", "line": "bus-1", "template": "home", "hdlcPhysicalAddress": 17}]}
+                """#
+            let same = try Self.decode(ValidationReport.self, try await api.send(.post, "/v1/config/validate", body: json).body)
+            #expect(same.valid)
+            let changes = try #require(same.changes)
+            #expect([changes.regions, changes.lines, changes.templates, changes.schedules, changes.meters].allSatisfy {
+                $0.added.isEmpty && $0.removed.isEmpty && $0.changed.isEmpty
+            }, "\(changes)")
+
+            // Validation problems keep their JSON pointers.
+            let broken = Self.yamlDocument.replacingOccurrences(of: "obis: 1.0.1.8.0.255", with: "obis: 1.0.1.8.0").replacingOccurrences(of: "hdlcPhysicalAddress: 17", with: "hdlcPhysicalAddress: 16")
+            let refused = try await api.send(.post, "/v1/config/validate", body: broken, contentType: "text/yaml; charset=utf-8")
+            #expect(refused.status == .unprocessableContent)
+            #expect(Set(try Self.decode(ValidationReport.self, refused.body).problems.map(\.pointer)) == ["/templates/0/objects/0/obis", "/meters/1/hdlcPhysicalAddress"], "\(refused.body)")
+
+            // Aliases repeat their anchor's value; a few lines standing for billions of values are refused.
+            let aliased = Self.yamlDocument.replacingOccurrences(of: "    defaults:\n      protocol: dlms-hdlc", with: "    defaults: &hdlc\n      protocol: dlms-hdlc")
+                + "\n  - {id: M2, line: bus-1, template: home, hdlcPhysicalAddress: 18}"
+            #expect(try await api.send(.post, "/v1/config/validate", body: aliased, contentType: "application/yaml").status == .ok)
+            var laughs = "schema: hes-configuration/v1\na0: &a0 [x, x, x, x, x, x, x, x, x, x]\n"
+            for level in 1...8 { laughs += "a\(level): &a\(level) [" + Array(repeating: "*a\(level - 1)", count: 10).joined(separator: ", ") + "]\n" }
+            for (yaml, expected) in [
+                (laughs, "far more values"),
+                (Self.yamlDocument.replacingOccurrences(of: "    hdlcPhysicalAddress: 16", with: "    hdlcPhysicalAddress: 16\n    hdlcPhysicalAddress: 18"), "unique"),
+                ("schema: [unclosed", "not a YAML document"),
+                ("- a list\n- not a mapping", "a mapping"),
+                (Self.yamlDocument.replacingOccurrences(of: "  - id: north", with: "  - id: north\n    name: null"), "null is not a value here"),
+            ] {
+                let reply = try await api.send(.post, "/v1/config/versions", body: yaml, contentType: "application/yaml")
+                #expect(reply.status == .unprocessableContent, "\(yaml)")
+                #expect(reply.body.contains(expected), "\(reply.body)")
+            }
+            #expect(try await api.sql("SELECT count(*)::text FROM config_versions") == ["1"], "nothing refused was stored")
         }
     }
 

@@ -30,8 +30,8 @@ struct ConfigServiceProcessTests {
             """
     }
 
-    func start(_ database: PostgresTestDatabase, apiPort: Int, adminPort: Int) async throws -> ChildProcess {
-        let child = try ChildProcess(product: "config-service", arguments: ["--admin-port", "\(adminPort)", "--api-port", "\(apiPort)"], environment: [
+    func start(_ database: PostgresTestDatabase, apiPort: Int, adminPort: Int, extra: [String] = []) async throws -> ChildProcess {
+        let child = try ChildProcess(product: "config-service", arguments: ["--admin-port", "\(adminPort)", "--api-port", "\(apiPort)"] + extra, environment: [
             "HES_DATABASE_URL": database.url, "HES_API_TOKEN": Self.token,
         ])
         try await child.waitForOutput(containing: "config api listening", timeout: .seconds(30))
@@ -102,5 +102,59 @@ struct ConfigServiceProcessTests {
 
         service.signal(SIGTERM)
         #expect(await service.waitForExit(timeout: .seconds(10)) == 0)
+    }
+
+    @Test("the API over HTTPS: hesctl applies a YAML document trusting the API's CA; plain HTTP gets no answer; a bad key file stops the start with its name")
+    func httpsAndYAML() async throws {
+        let database = try await PostgresTestCluster.shared.createDatabase(prefix: "config-tls")
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("hes-tls-\(UUID().uuidString.prefix(8))").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        // A private CA and a server certificate for 127.0.0.1 signed by it.
+        for command in [
+            "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout ca.key -out ca.pem -days 2 -subj /CN=hes-test-ca",
+            "openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout server.key -out server.csr -subj /CN=127.0.0.1",
+            "printf 'subjectAltName=IP:127.0.0.1\\n' > san.ext && openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out server.pem -days 2 -extfile san.ext",
+        ] {
+            let made = try await ChildProcess.run(executable: "/bin/sh", name: "openssl", arguments: ["-c", "cd \(directory) && \(command)"])
+            #expect(made.status == 0, "\(command): \(made.stderr)")
+        }
+        let apiPort = try freeLoopbackPort()
+        let service = try await start(database, apiPort: apiPort, adminPort: try freeLoopbackPort(), extra: [
+            "--api-tls-cert-file", directory + "/server.pem", "--api-tls-key-file", directory + "/server.key",
+        ])
+        defer { service.signal(SIGKILL) }
+        #expect(service.standardError.contains("api.scheme=https"), "\(service.standardError.suffix(2000))")
+
+        let yaml = directory + "/fleet.yaml"
+        try """
+            schema: hes-configuration/v1
+            regions: [{id: north}]
+            schedules: [{id: daily, cron: "0 2 * * *"}]
+            templates:
+              - {id: home, schedules: [daily], defaults: {protocol: dlms-hdlc}, objects: [{classID: 3, obis: 1.0.1.8.0.255, attribute: 2}]}
+            lines:
+              - {id: bus-0, region: north, endpoint: {kind: gateway-udp, host: 10.1.0.0, port: 4001}}
+            meters:
+              - {id: M0, line: bus-0, template: home, hdlcPhysicalAddress: 16}
+            """.write(toFile: yaml, atomically: true, encoding: .utf8)
+        let environment = ["HES_API_TOKEN": Self.token, "HES_CONFIG_URL": "https://127.0.0.1:\(apiPort)"]
+        let applied = try await ChildProcess.run(product: "hesctl", arguments: ["config", "apply", yaml, "--ca-file", directory + "/ca.pem"], environment: environment)
+        #expect(applied.status == 0, "\(applied.stderr)")
+        #expect(applied.stdout.contains("version 1 active (1 meters on 1 lines)"), "\(applied.stdout)")
+        let untrusted = try await ChildProcess.run(product: "hesctl", arguments: ["config", "versions"], environment: environment)
+        #expect(untrusted.status != 0, "a certificate from an unknown CA must not be trusted")
+        let plain = try? httpGet(port: apiPort, path: "/v1/config/versions")
+        #expect(plain?.status != 401 && plain?.status != 200, "plain HTTP is not served on the TLS port: \(String(describing: plain))")
+        service.signal(SIGTERM)
+        #expect(await service.waitForExit(timeout: .seconds(10)) == 0)
+
+        let broken = try ChildProcess(product: "config-service", arguments: [
+            "--admin-port", "\(try freeLoopbackPort())", "--api-port", "\(try freeLoopbackPort())",
+            "--api-tls-cert-file", directory + "/server.pem", "--api-tls-key-file", directory + "/server.csr",
+        ], environment: ["HES_DATABASE_URL": database.url])
+        let status = await broken.waitForExit(timeout: .seconds(30))
+        #expect(status != nil && status != 0, "a key file that holds no key stops the service")
+        #expect(broken.standardError.contains("server.csr holds no PEM private key"), "\(broken.standardError.suffix(2000))")
     }
 }
