@@ -17,6 +17,8 @@ struct CollectorConfiguration: Sendable {
     var maxConcurrentLines: Int
     /// Unwraps the meters' keys in tasks; without it, tasks with keys fail with `keys.unavailable`.
     var masterKey: MasterKey? = nil
+    /// Earlier master keys (during a rotation): tasks wrapped under them still open.
+    var previousMasterKeys: [MasterKey] = []
     /// How long the group waits for a silent member before its partitions move. Default: 45 s.
     var kafkaSessionTimeout: Duration = .seconds(45)
     /// New connections per second into one network segment (tasks name it); 0 = not paced.
@@ -50,7 +52,7 @@ extension App {
         consumerConfiguration.assignmentStrategy = .range
         consumerConfiguration.sessionTimeout = configuration.kafkaSessionTimeout
         let consumer = try KafkaConsumer(configuration: consumerConfiguration, logger: runtime.logger)
-        let executor = TaskExecutor(defaults: configuration.sessionDefaults, retry: configuration.retry, masterKey: configuration.masterKey,
+        let executor = TaskExecutor(defaults: configuration.sessionDefaults, retry: configuration.retry, masterKey: configuration.masterKey, previousMasterKeys: configuration.previousMasterKeys,
                                     lines: LineRegistry(), pacer: ConnectionPacer(rate: configuration.segmentConnectionRate), logger: runtime.logger)
         let worker = TaskWorker(
             configuration: .init(region: configuration.region, maxConcurrentSessions: configuration.maxConcurrentLines),

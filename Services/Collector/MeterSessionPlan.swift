@@ -68,9 +68,10 @@ struct MeterSessionPlan: Sendable {
 
     /// - Throws: ``CollectorError`` (`task.invalid` for a description no session can follow,
     ///   `keys.unavailable` / `keys.invalid` for secrets the collector cannot unwrap).
-    init(_ access: MeterAccess, masterKey: MasterKey?, defaults: Defaults = .init()) throws {
+    init(_ access: MeterAccess, masterKey: MasterKey?, previousKeys: [MasterKey] = [], defaults: Defaults = .init()) throws {
+        let ring = masterKey.map { MasterKeyRing(current: $0, previous: previousKeys) }
         if access.protocol == .iec62056_21 {
-            self = try Self.iec21ModeC(access, masterKey: masterKey, defaults: defaults)
+            self = try Self.iec21ModeC(access, masterKeys: ring, defaults: defaults)
             return
         }
         let endpoint: TransportEndpoint
@@ -96,7 +97,7 @@ struct MeterSessionPlan: Sendable {
         timeouts.connect = access.timeouts?.connectSeconds.map { .milliseconds(Int64($0 * 1000)) } ?? defaults.connectTimeout
         timeouts.step = access.timeouts?.stepSeconds.map { .milliseconds(Int64($0 * 1000)) } ?? defaults.stepTimeout
 
-        let keys = Keys(access.keys, masterKey: masterKey)
+        let keys = Keys(access.keys, masterKeys: ring)
         let authentication: MeterConnection.Authentication
         switch access.authentication {
         case .none: authentication = .none
@@ -155,7 +156,7 @@ struct MeterSessionPlan: Sendable {
     /// An IEC 62056-21 meter read in mode C: on a serial line or optical head (300 Bd 7E1 at
     /// sign-on, up to the line's rate), or behind a serial gateway. Its LLS password, if any, is
     /// the programming mode's P1 password.
-    private static func iec21ModeC(_ access: MeterAccess, masterKey: MasterKey?, defaults: Defaults) throws -> MeterSessionPlan {
+    private static func iec21ModeC(_ access: MeterAccess, masterKeys: MasterKeyRing?, defaults: Defaults) throws -> MeterSessionPlan {
         let endpoint: TransportEndpoint
         var maximumBaudRate = 9600
         switch access.endpoint {
@@ -174,7 +175,7 @@ struct MeterSessionPlan: Sendable {
         switch access.authentication {
         case .none: password = nil
         case .lls:
-            let secret = try Keys(access.keys, masterKey: masterKey).secret(\.password, "meter.keys.password", purpose: "the P1 password of programming mode")
+            let secret = try Keys(access.keys, masterKeys: masterKeys).secret(\.password, "meter.keys.password", purpose: "the P1 password of programming mode")
             password = String(decoding: secret.withUnsafeBytes { Array($0) }, as: UTF8.self)
         default:
             throw CollectorError.invalidTask("meter.authentication", "an IEC 62056-21 meter takes a password (lls) or none, not \(access.authentication.rawValue)")
@@ -210,19 +211,19 @@ struct MeterSessionPlan: Sendable {
         }
     }
 
-    /// The wrapped secrets of one meter and the master key to open them.
+    /// The wrapped secrets of one meter and the master keys to open them (each names its key).
     private struct Keys {
         let keys: MeterAccess.Keys?
-        let masterKey: MasterKey?
+        let masterKeys: MasterKeyRing?
 
-        init(_ keys: MeterAccess.Keys?, masterKey: MasterKey?) {
+        init(_ keys: MeterAccess.Keys?, masterKeys: MasterKeyRing?) {
             self.keys = keys
-            self.masterKey = masterKey
+            self.masterKeys = masterKeys
         }
 
         func optionalSecret(_ path: KeyPath<MeterAccess.Keys, WrappedSecret?>, _ field: String) throws -> DLMSSecret? {
             guard let wrapped = keys?[keyPath: path] else { return nil }
-            let master = try master(field)
+            let master = try master(field, id: wrapped.masterKeyID)
             do {
                 return try WrappedDLMSSecret(masterKeyID: wrapped.masterKeyID, wrapped: Hex.decode(wrapped.wrapped) ?? []).unwrap(with: master)
             } catch {
@@ -237,7 +238,7 @@ struct MeterSessionPlan: Sendable {
 
         func optionalKey(_ path: KeyPath<MeterAccess.Keys, WrappedSecret?>, _ field: String) throws -> DLMSKey? {
             guard let wrapped = keys?[keyPath: path] else { return nil }
-            let master = try master(field)
+            let master = try master(field, id: wrapped.masterKeyID)
             do {
                 return try WrappedDLMSKey(masterKeyID: wrapped.masterKeyID, wrapped: Hex.decode(wrapped.wrapped) ?? []).unwrap(with: master)
             } catch {
@@ -250,11 +251,13 @@ struct MeterSessionPlan: Sendable {
             return key
         }
 
-        private func master(_ field: String) throws -> MasterKey {
-            guard let masterKey else {
+        /// The key `id` names; the current one when this collector does not hold it (the
+        /// unwrapping then reports the mismatch as `keys.invalid`).
+        private func master(_ field: String, id: String) throws -> MasterKey {
+            guard let masterKeys else {
                 throw CollectorError.keysUnavailable("\(field) is wrapped, but this collector has no master key (HES_MASTER_KEY_FILE)")
             }
-            return masterKey
+            return masterKeys.key(id: id) ?? masterKeys.current
         }
     }
 }

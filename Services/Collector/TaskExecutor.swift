@@ -23,6 +23,8 @@ struct TaskExecutor: Sendable {
     /// Attempts of a session that fails retriably, inside the task's deadline.
     var retry = RetryPolicy()
     let masterKey: MasterKey?
+    /// Earlier master keys (during a rotation).
+    var previousMasterKeys: [MasterKey] = []
     let lines: LineRegistry
     /// Paces new connections per network segment. Default: off.
     var pacer = ConnectionPacer(rate: 0)
@@ -60,7 +62,7 @@ struct TaskExecutor: Sendable {
         }
         let plan: MeterSessionPlan
         do {
-            plan = try MeterSessionPlan(task.meter, masterKey: masterKey, defaults: defaults)
+            plan = try MeterSessionPlan(task.meter, masterKey: masterKey, previousKeys: previousMasterKeys, defaults: defaults)
         } catch {
             let failure = CollectorError.classify(error, action: "plan")
             logger.warning("task cannot be executed", metadata: [LogMetadataKey.errorCode: "\(failure.code)", LogMetadataKey.error: "\(failure.reason)"])

@@ -19,6 +19,8 @@ struct ConfigServiceConfiguration: Sendable {
     var apiPort: Int
     /// Seals meter secrets; without it documents with secrets are refused.
     var masterKey: MasterKey?
+    /// Earlier master keys, to open and re-seal what they sealed (rotation).
+    var previousMasterKeys: [MasterKey] = []
     /// `HES_API_TOKEN`: made the admin token `bootstrap` at start-up.
     var bootstrapToken: String?
     var maxDocumentBytes: Int = 256 << 20
@@ -36,11 +38,12 @@ extension App {
         runtime.logger.info("config-service starting", metadata: [
             "api.address": "\(configuration.apiHost):\(configuration.apiPort)",
             "master_key": "\(configuration.masterKey.map { "\($0.id)" } ?? "none")",
+            "master_key.previous": "\(configuration.previousMasterKeys.map(\.id).joined(separator: ","))",
         ])
         let database = runtime.database(configuration.database)
         let store = ConfigurationStore(database: database, logger: runtime.logger)
         let tokens = APITokens(database: database, logger: runtime.logger)
-        let manager = ConfigurationManager(store: store, vault: SecretVault(masterKey: configuration.masterKey), validator: Self.validator, logger: runtime.logger)
+        let manager = ConfigurationManager(store: store, vault: SecretVault(masterKey: configuration.masterKey, previousKeys: configuration.previousMasterKeys), validator: Self.validator, logger: runtime.logger)
         let commands = CommandStore(database: database, guardrails: configuration.commandGuard, logger: runtime.logger)
         let routes = ConfigRoutes(manager: manager, commands: commands, tokens: tokens, maxDocumentBytes: configuration.maxDocumentBytes, logger: runtime.logger,
                                   operations: OperationsStore(database: database, logger: runtime.logger))

@@ -60,6 +60,10 @@ struct App: AsyncParsableCommand {
         case (nil, nil): break
         default: throw ValidationError("--api-tls-cert-file and --api-tls-key-file go together (HES_API_TLS_CERT_FILE, HES_API_TLS_KEY_FILE)")
         }
+        configuration.previousMasterKeys = try masterKeyOptions.previousMasterKeys(settings)
+        if masterKey == nil, !configuration.previousMasterKeys.isEmpty {
+            throw ValidationError("--previous-master-key-files needs a current key (--master-key-file, HES_MASTER_KEY_FILE)")
+        }
         configuration.commandGuard.switchingLimitPerHour = try settings.int(
             disconnectLimitPerHour, flagName: "disconnect-limit-per-hour", env: "HES_DISCONNECT_LIMIT_PER_HOUR", default: 1000, range: 0...1_000_000)
         configuration.commandGuard.approvalThreshold = try settings.int(

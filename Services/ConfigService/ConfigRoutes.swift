@@ -96,6 +96,10 @@ struct ConfigRoutes: Sendable {
                 try await manager.rollback(to: try query(request, "toVersion"), expectedActive: try query(request, "expectedActive"), actor: caller.name)
             })
         }
+        api.post("config/rotate-master-key") { request, _ in
+            let caller = try await authorize(request, .admin)
+            return try json(try await run { try await manager.rotateMasterKey(actor: caller.name) })
+        }
         api.get("config/diff") { request, _ in
             _ = try await authorize(request, .viewer)
             guard let from = try query(request, "from") else { throw HTTPProblem.badRequest("'from' (a version id) is required") }

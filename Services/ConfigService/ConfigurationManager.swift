@@ -1,4 +1,5 @@
 import Contracts
+import DLMSSecurity
 import Foundation
 import Logging
 
@@ -8,6 +9,14 @@ struct ValidationReport: Codable, Sendable {
     var basedOn: Int64?
     var problems: [ConfigurationProblem]
     var changes: ConfigurationDiff?
+}
+
+/// What a master-key rotation did: how many secrets were sealed again under `masterKeyID`, and
+/// the version that holds them (`nil` when all were sealed under it already).
+struct KeyRotationReport: Codable, Sendable {
+    var masterKeyID: String
+    var resealed: Int
+    var version: VersionSummary?
 }
 
 /// What an applied document did.
@@ -84,6 +93,29 @@ struct ConfigurationManager: Sendable {
         let all = problems + unknown.sorted().map { ConfigurationProblem(pointer: "/remove", detail: "there is no meter '\($0)' to remove") }
         guard all.isEmpty else { throw ConfigServiceError.invalidDocument(all) }
         return try await store(document, base: base, activate: activate, actor: actor, comment: comment)
+    }
+
+    /// Seals every secret of the active configuration that an earlier master key sealed again
+    /// under the current one, as a new version that is activated at once (the secrets' values do
+    /// not change, only their boxes). Nothing to do: no version, `resealed` 0.
+    /// - Throws: ``ConfigServiceError`` `.noMasterKey` when a secret's key is not held,
+    ///   `.invalidRequest` without an active configuration, `.conflict` when another version was
+    ///   activated meanwhile.
+    func rotateMasterKey(actor: String) async throws -> KeyRotationReport {
+        guard let base = try await base(nil) else {
+            throw ConfigServiceError.invalidRequest("there is no active configuration whose secrets could be sealed again")
+        }
+        let (document, resealed) = try vault.resealed(base.document)
+        let keyID = vault.masterKey?.id ?? ""
+        guard resealed > 0 else {
+            return KeyRotationReport(masterKeyID: keyID, resealed: 0, version: nil)
+        }
+        let report = try await store(document, base: base, activate: true, actor: actor,
+                                     comment: "master key rotated to '\(keyID)': \(resealed) secret(s) sealed again")
+        logger.notice("meter secrets sealed again under the current master key", metadata: [
+            "config.version": "\(report.version.id)", "master_key": "\(keyID)", "secrets": "\(resealed)", "actor": "\(actor)",
+        ])
+        return KeyRotationReport(masterKeyID: keyID, resealed: resealed, version: report.version)
     }
 
     /// Activates a stored (staged) version built on the active one.

@@ -8,6 +8,13 @@ import Foundation
 /// boxes into `meter_secrets` as they are.
 struct SecretVault: Sendable {
     let masterKey: MasterKey?
+    /// Earlier master keys (`HES_PREVIOUS_MASTER_KEY_FILES`): what they sealed is accepted and
+    /// ``resealed(_:)`` moves it to ``masterKey``.
+    var previousKeys: [MasterKey] = []
+
+    private func key(id: String) -> MasterKey? {
+        masterKey?.id == id ? masterKey : previousKeys.first { $0.id == id }
+    }
 
     /// A redacted secret keeps the sealed secret the meter has in `base` (the version the new
     /// one is built on); without one it stays redacted, which validation reports.
@@ -52,7 +59,7 @@ struct SecretVault: Sendable {
                     let box = try masterKey.seal(plain, context: context)
                     return .sealed(masterKeyID: masterKey.id, box: Data(box).base64EncodedString())
                 case .sealed(let keyID, let box):
-                    if keyID != masterKey.id || Data(base64Encoded: box).flatMap({ try? masterKey.open(Array($0), context: context) }) == nil {
+                    if Data(base64Encoded: box).flatMap({ data in key(id: keyID).flatMap { try? $0.open(Array(data), context: context) } }) == nil {
                         problems.append(ConfigurationProblem(pointer: "/meters/\(index)/keys/\(name)",
                                                              detail: "a sealed secret must be one this service sealed for this meter with master key '\(masterKey.id)'"))
                     }
@@ -64,6 +71,32 @@ struct SecretVault: Sendable {
         }
         if !problems.isEmpty { throw ConfigServiceError.invalidDocument(problems) }
         return sealed
+    }
+
+    /// The document with every secret sealed under an earlier master key sealed again under the
+    /// current one, and how many were. Secrets already under the current key keep their box.
+    /// - Throws: ``ConfigServiceError`` `.noMasterKey` without a current key, or naming the
+    ///   meter whose secret is sealed with a key this service does not hold (or that does not open).
+    func resealed(_ document: ConfigurationDocument) throws -> (document: ConfigurationDocument, resealed: Int) {
+        guard let masterKey else { throw ConfigServiceError.noMasterKey("config-service has no master key (HES_MASTER_KEY_FILE) to seal with") }
+        var count = 0
+        var result = document
+        for index in result.meters.indices where result.meters[index].keys != nil {
+            let meterID = result.meters[index].id
+            result.meters[index].keys = try result.meters[index].keys?.mapSecrets { name, secret in
+                guard case .sealed(let keyID, let box) = secret, keyID != masterKey.id else { return secret }
+                let context = "\(meterID)/\(name)"
+                guard let previous = key(id: keyID) else {
+                    throw ConfigServiceError.noMasterKey("meter \(meterID) \(name) is sealed with master key '\(keyID)', which config-service does not hold (HES_PREVIOUS_MASTER_KEY_FILES)")
+                }
+                guard let data = Data(base64Encoded: box), let plain = try? previous.open(Array(data), context: context) else {
+                    throw ConfigServiceError.noMasterKey("meter \(meterID) \(name) does not open with master key '\(keyID)'")
+                }
+                count += 1
+                return .sealed(masterKeyID: masterKey.id, box: Data(try masterKey.seal(plain, context: context)).base64EncodedString())
+            }
+        }
+        return (result, count)
     }
 
     /// The `meter_secrets` kind of a document's key name.

@@ -143,7 +143,7 @@ private struct Changes: Decodable {
 struct ConfigCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "config", abstract: "Validate, apply, list, compare and roll back configurations (config-service API).",
-        subcommands: [Validate.self, Apply.self, Versions.self, Diff.self, Rollback.self])
+        subcommands: [Validate.self, Apply.self, Versions.self, Diff.self, Rollback.self, RotateMasterKey.self])
 
     struct Validate: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Dry run: every problem with its path, or what would change. Exit 2 when invalid.")
@@ -235,6 +235,32 @@ struct ConfigCommand: AsyncParsableCommand {
             if api.json { api.printJSON(reply.body); return }
             let summary = try JSONDecoder().decode(Summary.self, from: reply.body)
             print("version \(summary.id) is active (\(summary.meters) meters)")
+        }
+    }
+}
+
+extension ConfigCommand {
+    struct RotateMasterKey: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "rotate-master-key",
+            abstract: "Seal the active configuration's secrets again under config-service's current master key (a new, activated version).",
+            discussion: """
+                Give config-service, the schedulers and the collectors the new key as HES_MASTER_KEY_FILE (with HES_MASTER_KEY_ID) \
+                and the old one in HES_PREVIOUS_MASTER_KEY_FILES (id=path), restart them, run this, and drop the old key once \
+                the tasks wrapped under it are done. Versions older than this one still need the old key to be rolled back to.
+                """)
+        @OptionGroup var api: ControlPlaneOptions
+
+        func run() async throws {
+            let reply = try await api.call(.POST, "/v1/config/rotate-master-key")
+            if api.json { api.printJSON(reply.body); return }
+            struct Report: Decodable { var masterKeyID: String; var resealed: Int; var version: Summary? }
+            let report = try JSONDecoder().decode(Report.self, from: reply.body)
+            if let version = report.version {
+                print("\(report.resealed) secret(s) sealed again under master key '\(report.masterKeyID)': version \(version.id) is active")
+            } else {
+                print("every secret is sealed under master key '\(report.masterKeyID)' already; nothing changed")
+            }
         }
     }
 }

@@ -13,6 +13,8 @@ struct SchedulerConfiguration: Sendable {
     var kafkaBrokers: String
     /// Opens the meters' sealed secrets to wrap them into tasks; without it meters with secrets are not scheduled.
     var masterKey: MasterKey?
+    /// Earlier master keys (during a rotation): what they sealed still opens.
+    var previousMasterKeys: [MasterKey] = []
     var scheduling = SchedulingSettings()
 }
 
@@ -27,7 +29,7 @@ extension App {
             producer.compression = .lz4
         }
         let store = SchedulerStore(database: database, logger: runtime.logger)
-        let rewrapper = KeyRewrapper(masterKey: configuration.masterKey)
+        let rewrapper = KeyRewrapper(masterKey: configuration.masterKey, previousKeys: configuration.previousMasterKeys)
         let lag = try TaskLagProbe(brokers: configuration.kafkaBrokers, logger: runtime.logger)
         let logger = runtime.logger
         let scheduling = configuration.scheduling

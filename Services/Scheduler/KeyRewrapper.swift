@@ -9,6 +9,9 @@ import Foundation
 /// Wrapping is deterministic, so a re-emitted task has the same bytes.
 struct KeyRewrapper: Sendable {
     let masterKey: MasterKey?
+    /// Earlier master keys: secrets they sealed open with them (during a rotation) and are
+    /// wrapped for the collectors under the current key.
+    var previousKeys: [MasterKey] = []
 
     /// - Throws: ``SchedulerError`` `.keysUnavailable` naming the meter and key (never the secret).
     func taskKeys(meterID: String, sealed: ConfigurationDocument.Meter.Keys?) throws -> MeterAccess.Keys? {
@@ -21,11 +24,11 @@ struct KeyRewrapper: Sendable {
             let plain: [UInt8]
             switch secret {
             case .sealed(let keyID, let box):
-                guard keyID == masterKey.id else {
-                    throw SchedulerError.keysUnavailable("meter \(meterID) \(name) is sealed with master key '\(keyID)', the scheduler holds '\(masterKey.id)'")
+                guard let sealingKey = MasterKeyRing(current: masterKey, previous: previousKeys).key(id: keyID) else {
+                    throw SchedulerError.keysUnavailable("meter \(meterID) \(name) is sealed with master key '\(keyID)', the scheduler holds \(([masterKey] + previousKeys).map { "'\($0.id)'" }.joined(separator: ", "))")
                 }
-                guard let data = Data(base64Encoded: box), let opened = try? masterKey.open(Array(data), context: "\(meterID)/\(name)") else {
-                    throw SchedulerError.keysUnavailable("meter \(meterID) \(name) does not open with master key '\(masterKey.id)'")
+                guard let data = Data(base64Encoded: box), let opened = try? sealingKey.open(Array(data), context: "\(meterID)/\(name)") else {
+                    throw SchedulerError.keysUnavailable("meter \(meterID) \(name) does not open with master key '\(keyID)'")
                 }
                 plain = opened
             case .plain(let text):

@@ -75,7 +75,8 @@ struct ConfigAPITests {
         }
     }
 
-    func withAPI(masterKey: MasterKey? = ConfigAPITests.masterKey, commandGuard: CommandStore.Guard = .init(), _ body: @Sendable (Harness) async throws -> Void) async throws {
+    func withAPI(masterKey: MasterKey? = ConfigAPITests.masterKey, previousKeys: [MasterKey] = [], commandGuard: CommandStore.Guard = .init(),
+                 _ body: @Sendable (Harness) async throws -> Void) async throws {
         let database = try await PostgresTestCluster.shared.createDatabase(prefix: "config")
         let logs = LogText()
         let logger = logs.logger()
@@ -83,7 +84,7 @@ struct ConfigAPITests {
         let service = DatabaseService(configuration: .init(database: database.configuration, runMigrations: false), logger: logger)
         let store = ConfigurationStore(database: service, logger: logger)
         let tokens = APITokens(database: service, logger: logger)
-        let manager = ConfigurationManager(store: store, vault: SecretVault(masterKey: masterKey), validator: App.validator, logger: logger)
+        let manager = ConfigurationManager(store: store, vault: SecretVault(masterKey: masterKey, previousKeys: previousKeys), validator: App.validator, logger: logger)
         let commands = CommandStore(database: service, guardrails: commandGuard, logger: logger)
         let routes = ConfigRoutes(manager: manager, commands: commands, tokens: tokens, maxDocumentBytes: 1 << 20, logger: logger)
         let server = APIServer(configuration: .init(port: 0, name: "config api"), logger: logger) { routes.register($0) }
@@ -346,6 +347,43 @@ struct ConfigAPITests {
             let refused = try await api.send(.post, "/v1/config/versions", body: Self.document())
             #expect(refused.status == .unprocessableContent)
             #expect(try Self.decode(HTTPProblem.self, refused.body).type == "urn:swifthes:problem:no-master-key")
+        }
+    }
+
+    @Test("master-key rotation: secrets sealed under the previous key are sealed again under the current one in a new active version; the old key is then not needed")
+    func masterKeyRotation() async throws {
+        let newKey = try MasterKey(id: "m2", hex: "FFEEDDCCBBAA99887766554433221100")
+        // The configuration as a service holding only m1 stored it: its secrets sealed under m1.
+        var document = try ContractCoder.makeDecoder().decode(ConfigurationDocument.self, from: Data(Self.document().utf8))
+        document = try SecretVault(masterKey: Self.masterKey).seal(document, base: nil)
+        let sealedUnderM1 = String(decoding: try JSONEncoder().encode(document), as: UTF8.self)
+        #expect(sealedUnderM1.contains(#""masterKeyID":"m1""#))
+
+        try await withAPI(masterKey: newKey, previousKeys: [Self.masterKey]) { api in
+            let applied = try await api.send(.post, "/v1/config/versions", body: sealedUnderM1)
+            #expect(applied.status == .created, "boxes of the previous key are accepted: \(applied.body)")
+            let rotated = try await api.send(.post, "/v1/config/rotate-master-key")
+            #expect(rotated.status == .ok, "\(rotated.body)")
+            let report = try Self.decode(KeyRotationReport.self, rotated.body)
+            #expect(report.masterKeyID == "m2" && report.resealed == 2 && report.version?.status == "active", "\(rotated.body)")
+            let active = try await api.sql("SELECT document::text FROM config_versions WHERE status = 'active'")
+            #expect(active.count == 1 && active[0].contains(#""m2""#) && !active[0].contains(#""m1""#))
+            // The read model holds boxes that open with m2 only, bound to their meter; the value is unchanged.
+            let box = try await api.sql("SELECT encode(ciphertext, 'base64') FROM meter_secrets WHERE key_kind = 'global-unicast-key'")
+            let plain = try newKey.open(Array(Data(base64Encoded: box[0].replacingOccurrences(of: "\n", with: ""))!), context: "SEC/blockCipherKey")
+            #expect(plain.map { String(format: "%02X", $0) }.joined() == Self.secretKeyHex)
+            #expect((try? Self.masterKey.open(Array(Data(base64Encoded: box[0].replacingOccurrences(of: "\n", with: ""))!), context: "SEC/blockCipherKey")) == nil)
+            #expect(try await api.sql("SELECT comment FROM config_versions WHERE status = 'active'") == ["master key rotated to 'm2': 2 secret(s) sealed again"])
+            // Nothing left to do: no new version.
+            let again = try Self.decode(KeyRotationReport.self, try await api.send(.post, "/v1/config/rotate-master-key").body)
+            #expect(again.resealed == 0 && again.version == nil)
+            #expect(try await api.send(.post, "/v1/config/rotate-master-key", token: nil).status == .unauthorized)
+        }
+        // A service that holds neither key refuses boxes it cannot open.
+        let stranger = try MasterKey(id: "m3", hex: "0F0E0D0C0B0A09080706050403020100")
+        try await withAPI(masterKey: stranger) { api in
+            let refused = try await api.send(.post, "/v1/config/versions", body: sealedUnderM1)
+            #expect(refused.status == .unprocessableContent, "a box of a key this service does not hold is refused: \(refused.body)")
         }
     }
 

@@ -170,5 +170,9 @@ func iso(_ text: String) -> Date { ISO8601DateFormatter().date(from: text)! }
         #expect(throws: SchedulerError.self) { try KeyRewrapper(masterKey: nil).taskKeys(meterID: "M1", sealed: sealed) }
         let other = try MasterKey(id: "k2", hex: String(repeating: "08", count: 16))
         #expect(throws: SchedulerError.self) { try KeyRewrapper(masterKey: other).taskKeys(meterID: "M1", sealed: sealed) }
+        // During a rotation (k2 current, k1 previous): the k1 box opens, the task carries it wrapped under k2.
+        let rotating = try #require(try KeyRewrapper(masterKey: other, previousKeys: [master]).taskKeys(meterID: "M1", sealed: sealed)?.password)
+        #expect(rotating.masterKeyID == "k2")
+        #expect(try WrappedDLMSSecret(masterKeyID: "k2", wrapped: try #require(Hex.decode(rotating.wrapped))).unwrap(with: other).bytes == Array("12345678".utf8))
     }
 }
