@@ -81,7 +81,8 @@ export HES_KAFKA_BROKERS=$(cat "$run_dir/kafka-bootstrap")
 
 echo "== starting services (database $HES_DATABASE_URL, kafka $HES_KAFKA_BROKERS, region $region)"
 start ims-sim 9106
-start meter-sim 9105 --fleet "$fleet"
+# The meters hold the example keys: groups with "access": "hls-gmac" are read with HLS-GMAC and ciphering.
+start meter-sim 9105 --fleet "$fleet" --example-keys
 start config-service 9101
 # Only the slot whose window is open: the run's cycle, not the hour before it.
 start scheduler 9102 --catch-up 0s
@@ -127,7 +128,7 @@ echo "== one collection cycle"
 # A daily schedule due this minute (UTC), reading the last 24 hours of load profile.
 slot=$(date -u +%Y-%m-%dT%H:%M:00Z)
 cron="$(date -u -d "$slot" +%-M) $(date -u -d "$slot" +%-H) * * *"
-"$bin/meter-sim" config --fleet "$fleet" --region "$region" --cron "$cron" --window-minutes 60 --lookback-hours 24 > "$run_dir/config.json"
+"$bin/meter-sim" config --fleet "$fleet" --example-keys --region "$region" --cron "$cron" --window-minutes 60 --lookback-hours 24 > "$run_dir/config.json"
 started_precise=$(date +%s.%N)
 if ! "$bin/hesctl" config apply "$run_dir/config.json"; then
   echo "the configuration was refused; see above" >&2

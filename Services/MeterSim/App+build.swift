@@ -33,6 +33,14 @@ struct MeterSimConfiguration: Sendable {
     }
 
     /// Alike meters: same transport, framing, family and fault mix.
+    /// How the head-end is told to open a group's meters.
+    enum HeadEndAccess: String, Sendable, CaseIterable {
+        /// Client 17 with the LLS password.
+        case lls
+        /// Client 1 with HLS-GMAC and authenticated encryption (the fleet needs keys).
+        case hlsGMAC = "hls-gmac"
+    }
+
     struct Group: Sendable {
         /// Default: 1.
         var count = 1
@@ -65,6 +73,10 @@ struct MeterSimConfiguration: Sendable {
         var quirk: MeterQuirk = .standard
         /// Default: none.
         var faults = FaultConfiguration()
+        /// How `meter-sim config` describes the group to the head-end. Default (`nil`): HLS-GMAC
+        /// with ciphering when the fleet has keys, else the LLS reading client. The meters
+        /// themselves accept both whenever the fleet has keys.
+        var headEndAccess: HeadEndAccess?
 
         var lineCount: Int { (count + metersPerLine - 1) / metersPerLine }
 

@@ -15,8 +15,9 @@ import ServiceRuntime
 /// - Meters are the simulator's serial numbers (`SIM00000001`, …) with their HDLC physical
 ///   address or IEC 62056-21 device address, and the keys they are read with in the clear
 ///   (the config-service seals them).
-/// - One template per protocol and manufacturer profile (`sim-dlms-wrapper`,
-///   `sim-dlms-hdlc-four-byte-address`, …), all read on the schedule `sim-read`.
+/// - One template per protocol, manufacturer profile and authentication (`sim-dlms-wrapper`,
+///   `sim-dlms-wrapper-hls-gmac`, `sim-dlms-hdlc-four-byte-address`, …), all read on the
+///   schedule `sim-read`; a group's `access` (fleet file) picks LLS or HLS-GMAC.
 ///
 /// meter-sim does not link the Contracts module, so these types write the document's JSON
 /// themselves; the executable test reads the output with `ConfigurationParser` and its validator.
@@ -90,6 +91,9 @@ struct FleetConfigurationDocument: Encodable {
         var templateIDs: Set<String> = []
         var index = 0
         for (number, group) in configuration.groups.enumerated() {
+            if group.headEndAccess == .hlsGMAC && !credentials.hasKeys {
+                throw MeterSimError("group \(number + 1) is read with hls-gmac, but the fleet has no keys (--block-cipher-key/--auth-key or --example-keys)")
+            }
             let access = Access(group: group, iec21Mode: options.iec21Mode, credentials: credentials)
             if templateIDs.insert(access.templateID).inserted {
                 templates.append(Template(id: access.templateID, lookbackHours: options.lookbackHours, defaults: access.settings))
@@ -202,7 +206,7 @@ struct FleetConfigurationDocument: Encodable {
             let profile = group.quirk.manufacturerProfile
             if meterProtocol == .iec62056_21 {
                 settings = Settings(protocol: meterProtocol, authentication: .lls, manufacturerProfile: profile)
-            } else if credentials.hasKeys {
+            } else if credentials.hasKeys && group.headEndAccess != .lls {
                 settings = Settings(protocol: meterProtocol, clientSAP: 1, serverLogicalAddress: 1, authentication: .hlsGMAC, security: "both",
                                     manufacturerProfile: profile)
             } else {
@@ -210,9 +214,11 @@ struct FleetConfigurationDocument: Encodable {
             }
         }
 
-        /// One template per protocol and profile: the authentication is the fleet's.
+        /// One template per protocol, profile and authentication (`sim-dlms-wrapper`,
+        /// `sim-dlms-wrapper-hls-gmac`, `sim-dlms-hdlc-four-byte-address`, …).
         var templateID: String {
             "sim-\(settings.protocol.rawValue)" + (settings.manufacturerProfile == MeterQuirk.standard.manufacturerProfile ? "" : "-\(settings.manufacturerProfile)")
+                + (settings.authentication == .hlsGMAC ? "-hls-gmac" : "")
         }
     }
 

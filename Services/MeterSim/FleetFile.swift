@@ -12,7 +12,8 @@ import ServiceRuntime
 ///     {"count": 2, "transport": "tcp", "framing": "hdlc", "port": 4200, "quirk": "four-byte-address", "physicalBase": 17},
 ///     {"count": 3, "transport": "serial", "framing": "hdlc", "metersPerLine": 3, "linePath": "/tmp/hes-bus", "baud": 9600},
 ///     {"count": 1, "transport": "serial", "framing": "iec21", "quirk": "emh", "linePath": "/tmp/hes-optical"},
-///     {"count": 4, "transport": "gateway-udp", "metersPerLine": 4, "port": 4300}
+///     {"count": 4, "transport": "gateway-udp", "metersPerLine": 4, "port": 4300},
+///     {"count": 5, "transport": "tcp", "framing": "wrapper", "port": 4400, "access": "hls-gmac"}
 ///   ]
 /// }
 /// ```
@@ -50,6 +51,8 @@ struct FleetFile: Decodable {
         var baud: Int?
         var quirk: MeterQuirk?
         var faults: Faults?
+        /// `lls` or `hls-gmac`: how `meter-sim config` tells the head-end to open these meters.
+        var access: String?
     }
 
     var seed: UInt64?
@@ -126,6 +129,12 @@ extension FleetFile.Group {
         group.serialDevice = serialDevice
         if let baud { group.baudRate = baud }
         if let quirk { group.quirk = quirk }
+        if let access {
+            guard let choice = MeterSimConfiguration.HeadEndAccess(rawValue: access) else {
+                throw MeterSimError("access '\(access)' is not \(MeterSimConfiguration.HeadEndAccess.allCases.map(\.rawValue).joined(separator: " or "))")
+            }
+            group.headEndAccess = choice
+        }
         if let faults {
             func fraction(_ value: Double?, _ key: String, default defaultValue: Double = 0) throws -> Double {
                 guard let value else { return defaultValue }

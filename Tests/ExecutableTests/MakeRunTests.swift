@@ -16,11 +16,12 @@ struct MakeRunTests {
         defer { try? FileManager.default.removeItem(atPath: directory) }
         try """
             {"seed": 0, "password": "12345678", "groups": [
-              {"count": 20, "transport": "tcp", "framing": "wrapper", "port": 26000},
-              {"count": 10, "transport": "tcp", "framing": "hdlc", "port": 26100},
-              {"count": 8, "transport": "gateway-udp", "framing": "hdlc", "metersPerLine": 4, "port": 26200},
-              {"count": 2, "transport": "tcp", "framing": "wrapper", "port": 26300, "faults": {"silent": 1.0}},
-              {"count": 2, "transport": "tcp", "framing": "wrapper", "port": 26400, "faults": {"garbage": 1.0}}
+              {"count": 16, "transport": "tcp", "framing": "wrapper", "port": 26000, "access": "lls"},
+              {"count": 4, "transport": "tcp", "framing": "wrapper", "port": 26500, "access": "hls-gmac"},
+              {"count": 10, "transport": "tcp", "framing": "hdlc", "port": 26100, "access": "lls"},
+              {"count": 8, "transport": "gateway-udp", "framing": "hdlc", "metersPerLine": 4, "port": 26200, "access": "lls"},
+              {"count": 2, "transport": "tcp", "framing": "wrapper", "port": 26300, "faults": {"silent": 1.0}, "access": "lls"},
+              {"count": 2, "transport": "tcp", "framing": "wrapper", "port": 26400, "faults": {"garbage": 1.0}, "access": "lls"}
             ]}
             """.write(toFile: directory + "/fleet.json", atomically: true, encoding: .utf8)
         let run = try await ChildProcess.run(executable: "/bin/bash", name: "run-local", arguments: [Self.root + "/scripts/run-local.sh"], environment: [

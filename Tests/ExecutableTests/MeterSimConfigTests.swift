@@ -173,6 +173,32 @@ struct MeterSimConfigTests {
         await MeterSimTransportTests.stop(sim)
     }
 
+    @Test("a fleet file's access per group: LLS and HLS-GMAC meters side by side, each template its own; hls-gmac without keys refused")
+    func accessPerGroup() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("hes-access-\(UUID().uuidString.prefix(8))").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try """
+            {"groups": [{"count": 2, "transport": "tcp", "framing": "wrapper", "port": 27000, "access": "lls"},
+                        {"count": 2, "transport": "tcp", "framing": "wrapper", "port": 27100, "access": "hls-gmac"}]}
+            """.write(toFile: directory + "/fleet.json", atomically: true, encoding: .utf8)
+        guard let document = try await Self.document(["--fleet", directory + "/fleet.json", "--example-keys"]) else { return }
+        #expect(document.templates.map(\.id).sorted() == ["sim-dlms-wrapper", "sim-dlms-wrapper-hls-gmac"])
+        let lls = try #require(document.templates.first { $0.id == "sim-dlms-wrapper" })
+        #expect(lls.defaults.authentication == .lls && lls.defaults.clientSAP == 17)
+        let hls = try #require(document.templates.first { $0.id == "sim-dlms-wrapper-hls-gmac" })
+        #expect(hls.defaults.authentication == .hlsGMAC && hls.defaults.security == .both && hls.defaults.clientSAP == 1)
+        #expect(document.meters.map(\.template) == ["sim-dlms-wrapper", "sim-dlms-wrapper", "sim-dlms-wrapper-hls-gmac", "sim-dlms-wrapper-hls-gmac"])
+        #expect(document.meters[0].keys?.password != nil && document.meters[0].keys?.blockCipherKey == nil)
+        #expect(document.meters[3].keys?.blockCipherKey != nil && document.meters[3].systemTitle != nil)
+
+        let withoutKeys = try await ChildProcess.run(product: "meter-sim", arguments: ["config", "--fleet", directory + "/fleet.json"])
+        #expect(withoutKeys.status != 0 && withoutKeys.stderr.contains("hls-gmac"), "\(withoutKeys.stderr)")
+        try #"{"groups": [{"count": 1, "access": "md5"}]}"#.write(toFile: directory + "/bad.json", atomically: true, encoding: .utf8)
+        let bad = try await ChildProcess.run(product: "meter-sim", arguments: ["config", "--fleet", directory + "/bad.json"])
+        #expect(bad.status != 0 && bad.stderr.contains("'md5'"), "\(bad.stderr)")
+    }
+
     @Test("the schedule, region and host flags; IEC 62056-21 in mode C; addresses per meter kept")
     func options() async throws {
         let line = MeterSimTransportTests.linePath()
