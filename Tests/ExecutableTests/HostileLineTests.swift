@@ -168,7 +168,8 @@ struct HostileLineTests {
         let run = try await Self.measure(["read", "--udp", "127.0.0.1:\(peer.port)", "--timeout", "3", "--request-timeout", "6"])
         #expect(run.status == 75, "\(run.stderr)")
         #expect(run.stderr.contains("did not end within"), "\(run.stderr)")
-        #expect(run.seconds < 6 + 5, "ran \(run.seconds) s for a 6 s request deadline")
+        // The request deadline, then the release the meter does not answer (3 s), and slack for a loaded machine.
+        #expect(run.seconds < 6 + 3 + 6, "ran \(run.seconds) s for a 6 s request deadline")
         #expect(blocks.load(ordering: .relaxed) > 100, "the meter did keep answering: \(blocks.load(ordering: .relaxed)) blocks")
         #expect(run.peakMB < Self.peakLimitMB)
     }
