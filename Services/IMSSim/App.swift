@@ -9,7 +9,7 @@ import ServiceRuntime
 struct App: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ims-sim",
-        abstract: "Simulates the central IMS: accepts readings and results, deduplicates, can be told to fail.",
+        abstract: "Simulates the central IMS: accepts readings (native JSON or IEC 61968-9 CIM XML) and results, deduplicates, can be told to fail.",
         discussion: """
             Stores what it accepts in its own PostgreSQL database (--database-url / HES_IMS_DATABASE_URL, \
             not the head-end's). Faults can be switched at run time: PUT /v1/faults, POST /v1/faults/outage.
