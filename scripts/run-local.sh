@@ -130,18 +130,22 @@ slot=$(date -u +%Y-%m-%dT%H:%M:00Z)
 cron="$(date -u -d "$slot" +%-M) $(date -u -d "$slot" +%-H) * * *"
 "$bin/meter-sim" config --fleet "$fleet" --example-keys --region "$region" --cron "$cron" --window-minutes 60 --lookback-hours 24 > "$run_dir/config.json"
 started_precise=$(date +%s.%N)
-if ! "$bin/hesctl" config apply "$run_dir/config.json"; then
+# The IMS sends the head-end its configuration and its commands (ims-sim push, as the real IMS
+# would through the config-service API); hesctl shows what the head-end made of them.
+if ! "$bin/ims-sim" push config "$run_dir/config.json" > "$run_dir/applied.json"; then
   echo "the configuration was refused; see above" >&2
   cleanup; summary; exit 1
 fi
+"$bin/hesctl" config versions
 meters_total=$(python3 -c "import json; print(len(json.load(open('$run_dir/config.json'))['meters']))")
 # One command of each kind, on meters that answer.
 from_time=$(date -u -d "$slot - 2 hours" +%Y-%m-%dT%H:%M:00Z)
-"$bin/hesctl" commands create read-profile SIM00000001 --from "$from_time" --to "$slot" --json > /dev/null &&
-"$bin/hesctl" commands create read-objects SIM00000002 --object 3:1.0.1.8.0.255:2 --json > /dev/null &&
-"$bin/hesctl" commands create time-sync SIM00000003 --json > /dev/null &&
-"$bin/hesctl" commands create disconnect SIM00000004 --json > /dev/null &&
-"$bin/hesctl" commands create reconnect SIM00000005 --json > /dev/null || echo "a command was refused; see above" >&2
+push_command() { echo "$1" | "$bin/ims-sim" push command - > /dev/null; }
+push_command '{"kind": "read-profile", "meterID": "SIM00000001", "profile": "1.0.99.1.0.255", "from": "'"$from_time"'", "to": "'"$slot"'"}' &&
+push_command '{"kind": "read-objects", "meterID": "SIM00000002", "objects": [{"classID": 3, "obis": "1.0.1.8.0.255", "attribute": 2}]}' &&
+push_command '{"kind": "time-sync", "meterID": "SIM00000003"}' &&
+push_command '{"kind": "disconnect", "meterID": "SIM00000004"}' &&
+push_command '{"kind": "reconnect", "meterID": "SIM00000005"}' || echo "a command was refused; see above" >&2
 
 started=$(date +%s)
 done_precise=""

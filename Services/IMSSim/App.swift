@@ -4,12 +4,22 @@ import Persistence
 import ServiceLifecycle
 import ServiceRuntime
 
-/// `ims-sim`: a stand-in for the central IMS that stores and deduplicates what it receives.
+/// `ims-sim`: a stand-in for the central IMS — it receives what the head-end delivers
+/// (`serve`, the default) and sends the head-end its configuration and commands (`push`).
 @main
 struct App: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ims-sim",
-        abstract: "Simulates the central IMS: accepts readings (native JSON or IEC 61968-9 CIM XML) and results, deduplicates, can be told to fail.",
+        abstract: "Simulates the central IMS: receives readings and results (serve), sends configurations and commands (push).",
+        subcommands: [Serve.self, Push.self],
+        defaultSubcommand: Serve.self)
+}
+
+/// `ims-sim [serve]`: stores and deduplicates what the head-end delivers.
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Accepts readings (native JSON or IEC 61968-9 CIM XML) and results, deduplicates, can be told to fail.",
         discussion: """
             Stores what it accepts in its own PostgreSQL database (--database-url / HES_IMS_DATABASE_URL, \
             not the head-end's). Faults can be switched at run time: PUT /v1/faults, POST /v1/faults/outage.

@@ -104,7 +104,7 @@ struct ConfigServiceProcessTests {
         #expect(await service.waitForExit(timeout: .seconds(10)) == 0)
     }
 
-    @Test("the API over HTTPS: hesctl applies a YAML document trusting the API's CA; plain HTTP gets no answer; a bad key file stops the start with its name")
+    @Test("the API over HTTPS: hesctl applies a YAML document trusting the API's CA; ims-sim pushes a configuration and a command twice (one command); plain HTTP gets no answer; a bad key file stops the start with its name")
     func httpsAndYAML() async throws {
         let database = try await PostgresTestCluster.shared.createDatabase(prefix: "config-tls")
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("hes-tls-\(UUID().uuidString.prefix(8))").path
@@ -142,6 +142,27 @@ struct ConfigServiceProcessTests {
         let applied = try await ChildProcess.run(product: "hesctl", arguments: ["config", "apply", yaml, "--ca-file", directory + "/ca.pem"], environment: environment)
         #expect(applied.status == 0, "\(applied.stderr)")
         #expect(applied.stdout.contains("version 1 active (1 meters on 1 lines)"), "\(applied.stdout)")
+        // The IMS's side: ims-sim pushes a configuration and a command, as the real IMS would.
+        let pushed = try await ChildProcess.run(product: "ims-sim", arguments: ["push", "config", yaml, "--ca-file", directory + "/ca.pem"], environment: environment)
+        #expect(pushed.status == 0 && pushed.stdout.contains(#""id":2"#), "\(pushed.stderr) \(pushed.stdout)")
+        let command = directory + "/command.json"
+        try #"{"kind": "disconnect", "meterID": "M0"}"#.write(toFile: command, atomically: true, encoding: .utf8)
+        var commandIDs: [String] = []
+        for _ in 0..<2 {
+            let sent = try await ChildProcess.run(product: "ims-sim", arguments: [
+                "push", "command", command, "--idempotency-key", "ims-order-4711", "--ca-file", directory + "/ca.pem",
+            ], environment: environment)
+            #expect(sent.status == 0, "\(sent.stderr)")
+            let object = try JSONSerialization.jsonObject(with: Data(sent.stdout.utf8)) as? [String: Any]
+            commandIDs.append(object?["id"] as? String ?? "?")
+        }
+        #expect(commandIDs.count == 2 && commandIDs[0] == commandIDs[1] && commandIDs[0] != "?", "a repeated push finds its command: \(commandIDs)")
+        let bad = directory + "/bad.json"
+        try #"{"schema": "hes-configuration/v1", "regions": [{"id": "north"}], "meters": [{"id": "x", "line": "nope", "template": "t"}]}"#
+            .write(toFile: bad, atomically: true, encoding: .utf8)
+        let refused = try await ChildProcess.run(product: "ims-sim", arguments: ["push", "config", bad, "--ca-file", directory + "/ca.pem"], environment: environment)
+        #expect(refused.status == 1 && refused.stderr.contains("unknown line 'nope'"), "\(refused.stderr)")
+
         let untrusted = try await ChildProcess.run(product: "hesctl", arguments: ["config", "versions"], environment: environment)
         #expect(untrusted.status != 0, "a certificate from an unknown CA must not be trusted")
         let plain = try? httpGet(port: apiPort, path: "/v1/config/versions")
