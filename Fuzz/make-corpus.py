@@ -65,7 +65,24 @@ def chunked(b):
     return out
 datagram = [b"\x00" + w for w in wrapper] + [b"\x01" + chunked(h) for h in hdlc]
 
-for target, seeds in (("FuzzAPDU", apdus), ("FuzzData", data), ("FuzzACSE", acse), ("FuzzIEC21", iec21), ("FuzzDatagramInbound", datagram)):
+# JSON the services read: the contracts (Fuzz/Seeds/*.json, checked with `hesctl contract check`),
+# a configuration document and a command, each behind the selector byte of its reader.
+seed_dir = os.path.join(here, "Seeds")
+def seed(name):
+    return open(os.path.join(seed_dir, name), "rb").read()
+config_doc = (b'{"schema": "hes-configuration/v1", "regions": [{"id": "north"}], '
+              b'"schedules": [{"id": "daily", "cron": "0 2 * * *", "timeZone": "Europe/Berlin"}], '
+              b'"templates": [{"id": "home", "schedules": ["daily"], "defaults": {"protocol": "dlms-hdlc"}, '
+              b'"objects": [{"classID": 3, "obis": "1.0.1.8.0.255", "attribute": 2}]}], '
+              b'"lines": [{"id": "bus-1", "region": "north", "endpoint": {"kind": "gateway-udp", "host": "10.0.0.1", "port": 4001}}], '
+              b'"meters": [{"id": "M0", "line": "bus-1", "template": "home", "hdlcPhysicalAddress": 16}, '
+              b'{"id": "M1", "line": "bus-1", "template": "home", "hdlcPhysicalAddress": 17, "authentication": "lls", "keys": {"password": "12345678"}}]}')
+contracts = [b"\x00" + seed("seed-task.json"), b"\x01" + seed("seed-batch.json"), b"\x02" + seed("seed-result.json"),
+             b"\x04" + seed("seed-reply.json"), b"\x05" + config_doc,
+             b"\x06" + b'{"kind": "read-profile", "meterID": "M0", "profile": "1.0.99.1.0.255", "from": "2026-12-05T00:00:00Z", "to": "2026-12-06T00:00:00Z"}']
+
+for target, seeds in (("FuzzAPDU", apdus), ("FuzzData", data), ("FuzzACSE", acse), ("FuzzIEC21", iec21), ("FuzzDatagramInbound", datagram),
+                      ("FuzzContracts", contracts)):
     d = os.path.join(here, "Corpus", target)
     os.makedirs(d, exist_ok=True)
     for s in seeds:

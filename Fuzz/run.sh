@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer targets with AddressSanitizer and runs them.
-# Usage: Fuzz/run.sh [target…]   targets: FuzzAPDU FuzzData FuzzACSE FuzzIEC21 FuzzDatagramInbound (default: all)
+# Usage: Fuzz/run.sh [target…]   targets: FuzzAPDU FuzzData FuzzACSE FuzzIEC21 FuzzDatagramInbound FuzzContracts (default: all)
 # Environment: FUZZ_SECONDS (per target, default 600), FUZZ_PARALLEL=1 (run the targets at the
 # same time), FUZZ_SCRATCH (build directory, default .build-fuzz).
 # Crashes land in Fuzz/Artifacts/<target>/; the committed seed corpus is Fuzz/Corpus/<target>/
@@ -9,7 +9,7 @@ set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 SECONDS_PER_TARGET="${FUZZ_SECONDS:-600}"
 TARGETS=("$@")
-[ ${#TARGETS[@]} -eq 0 ] && TARGETS=(FuzzAPDU FuzzData FuzzACSE FuzzIEC21 FuzzDatagramInbound)
+[ ${#TARGETS[@]} -eq 0 ] && TARGETS=(FuzzAPDU FuzzData FuzzACSE FuzzIEC21 FuzzDatagramInbound FuzzContracts)
 SCRATCH="${FUZZ_SCRATCH:-$HERE/../.build-fuzz}"
 FLAGS=(--package-path "$HERE" --scratch-path "$SCRATCH" -c debug -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library)
 

@@ -1,6 +1,7 @@
 import COSEM
 import DLMSCodec
 import DLMSLink
+import FuzzSupport
 import NIOCore
 
 /// What arrives from a UDP meter or a serial gateway, as any byte string. The first byte picks:
@@ -23,16 +24,10 @@ public func fuzzDatagramInbound(_ data: UnsafePointer<UInt8>, _ size: Int) -> CI
     return 0
 }
 
+private func isTyped(_ error: any Error) -> Bool { error is DLMSLinkError || error is DLMSError }
+
 private func expectTyped(_ body: () throws -> Void) {
-    do {
-        try body()
-    } catch is DLMSLinkError {
-        return
-    } catch is DLMSError {
-        return
-    } catch {
-        fatalError("untyped error \(error)")
-    }
+    refusesCleanly(isTyped, body)
 }
 
 private func decodeAPDU(_ apdu: ByteBuffer) {
@@ -50,17 +45,7 @@ private func wrapper(_ bytes: [UInt8]) {
     }
     var decoder = WrapperFrameDecoder()
     var stream = ByteBuffer(bytes: bytes)
-    var frames = 0
-    while frames < 64 {
-        var next: WrapperFrame?
-        var failed = false
-        expectTyped {
-            do { next = try decoder.decode(buffer: &stream) } catch { failed = true; throw error }
-        }
-        guard !failed, let frame = next else { break }
-        frames += 1
-        decodeAPDU(frame.apdu)
-    }
+    decodeEach(upTo: 64, isTyped: isTyped, { try decoder.decode(buffer: &stream) }) { decodeAPDU($0.apdu) }
 }
 
 private func gateway(_ bytes: [UInt8]) {
@@ -105,14 +90,5 @@ private func gateway(_ bytes: [UInt8]) {
     }
     var decoder = HDLCFrameDecoder()
     var stream = ByteBuffer(bytes: bytes)
-    var frames = 0
-    while frames < 64 {
-        var next: HDLCFrame?
-        var failed = false
-        expectTyped {
-            do { next = try decoder.decode(buffer: &stream) } catch { failed = true; throw error }
-        }
-        guard !failed, next != nil else { break }
-        frames += 1
-    }
+    decodeEach(upTo: 64, isTyped: isTyped, { try decoder.decode(buffer: &stream) }) { _ in }
 }

@@ -1,16 +1,7 @@
-// SwiftPM links executables with `main` aliased to `FuzzIEC21_main`; hand control to libFuzzer's
-// driver from there (with -sanitize=fuzzer its own `main` is then not linked).
-
-@_silgen_name("LLVMFuzzerRunDriver")
-func LLVMFuzzerRunDriver(
-    _ argc: UnsafeMutablePointer<CInt>,
-    _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>,
-    _ callback: @convention(c) (UnsafePointer<UInt8>, Int) -> CInt
-) -> CInt
+// The target's `main` (SwiftPM names it `FuzzIEC21_main`): libFuzzer's driver with this target.
+import FuzzSupport
 
 @_cdecl("FuzzIEC21_main")
 public func fuzzMain(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> CInt {
-    var argc = argc
-    var argv = argv
-    return LLVMFuzzerRunDriver(&argc, &argv) { data, size in fuzzIEC21(data, size) }
+    runLibFuzzer(argc, argv) { data, size in fuzzIEC21(data, size) }
 }

@@ -1,4 +1,5 @@
 import DLMSLink
+import FuzzSupport
 import NIOCore
 
 /// What an IEC 62056-21 meter sends, as any byte string. The first byte picks the path:
@@ -22,13 +23,7 @@ public func fuzzIEC21(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
 }
 
 private func expectTyped(_ body: () throws -> Void) {
-    do {
-        try body()
-    } catch is DLMSLinkError {
-        return
-    } catch {
-        fatalError("untyped error \(error)")
-    }
+    refusesCleanly({ $0 is DLMSLinkError }, body)
 }
 
 private func parsers(_ bytes: [UInt8]) {
@@ -44,21 +39,8 @@ private func parsers(_ bytes: [UInt8]) {
     // The replies of a programming session, one after the other, as the driver reads them.
     var decoder = IEC21ReplyDecoder(maximumBlockLength: 4096)
     var buffer = ByteBuffer(bytes: bytes)
-    var replies = 0
-    while replies < 64 {
-        var reply: IEC21Reply?
-        var failed = false
-        expectTyped {
-            do {
-                reply = try decoder.decode(buffer: &buffer)
-            } catch {
-                failed = true
-                throw error
-            }
-        }
-        guard !failed, let reply else { break }
-        replies += 1
-        guard case .data(let block) = reply else { continue }
+    decodeEach(upTo: 64, isTyped: { $0 is DLMSLinkError }, { try decoder.decode(buffer: &buffer) }) { reply in
+        guard case .data(let block) = reply else { return }
         expectTyped { _ = try block.dataSets() }
         expectTyped {
             let profile = try IEC21LoadProfile.parse(block)

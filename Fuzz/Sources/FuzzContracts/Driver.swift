@@ -1,0 +1,7 @@
+// The target's `main` (SwiftPM names it `FuzzContracts_main`): libFuzzer's driver with this target.
+import FuzzSupport
+
+@_cdecl("FuzzContracts_main")
+public func fuzzMain(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> CInt {
+    runLibFuzzer(argc, argv) { data, size in fuzzContracts(data, size) }
+}

@@ -1,0 +1,47 @@
+import Contracts
+import Foundation
+import FuzzSupport
+
+/// What reaches the services from outside the process as JSON, as any byte string. The first
+/// byte picks the reader: the Kafka contracts (collection-task, reading-batch, task-result,
+/// dead-letter), the IMS's reply, the configuration document (parsed and validated as
+/// config-service does), or a command request. A contract that decodes must encode and decode
+/// again to the same canonical bytes; refusals must be `ContractError` (or, for a command,
+/// `DecodingError`); the configuration parser never throws and must not crash.
+@_cdecl("LLVMFuzzerTestOneInput")
+public func fuzzContracts(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
+    guard size > 0 else { return 0 }
+    let bytes = Array(UnsafeBufferPointer(start: data + 1, count: size - 1))
+    switch data[0] % 7 {
+    case 0: roundTrip(CollectionTask.self, bytes)
+    case 1: roundTrip(ReadingBatch.self, bytes)
+    case 2: roundTrip(TaskResult.self, bytes)
+    case 3: roundTrip(DeadLetter.self, bytes)
+    case 4: roundTrip(IMSDeliveryReply.self, bytes)
+    case 5: configuration(bytes)
+    default:
+        refusesCleanly({ $0 is DecodingError }) { _ = try ContractCoder.makeDecoder().decode(CommandRequest.self, from: Data(bytes)) }
+    }
+    return 0
+}
+
+private let validator = ConfigurationValidator(builtInProfiles: ["standard", "four-byte-address", "disc-only", "gurux", "emh"])
+
+private func roundTrip<Message: VersionedContract>(_ type: Message.Type, _ bytes: [UInt8]) {
+    refusesCleanly({ $0 is ContractError }) {
+        let message = try ContractCoder.decode(type, from: bytes)
+        let first = try ContractCoder.encode(message)
+        let again = try ContractCoder.encode(try ContractCoder.decode(type, from: first))
+        precondition(again == first, "\(type) does not re-encode stably:\n\(String(decoding: first, as: UTF8.self))\n\(String(decoding: again, as: UTF8.self))")
+    }
+}
+
+private func configuration(_ bytes: [UInt8]) {
+    switch ConfigurationParser.parse(Data(bytes), validator: validator) {
+    case .success(let document):
+        precondition(ConfigurationParser.nullProblems(in: Data(bytes)).isEmpty, "a document with null was accepted")
+        _ = document.meters.count
+    case .failure(let problems):
+        precondition(!problems.problems.isEmpty, "refused without a problem")
+    }
+}
