@@ -161,11 +161,18 @@ public enum ContractDate {
         digits(millisecond, 3); bytes.append(UInt8(ascii: "Z"))
     }
 
+    /// The date of an ISO 8601 date-time in years 0001…9999 (what ``write(_:into:)`` writes
+    /// exactly); `nil` for anything else. Foundation also reads five-digit years, which no
+    /// contract means and which would not survive being written again (found by FuzzContracts).
     public static func parse(_ text: String) -> Date? {
         if let date = parseExact(text) { return date }
-        if let date = try? Date.ISO8601FormatStyle(includingFractionalSeconds: true).parse(text) { return date }
-        return try? Date.ISO8601FormatStyle().parse(text)
+        let date = (try? Date.ISO8601FormatStyle(includingFractionalSeconds: true).parse(text)) ?? (try? Date.ISO8601FormatStyle().parse(text))
+        guard let date, validRange.contains(date.timeIntervalSince1970) else { return nil }
+        return date
     }
+
+    /// 0001-01-01T00:00:00Z up to (not including) 10000-01-01T00:00:00Z, in seconds since 1970.
+    static let validRange: Range<TimeInterval> = -62_135_596_800 ..< 253_402_300_800
 
     /// `YYYY-MM-DDTHH:MM:SS[.mmm]Z` without Foundation.
     static func parseExact(_ text: String) -> Date? {

@@ -50,6 +50,17 @@ struct ContractCoderTests {
         #expect(json.contains(#""origin":"schedule""#))
     }
 
+    @Test("dates outside years 0001…9999 are malformed: a five-digit year would not survive being written again (found by FuzzContracts)")
+    func fiveDigitYearIsRefused() throws {
+        var object = try JSONSerialization.jsonObject(with: Data(ContractCoder.encode(Self.batch))) as! [String: Any]
+        object["collectedAt"] = "20251-1-26T00:00:12.345Z"
+        let bytes = Array(try JSONSerialization.data(withJSONObject: object))
+        #expect(throws: ContractError.self) { try ContractCoder.decode(ReadingBatch.self, from: bytes) }
+        #expect(ContractDate.parse("9999-12-31T23:59:59.999Z") != nil)
+        #expect(ContractDate.parse("2025-11-26T00:00:00+01:00") == Date(timeIntervalSince1970: 1_764_111_600), "other ISO 8601 forms still read")
+        #expect(ContractDate.parse("+12025-11-26T00:00:00Z") == nil)
+    }
+
     @Test
     func unknownMajorVersionIsRefused() throws {
         var object = try JSONSerialization.jsonObject(with: Data(ContractCoder.encode(Self.batch))) as! [String: Any]

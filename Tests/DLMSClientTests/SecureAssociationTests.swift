@@ -69,7 +69,8 @@ struct SecureAssociationTests {
                         counter: MeterConnection.Security.InvocationCounterSource = .standard, store: (any InvocationCounterStore)? = nil,
                         dedicatedKey: DLMSKey? = nil) -> MeterConnection {
             var timeouts = MeterConnection.Timeouts()
-            timeouts.step = .seconds(3)
+            // Generous for a loaded machine (3 s timed out once in a full run beside fuzzing).
+            timeouts.step = .seconds(10)
             return MeterConnection(
                 endpoint: .tcp(host: "127.0.0.1", port: server.port), clientSAP: 1, authentication: authentication, timeouts: timeouts,
                 security: MeterConnection.Security(systemTitle: SecureAssociationTests.clientTitle, blockCipherKey: blockCipherKey,
