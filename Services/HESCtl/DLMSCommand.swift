@@ -5,8 +5,8 @@ import DLMSSecurity
 import Foundation
 import NIOCore
 
-/// `hesctl dlms decode|encode`: turn an APDU (or a wrapper frame, or a bare A-XDR value) into
-/// readable JSON and back; `decode` then `encode` returns the same bytes.
+/// `hesctl dlms decode|encode`: turn an APDU (or a wrapper frame, an HDLC frame, or a bare A-XDR
+/// value) into readable JSON and back; `decode` then `encode` returns the same bytes.
 struct DLMSCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "dlms",
@@ -17,6 +17,8 @@ struct DLMSCommand: ParsableCommand {
     struct Document: Codable {
         /// Present when the input was an IEC 62056-47 wrapper frame (`00 01 src dst len`).
         var wrapper: WrapperHeader?
+        /// Present when the input was an IEC 62056-46 HDLC frame (`7E … 7E`).
+        var hdlc: HDLCView?
         var apdu: DLMSAPDU?
         /// A bare A-XDR value, with `--data`.
         var data: DLMSData?
@@ -105,6 +107,7 @@ struct DLMSCommand: ParsableCommand {
             try buffer.expectFullyConsumed("A-XDR value")
             return Document(data: value)
         }
+        if isHDLCFrame(buffer) { return try decodeHDLC(buffer) }
         var wrapper: WrapperHeader? = nil
         if buffer.readableBytes >= 8, buffer.getInteger(at: buffer.readerIndex, as: UInt16.self) == 0x0001,
            let length = buffer.getInteger(at: buffer.readerIndex + 6, as: UInt16.self), Int(length) == buffer.readableBytes - 8 {
@@ -121,6 +124,7 @@ struct DLMSCommand: ParsableCommand {
             value.encode(into: &out)
             return out
         }
+        if let hdlc = document.hdlc { return try encodeHDLC(hdlc, apdu: document.apdu) }
         guard let apdu = document.apdu else { throw ValidationError("the document has neither 'apdu' nor 'data'") }
         let body = apdu.encoded
         if let wrapper = document.wrapper {
