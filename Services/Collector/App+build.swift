@@ -15,10 +15,9 @@ struct CollectorConfiguration: Sendable {
     var kafkaBrokers: String
     /// Sessions at once over all lines. Default: 256.
     var maxConcurrentLines: Int
-    /// Unwraps the meters' keys in tasks; without it, tasks with keys fail with `keys.unavailable`.
-    var masterKey: MasterKey? = nil
-    /// Earlier master keys (during a rotation): tasks wrapped under them still open.
-    var previousMasterKeys: [MasterKey] = []
+    /// Unwraps the meters' keys in tasks (earlier keys too, during a rotation); without it, tasks
+    /// with keys fail with `keys.unavailable`.
+    var masterKeys: MasterKeyRing? = nil
     /// How long the group waits for a silent member before its partitions move. Default: 45 s.
     var kafkaSessionTimeout: Duration = .seconds(45)
     /// New connections per second into one network segment (tasks name it); 0 = not paced.
@@ -41,7 +40,7 @@ extension App {
         runtimeConfiguration.logMetadata[LogMetadataKey.region] = configuration.region
         let runtime = ServiceRuntime(runtimeConfiguration)
         runtime.logger.info("collector starting", metadata: [
-            "sessions.max": "\(configuration.maxConcurrentLines)", "master_key": "\(configuration.masterKey.map { $0.id } ?? "none")",
+            "sessions.max": "\(configuration.maxConcurrentLines)", "master_key": "\(configuration.masterKeys.map { $0.current.id } ?? "none")",
         ])
         let clientID = KafkaTopics.collectorGroup(region: configuration.region)
         let producer = try runtime.kafkaProducer(clientID: clientID, brokers: configuration.kafkaBrokers)
@@ -52,7 +51,7 @@ extension App {
         consumerConfiguration.assignmentStrategy = .range
         consumerConfiguration.sessionTimeout = configuration.kafkaSessionTimeout
         let consumer = try KafkaConsumer(configuration: consumerConfiguration, logger: runtime.logger)
-        let executor = TaskExecutor(defaults: configuration.sessionDefaults, retry: configuration.retry, masterKey: configuration.masterKey, previousMasterKeys: configuration.previousMasterKeys,
+        let executor = TaskExecutor(defaults: configuration.sessionDefaults, retry: configuration.retry, masterKeys: configuration.masterKeys,
                                     lines: LineRegistry(), pacer: ConnectionPacer(rate: configuration.segmentConnectionRate), logger: runtime.logger)
         let worker = TaskWorker(
             configuration: .init(region: configuration.region, maxConcurrentSessions: configuration.maxConcurrentLines),

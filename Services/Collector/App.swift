@@ -37,7 +37,7 @@ struct App: AsyncParsableCommand {
 
     func run() async throws {
         let settings = try common.settings()
-        let ring = try masterKeyOptions.masterKeyRing(settings)
+        let masterKeys = try masterKeyOptions.masterKeyRing(settings)
         var sessionDefaults = MeterSessionPlan.Defaults()
         sessionDefaults.stepTimeout = try settings.duration(stepTimeout, flagName: "step-timeout", env: "HES_STEP_TIMEOUT", default: .seconds(15))
         var configuration = CollectorConfiguration(
@@ -45,8 +45,7 @@ struct App: AsyncParsableCommand {
             region: try settings.requiredString(region, flagName: "region", env: "HES_REGION"),
             kafkaBrokers: kafka.kafkaBrokers(settings),
             maxConcurrentLines: try settings.int(maxConcurrentLines, flagName: "max-concurrent-lines", env: "HES_MAX_CONCURRENT_LINES", default: 256, range: 1...100_000))
-        configuration.masterKey = ring?.current
-        configuration.previousMasterKeys = ring?.previous ?? []
+        configuration.masterKeys = masterKeys
         let rate = settings.value(flag: segmentConnectionRate.map { String($0) }, flagName: "segment-connection-rate", env: "HES_SEGMENT_CONNECTION_RATE")
         if let rate {
             guard let number = Double(rate.text), number >= 0, number.isFinite else {

@@ -68,10 +68,9 @@ struct MeterSessionPlan: Sendable {
 
     /// - Throws: ``CollectorError`` (`task.invalid` for a description no session can follow,
     ///   `keys.unavailable` / `keys.invalid` for secrets the collector cannot unwrap).
-    init(_ access: MeterAccess, masterKey: MasterKey?, previousKeys: [MasterKey] = [], defaults: Defaults = .init()) throws {
-        let ring = masterKey.map { MasterKeyRing(current: $0, previous: previousKeys) }
+    init(_ access: MeterAccess, masterKeys: MasterKeyRing?, defaults: Defaults = .init()) throws {
         if access.protocol == .iec62056_21 {
-            self = try Self.iec21ModeC(access, masterKeys: ring, defaults: defaults)
+            self = try Self.iec21ModeC(access, masterKeys: masterKeys, defaults: defaults)
             return
         }
         let endpoint: TransportEndpoint
@@ -97,7 +96,7 @@ struct MeterSessionPlan: Sendable {
         timeouts.connect = access.timeouts?.connectSeconds.map { .milliseconds(Int64($0 * 1000)) } ?? defaults.connectTimeout
         timeouts.step = access.timeouts?.stepSeconds.map { .milliseconds(Int64($0 * 1000)) } ?? defaults.stepTimeout
 
-        let keys = Keys(access.keys, masterKeys: ring)
+        let keys = Keys(access.keys, masterKeys: masterKeys)
         let authentication: MeterConnection.Authentication
         switch access.authentication {
         case .none: authentication = .none

@@ -22,9 +22,8 @@ struct TaskExecutor: Sendable {
     var defaults = MeterSessionPlan.Defaults()
     /// Attempts of a session that fails retriably, inside the task's deadline.
     var retry = RetryPolicy()
-    let masterKey: MasterKey?
-    /// Earlier master keys (during a rotation).
-    var previousMasterKeys: [MasterKey] = []
+    /// Unwraps the tasks' keys (earlier keys too, during a rotation).
+    let masterKeys: MasterKeyRing?
     let lines: LineRegistry
     /// Paces new connections per network segment. Default: off.
     var pacer = ConnectionPacer(rate: 0)
@@ -62,7 +61,7 @@ struct TaskExecutor: Sendable {
         }
         let plan: MeterSessionPlan
         do {
-            plan = try MeterSessionPlan(task.meter, masterKey: masterKey, previousKeys: previousMasterKeys, defaults: defaults)
+            plan = try MeterSessionPlan(task.meter, masterKeys: masterKeys, defaults: defaults)
         } catch {
             let failure = CollectorError.classify(error, action: "plan")
             logger.warning("task cannot be executed", metadata: [LogMetadataKey.errorCode: "\(failure.code)", LogMetadataKey.error: "\(failure.reason)"])

@@ -17,10 +17,9 @@ struct ConfigServiceConfiguration: Sendable {
     var database: DatabaseConfiguration
     var apiHost: String = "127.0.0.1"
     var apiPort: Int
-    /// Seals meter secrets; without it documents with secrets are refused.
-    var masterKey: MasterKey?
-    /// Earlier master keys, to open and re-seal what they sealed (rotation).
-    var previousMasterKeys: [MasterKey] = []
+    /// Seals meter secrets (the current key; earlier ones open and re-seal what they sealed);
+    /// without it documents with secrets are refused.
+    var masterKeys: MasterKeyRing?
     /// `HES_API_TOKEN`: made the admin token `bootstrap` at start-up.
     var bootstrapToken: String?
     var maxDocumentBytes: Int = 256 << 20
@@ -37,13 +36,13 @@ extension App {
         let runtime = ServiceRuntime(configuration.runtime)
         runtime.logger.info("config-service starting", metadata: [
             "api.address": "\(configuration.apiHost):\(configuration.apiPort)",
-            "master_key": "\(configuration.masterKey.map { "\($0.id)" } ?? "none")",
-            "master_key.previous": "\(configuration.previousMasterKeys.map(\.id).joined(separator: ","))",
+            "master_key": "\(configuration.masterKeys.map { "\($0.current.id)" } ?? "none")",
+            "master_key.previous": "\(configuration.masterKeys?.previous.map(\.id).joined(separator: ",") ?? "")",
         ])
         let database = runtime.database(configuration.database)
         let store = ConfigurationStore(database: database, logger: runtime.logger)
         let tokens = APITokens(database: database, logger: runtime.logger)
-        let manager = ConfigurationManager(store: store, vault: SecretVault(masterKey: configuration.masterKey, previousKeys: configuration.previousMasterKeys), validator: Self.validator, logger: runtime.logger)
+        let manager = ConfigurationManager(store: store, vault: SecretVault(masterKeys: configuration.masterKeys), validator: Self.validator, logger: runtime.logger)
         let commands = CommandStore(database: database, guardrails: configuration.commandGuard, logger: runtime.logger)
         let routes = ConfigRoutes(manager: manager, commands: commands, tokens: tokens, maxDocumentBytes: configuration.maxDocumentBytes, logger: runtime.logger,
                                   operations: OperationsStore(database: database, logger: runtime.logger))

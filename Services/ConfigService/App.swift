@@ -44,13 +44,13 @@ struct App: AsyncParsableCommand {
 
     func run() async throws {
         let settings = try common.settings()
-        let masterKey = try masterKeyOptions.masterKey(settings)
+        let masterKeys = try masterKeyOptions.masterKeyRing(settings)
         var configuration = ConfigServiceConfiguration(
             runtime: try common.runtimeConfiguration(executable: "config-service", defaultAdminPort: 9101, settings: settings),
             database: try DatabaseConfiguration(url: database.databaseURL(settings)),
             apiHost: settings.string(apiHost, flagName: "api-host", env: "HES_API_HOST", default: "127.0.0.1"),
             apiPort: try settings.int(apiPort, flagName: "api-port", env: "HES_API_PORT", default: 8080, range: 0...65535),
-            masterKey: masterKey,
+            masterKeys: masterKeys,
             bootstrapToken: settings.optionalString(nil, flagName: "api-token", env: "HES_API_TOKEN"),
             maxDocumentBytes: try settings.int(maxDocumentMB, flagName: "max-document-mb", env: "HES_MAX_DOCUMENT_MB", default: 256, range: 1...4096) << 20)
         let certificate = settings.optionalString(apiTlsCertFile, flagName: "api-tls-cert-file", env: "HES_API_TLS_CERT_FILE")
@@ -59,10 +59,6 @@ struct App: AsyncParsableCommand {
         case (let certificate?, let key?): configuration.apiTLS = APIServer.TLSFiles(certificateChain: certificate, privateKey: key)
         case (nil, nil): break
         default: throw ValidationError("--api-tls-cert-file and --api-tls-key-file go together (HES_API_TLS_CERT_FILE, HES_API_TLS_KEY_FILE)")
-        }
-        configuration.previousMasterKeys = try masterKeyOptions.previousMasterKeys(settings)
-        if masterKey == nil, !configuration.previousMasterKeys.isEmpty {
-            throw ValidationError("--previous-master-key-files needs a current key (--master-key-file, HES_MASTER_KEY_FILE)")
         }
         configuration.commandGuard.switchingLimitPerHour = try settings.int(
             disconnectLimitPerHour, flagName: "disconnect-limit-per-hour", env: "HES_DISCONNECT_LIMIT_PER_HOUR", default: 1000, range: 0...1_000_000)

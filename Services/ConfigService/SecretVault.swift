@@ -7,14 +7,12 @@ import Foundation
 /// sends back redacted. Nothing leaves it in the clear: the read-model rebuild copies the sealed
 /// boxes into `meter_secrets` as they are.
 struct SecretVault: Sendable {
-    let masterKey: MasterKey?
-    /// Earlier master keys (`HES_PREVIOUS_MASTER_KEY_FILES`): what they sealed is accepted and
-    /// ``resealed(_:)`` moves it to ``masterKey``.
-    var previousKeys: [MasterKey] = []
+    /// The current key seals; earlier ones (`HES_PREVIOUS_MASTER_KEY_FILES`) open what they
+    /// sealed, which ``resealed(_:)`` moves to the current key.
+    let masterKeys: MasterKeyRing?
 
-    private func key(id: String) -> MasterKey? {
-        masterKey?.id == id ? masterKey : previousKeys.first { $0.id == id }
-    }
+    /// The key everything new is sealed with.
+    var masterKey: MasterKey? { masterKeys?.current }
 
     /// A redacted secret keeps the sealed secret the meter has in `base` (the version the new
     /// one is built on); without one it stays redacted, which validation reports.
@@ -59,7 +57,7 @@ struct SecretVault: Sendable {
                     let box = try masterKey.seal(plain, context: context)
                     return .sealed(masterKeyID: masterKey.id, box: Data(box).base64EncodedString())
                 case .sealed(let keyID, let box):
-                    if Data(base64Encoded: box).flatMap({ data in key(id: keyID).flatMap { try? $0.open(Array(data), context: context) } }) == nil {
+                    if Data(base64Encoded: box).flatMap({ data in masterKeys?.key(id: keyID).flatMap { try? $0.open(Array(data), context: context) } }) == nil {
                         problems.append(ConfigurationProblem(pointer: "/meters/\(index)/keys/\(name)",
                                                              detail: "a sealed secret must be one this service sealed for this meter with master key '\(masterKey.id)'"))
                     }
@@ -86,7 +84,7 @@ struct SecretVault: Sendable {
             result.meters[index].keys = try result.meters[index].keys?.mapSecrets { name, secret in
                 guard case .sealed(let keyID, let box) = secret, keyID != masterKey.id else { return secret }
                 let context = "\(meterID)/\(name)"
-                guard let previous = key(id: keyID) else {
+                guard let previous = masterKeys?.key(id: keyID) else {
                     throw ConfigServiceError.noMasterKey("meter \(meterID) \(name) is sealed with master key '\(keyID)', which config-service does not hold (HES_PREVIOUS_MASTER_KEY_FILES)")
                 }
                 guard let data = Data(base64Encoded: box), let plain = try? previous.open(Array(data), context: context) else {

@@ -11,10 +11,9 @@ struct SchedulerConfiguration: Sendable {
     var runtime: RuntimeConfiguration
     var database: DatabaseConfiguration
     var kafkaBrokers: String
-    /// Opens the meters' sealed secrets to wrap them into tasks; without it meters with secrets are not scheduled.
-    var masterKey: MasterKey?
-    /// Earlier master keys (during a rotation): what they sealed still opens.
-    var previousMasterKeys: [MasterKey] = []
+    /// Opens the meters' sealed secrets (earlier keys too, during a rotation) to wrap them into
+    /// tasks under the current key; without it meters with secrets are not scheduled.
+    var masterKeys: MasterKeyRing?
     var scheduling = SchedulingSettings()
 }
 
@@ -29,7 +28,7 @@ extension App {
             producer.compression = .lz4
         }
         let store = SchedulerStore(database: database, logger: runtime.logger)
-        let rewrapper = KeyRewrapper(masterKey: configuration.masterKey, previousKeys: configuration.previousMasterKeys)
+        let rewrapper = KeyRewrapper(masterKeys: configuration.masterKeys)
         let lag = try TaskLagProbe(brokers: configuration.kafkaBrokers, logger: runtime.logger)
         let logger = runtime.logger
         let scheduling = configuration.scheduling

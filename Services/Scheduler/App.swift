@@ -38,13 +38,11 @@ struct App: AsyncParsableCommand {
         scheduling.gapLimits.maximumAge = try settings.duration(gapMaxAge, flagName: "gap-max-age", env: "HES_GAP_MAX_AGE", default: .seconds(10 * 86_400)).timeInterval
         scheduling.maxOutstandingPerRegion = try settings.int(
             maxOutstandingPerRegion, flagName: "max-outstanding-per-region", env: "HES_MAX_OUTSTANDING_PER_REGION", default: 50_000, range: 0...100_000_000)
-        let ring = try masterKeyOptions.masterKeyRing(settings)
         let configuration = SchedulerConfiguration(
             runtime: try common.runtimeConfiguration(executable: "scheduler", defaultAdminPort: 9102, settings: settings),
             database: try DatabaseConfiguration(url: database.databaseURL(settings)),
             kafkaBrokers: kafka.kafkaBrokers(settings),
-            masterKey: ring?.current,
-            previousMasterKeys: ring?.previous ?? [],
+            masterKeys: try masterKeyOptions.masterKeyRing(settings),
             scheduling: scheduling)
         try await App.serviceGroup(for: configuration).run()
     }

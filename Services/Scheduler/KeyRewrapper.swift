@@ -8,24 +8,23 @@ import Foundation
 /// collectors hold). The secret is in the clear only inside this function, never logged.
 /// Wrapping is deterministic, so a re-emitted task has the same bytes.
 struct KeyRewrapper: Sendable {
-    let masterKey: MasterKey?
-    /// Earlier master keys: secrets they sealed open with them (during a rotation) and are
-    /// wrapped for the collectors under the current key.
-    var previousKeys: [MasterKey] = []
+    /// The current key wraps for the collectors; earlier keys (during a rotation) open what they sealed.
+    let masterKeys: MasterKeyRing?
 
     /// - Throws: ``SchedulerError`` `.keysUnavailable` naming the meter and key (never the secret).
     func taskKeys(meterID: String, sealed: ConfigurationDocument.Meter.Keys?) throws -> MeterAccess.Keys? {
         guard let sealed, !sealed.all.isEmpty else { return nil }
-        guard let masterKey else {
+        guard let masterKeys else {
             throw SchedulerError.keysUnavailable("meter \(meterID) has secrets but the scheduler has no master key (HES_MASTER_KEY_FILE) to put them into its tasks")
         }
+        let masterKey = masterKeys.current
         func wrap(_ secret: ConfiguredSecret?, name: String) throws -> WrappedSecret? {
             guard let secret else { return nil }
             let plain: [UInt8]
             switch secret {
             case .sealed(let keyID, let box):
-                guard let sealingKey = MasterKeyRing(current: masterKey, previous: previousKeys).key(id: keyID) else {
-                    throw SchedulerError.keysUnavailable("meter \(meterID) \(name) is sealed with master key '\(keyID)', the scheduler holds \(([masterKey] + previousKeys).map { "'\($0.id)'" }.joined(separator: ", "))")
+                guard let sealingKey = masterKeys.key(id: keyID) else {
+                    throw SchedulerError.keysUnavailable("meter \(meterID) \(name) is sealed with master key '\(keyID)', the scheduler holds \(masterKeys.ids.map { "'\($0)'" }.joined(separator: ", "))")
                 }
                 guard let data = Data(base64Encoded: box), let opened = try? sealingKey.open(Array(data), context: "\(meterID)/\(name)") else {
                     throw SchedulerError.keysUnavailable("meter \(meterID) \(name) does not open with master key '\(keyID)'")

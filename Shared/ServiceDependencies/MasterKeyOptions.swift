@@ -19,7 +19,7 @@ public struct MasterKeyOptions: ParsableArguments, Sendable {
 
     /// The earlier master keys (`--previous-master-key-files`), empty when none are configured.
     /// - Throws: `ValidationError` naming the entry that is not `id=path` or the file that holds no key.
-    public func previousMasterKeys(_ settings: SettingsResolver) throws -> [MasterKey] {
+    func previousMasterKeys(_ settings: SettingsResolver) throws -> [MasterKey] {
         guard let list = settings.optionalString(previousMasterKeyFiles, flagName: "previous-master-key-files", env: "HES_PREVIOUS_MASTER_KEY_FILES") else {
             return []
         }

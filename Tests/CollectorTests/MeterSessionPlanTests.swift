@@ -21,7 +21,7 @@ struct MeterSessionPlanTests {
     func llsPasswordIsUnwrapped() throws {
         let access = MeterAccess(endpoint: .gatewayUDP(host: "127.0.0.1", port: 4001), protocol: .dlmsHDLC, clientSAP: 17,
                                  hdlcPhysicalAddress: 18, authentication: .lls, keys: .init(password: try Self.wrappedPassword("12345678")))
-        let plan = try MeterSessionPlan(access, masterKey: Self.master)
+        let plan = try MeterSessionPlan(access, masterKeys: MasterKeyRing(current: Self.master))
         #expect(plan.sharesLine)
         #expect(plan.connection?.serverPhysicalAddress == 18)
         #expect(plan.connection?.clientSAP == 17)
@@ -57,7 +57,7 @@ struct MeterSessionPlanTests {
         ]
         for (access, master, code, text) in cases {
             do {
-                _ = try MeterSessionPlan(access, masterKey: master)
+                _ = try MeterSessionPlan(access, masterKeys: master.map { MasterKeyRing(current: $0) })
                 Issue.record("\(access) was accepted")
             } catch let error as CollectorError {
                 #expect(error.code == code, "\(error)")
@@ -71,7 +71,7 @@ struct MeterSessionPlanTests {
         let access = MeterAccess(endpoint: .optical(device: "/dev/ttyUSB3", maximumBaudRate: 4800), protocol: .iec62056_21,
                                  deviceAddress: "12345678", authentication: .lls, manufacturerProfile: .named("emh"),
                                  keys: .init(password: try Self.wrappedPassword("00000042")))
-        let plan = try MeterSessionPlan(access, masterKey: Self.master)
+        let plan = try MeterSessionPlan(access, masterKeys: MasterKeyRing(current: Self.master))
         guard case .iec21ModeC(let meter) = plan.session else {
             Issue.record("not a mode C session: \(plan.session)")
             return
@@ -84,7 +84,7 @@ struct MeterSessionPlanTests {
         #expect(meter.password == "00000042")
         #expect(meter.loadProfile == ManufacturerProfile.builtIn["emh"]!.iec21LoadProfile)
 
-        let open = try MeterSessionPlan(MeterAccess(endpoint: .gatewayUDP(host: "10.0.0.1", port: 4001), protocol: .iec62056_21), masterKey: nil)
+        let open = try MeterSessionPlan(MeterAccess(endpoint: .gatewayUDP(host: "10.0.0.1", port: 4001), protocol: .iec62056_21), masterKeys: nil)
         guard case .iec21ModeC(let gateway) = open.session else {
             Issue.record("not a mode C session")
             return
@@ -97,7 +97,7 @@ struct MeterSessionPlanTests {
     func inlineProfileIsDecoded() throws {
         let json = #"{"endpoint":{"kind":"tcp","host":"h","port":1},"protocol":"dlms-hdlc","manufacturerProfile":{"name":"acme","serverAddressSize":4,"sendsSNRMParameters":false,"releaseMode":"disc-only"}}"#
         let access = try ContractCoderTestHook.decodeAccess(json)
-        let plan = try MeterSessionPlan(access, masterKey: nil)
+        let plan = try MeterSessionPlan(access, masterKeys: nil)
         #expect(plan.connection?.profile.name == "acme")
         #expect(plan.connection?.profile.sendsSNRMParameters == false)
     }

@@ -84,7 +84,7 @@ struct ConfigAPITests {
         let service = DatabaseService(configuration: .init(database: database.configuration, runMigrations: false), logger: logger)
         let store = ConfigurationStore(database: service, logger: logger)
         let tokens = APITokens(database: service, logger: logger)
-        let manager = ConfigurationManager(store: store, vault: SecretVault(masterKey: masterKey, previousKeys: previousKeys), validator: App.validator, logger: logger)
+        let manager = ConfigurationManager(store: store, vault: SecretVault(masterKeys: masterKey.map { MasterKeyRing(current: $0, previous: previousKeys) }), validator: App.validator, logger: logger)
         let commands = CommandStore(database: service, guardrails: commandGuard, logger: logger)
         let routes = ConfigRoutes(manager: manager, commands: commands, tokens: tokens, maxDocumentBytes: 1 << 20, logger: logger)
         let server = APIServer(configuration: .init(port: 0, name: "config api"), logger: logger) { routes.register($0) }
@@ -355,7 +355,7 @@ struct ConfigAPITests {
         let newKey = try MasterKey(id: "m2", hex: "FFEEDDCCBBAA99887766554433221100")
         // The configuration as a service holding only m1 stored it: its secrets sealed under m1.
         var document = try ContractCoder.makeDecoder().decode(ConfigurationDocument.self, from: Data(Self.document().utf8))
-        document = try SecretVault(masterKey: Self.masterKey).seal(document, base: nil)
+        document = try SecretVault(masterKeys: MasterKeyRing(current: Self.masterKey)).seal(document, base: nil)
         let sealedUnderM1 = String(decoding: try JSONEncoder().encode(document), as: UTF8.self)
         #expect(sealedUnderM1.contains(#""masterKeyID":"m1""#))
 

@@ -159,19 +159,19 @@ func iso(_ text: String) -> Date { ISO8601DateFormatter().date(from: text)! }
         let master = try MasterKey(id: "k1", hex: String(repeating: "07", count: 16))
         let box = try master.seal(Array("12345678".utf8), context: "M1/password")
         let sealed = ConfigurationDocument.Meter.Keys(password: .sealed(masterKeyID: "k1", box: Data(box).base64EncodedString()))
-        let keys = try #require(try KeyRewrapper(masterKey: master).taskKeys(meterID: "M1", sealed: sealed))
+        let keys = try #require(try KeyRewrapper(masterKeys: MasterKeyRing(current: master)).taskKeys(meterID: "M1", sealed: sealed))
         let wrapped = try #require(keys.password)
         #expect(wrapped.masterKeyID == "k1")
         #expect(try WrappedDLMSSecret(masterKeyID: "k1", wrapped: try #require(Hex.decode(wrapped.wrapped))).unwrap(with: master).bytes == Array("12345678".utf8))
         // Deterministic: the same task bytes when emitted again.
-        #expect(try KeyRewrapper(masterKey: master).taskKeys(meterID: "M1", sealed: sealed) == keys)
+        #expect(try KeyRewrapper(masterKeys: MasterKeyRing(current: master)).taskKeys(meterID: "M1", sealed: sealed) == keys)
         // Bound to the meter: the same box under another meter's name does not open.
-        #expect(throws: SchedulerError.self) { try KeyRewrapper(masterKey: master).taskKeys(meterID: "M2", sealed: sealed) }
-        #expect(throws: SchedulerError.self) { try KeyRewrapper(masterKey: nil).taskKeys(meterID: "M1", sealed: sealed) }
+        #expect(throws: SchedulerError.self) { try KeyRewrapper(masterKeys: MasterKeyRing(current: master)).taskKeys(meterID: "M2", sealed: sealed) }
+        #expect(throws: SchedulerError.self) { try KeyRewrapper(masterKeys: nil).taskKeys(meterID: "M1", sealed: sealed) }
         let other = try MasterKey(id: "k2", hex: String(repeating: "08", count: 16))
-        #expect(throws: SchedulerError.self) { try KeyRewrapper(masterKey: other).taskKeys(meterID: "M1", sealed: sealed) }
+        #expect(throws: SchedulerError.self) { try KeyRewrapper(masterKeys: MasterKeyRing(current: other)).taskKeys(meterID: "M1", sealed: sealed) }
         // During a rotation (k2 current, k1 previous): the k1 box opens, the task carries it wrapped under k2.
-        let rotating = try #require(try KeyRewrapper(masterKey: other, previousKeys: [master]).taskKeys(meterID: "M1", sealed: sealed)?.password)
+        let rotating = try #require(try KeyRewrapper(masterKeys: MasterKeyRing(current: other, previous: [master])).taskKeys(meterID: "M1", sealed: sealed)?.password)
         #expect(rotating.masterKeyID == "k2")
         #expect(try WrappedDLMSSecret(masterKeyID: "k2", wrapped: try #require(Hex.decode(rotating.wrapped))).unwrap(with: other).bytes == Array("12345678".utf8))
     }

@@ -71,7 +71,7 @@ struct SchedulingEngineTests {
 
         func engine(_ sink: RecordingSink, settings: SchedulingSettings = SchedulingSettings(), load: (any RegionLoad)? = nil,
                     masterKey: MasterKey? = nil) -> SchedulingEngine {
-            SchedulingEngine(store: store, sink: sink, load: load, rewrapper: KeyRewrapper(masterKey: masterKey), settings: settings,
+            SchedulingEngine(store: store, sink: sink, load: load, rewrapper: KeyRewrapper(masterKeys: masterKey.map { MasterKeyRing(current: $0) }), settings: settings,
                              logger: Logger(label: "engine"))
         }
     }
