@@ -64,15 +64,9 @@ public final class DLMSLine: Sendable {
     ///   is closed and opened again for the next session.
     public func withAssociation<Result>(to connection: MeterConnection, logger: Logger = Logger(label: "hes.dlms-line"),
                                         _ body: (DLMSClient) async throws -> Result) async throws -> Result {
-        await acquire()
-        defer { release() }
-        let transport = try await openTransport()
-        do {
-            return try await DLMSClient.withAssociation(to: connection, over: transport, logger: logger, closesTransport: false, body)
-        } catch let error as DLMSClientError where error.code == .connectionClosed || error.code == .linkFailed {
-            // The port may be in any state (half a frame, a dead USB adapter): start clean.
-            await dropTransport(transport)
-            throw error
+        // The port may be in any state after these (half a frame, a dead USB adapter): start clean.
+        try await withPort(droppingItOn: [.connectionClosed, .linkFailed]) { transport in
+            try await DLMSClient.withAssociation(to: connection, over: transport, logger: logger, closesTransport: false, body)
         }
     }
 
@@ -82,13 +76,19 @@ public final class DLMSLine: Sendable {
     /// - Throws: what `body` threw. After a transport failure the port is closed and opened
     ///   again for the next session.
     public func withTransport<Result>(_ body: (any DLMSTransport) async throws -> Result) async throws -> Result {
+        // After a timeout half an answer may still arrive: the next session starts on a clean port too.
+        try await withPort(droppingItOn: [.connectionClosed, .linkFailed, .timeout], body)
+    }
+
+    /// Waits for the line and runs `body` with its port (opened if needed); a failure with one of
+    /// `codes` closes the port, so the next session opens it afresh.
+    private func withPort<Result>(droppingItOn codes: [DLMSClientError.Code], _ body: (ChannelTransport) async throws -> Result) async throws -> Result {
         await acquire()
         defer { release() }
         let transport = try await openTransport()
         do {
             return try await body(transport)
-        } catch let error as DLMSClientError where error.code == .connectionClosed || error.code == .linkFailed || error.code == .timeout {
-            // Half an answer may still arrive: the next session starts on a clean port.
+        } catch let error as DLMSClientError where codes.contains(error.code) {
             await dropTransport(transport)
             throw error
         }
