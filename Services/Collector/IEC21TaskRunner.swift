@@ -146,14 +146,9 @@ struct IEC21TaskRunner {
     /// A profile channel `1.5.0` (or `1-0:1.5.0*255`) as the OBIS code of its readings, `1.0.1.5.0.255`
     /// (electricity, channel 0, F = 255); an address that is not `C.D.E` is kept as it is.
     static func obis(ofChannel address: String) -> String {
-        var reduced = Substring(address)
+        let (groups, reduced) = split(address)
         var medium = "1", channel = "0"
-        if let colon = reduced.firstIndex(of: ":") {
-            let prefix = reduced[..<colon].split(separator: "-")
-            if prefix.count == 2 { medium = String(prefix[0]); channel = String(prefix[1]) }
-            reduced = reduced[reduced.index(after: colon)...]
-        }
-        if let star = reduced.firstIndex(of: "*") { reduced = reduced[..<star] }
+        if let prefix = groups?.split(separator: "-"), prefix.count == 2 { medium = String(prefix[0]); channel = String(prefix[1]) }
         let parts = reduced.split(separator: ".", omittingEmptySubsequences: false)
         guard parts.count == 3, parts.allSatisfy({ !$0.isEmpty && $0.allSatisfy(\.isNumber) }) else { return address }
         return "\(medium).\(channel).\(parts[0]).\(parts[1]).\(parts[2]).255"
@@ -171,10 +166,19 @@ struct IEC21TaskRunner {
     }
 
     private static func sameAddress(_ answered: String, _ asked: String) -> Bool {
-        var reduced = Substring(answered)
-        if let colon = reduced.firstIndex(of: ":") { reduced = reduced[reduced.index(after: colon)...] }
+        split(answered).reduced == asked
+    }
+
+    /// `1-0:1.8.0*255` as its `A-B` groups (before `:`, if any) and the reduced `C.D.E` (without `*F`).
+    private static func split(_ address: String) -> (groups: Substring?, reduced: Substring) {
+        var reduced = Substring(address)
+        var groups: Substring?
+        if let colon = reduced.firstIndex(of: ":") {
+            groups = reduced[..<colon]
+            reduced = reduced[reduced.index(after: colon)...]
+        }
         if let star = reduced.firstIndex(of: "*") { reduced = reduced[..<star] }
-        return reduced == asked
+        return (groups, reduced)
     }
 
     private static func digits(_ text: String) -> String { String(text.filter(\.isNumber)) }

@@ -56,8 +56,7 @@ enum ConfigurationYAML {
     private static func value(of node: Node, at pointer: inout [String], budget: inout Int) throws -> Any {
         func problem(_ detail: String) -> ConfigServiceError {
             let location = node.mark.map { " (line \($0.line), column \($0.column))" } ?? ""
-            let path = pointer.map { "/" + $0.replacingOccurrences(of: "~", with: "~0").replacingOccurrences(of: "/", with: "~1") }.joined()
-            return ConfigServiceError.invalidDocument([ConfigurationProblem(pointer: path, detail: detail + location)])
+            return ConfigServiceError.invalidDocument([ConfigurationProblem(pointer: ConfigurationProblem.pointer(tokens: pointer), detail: detail + location)])
         }
         budget -= 1
         guard budget >= 0 else { throw problem("the YAML document stands for far more values than it has text (aliases repeating anchors?)") }

@@ -13,8 +13,7 @@ extension ConfigurationParser {
             guard problems.count < 100 else { return }
             switch value {
             case is NSNull:
-                let pointer = path.map { "/" + $0.replacingOccurrences(of: "~", with: "~0").replacingOccurrences(of: "/", with: "~1") }.joined()
-                problems.append(ConfigurationProblem(pointer: pointer, detail: "null is not a value here: leave the field out"))
+                problems.append(ConfigurationProblem(pointer: ConfigurationProblem.pointer(tokens: path), detail: "null is not a value here: leave the field out"))
             case let object as [String: Any]:
                 for key in object.keys.sorted() { walk(object[key]!, path + [key]) }
             case let array as [Any]:

@@ -15,10 +15,12 @@ public struct ConfigurationProblem: Codable, Sendable, Hashable, CustomStringCon
 
     /// `/meters/3/keys` from coding keys (array indices as numbers; `~` and `/` escaped).
     public static func pointer(_ path: [any CodingKey]) -> String {
-        path.map { key in
-            let token = key.intValue.map(String.init) ?? key.stringValue
-            return "/" + token.replacingOccurrences(of: "~", with: "~0").replacingOccurrences(of: "/", with: "~1")
-        }.joined()
+        pointer(tokens: path.map { key in key.intValue.map(String.init) ?? key.stringValue })
+    }
+
+    /// `/meters/3/keys` from its reference tokens (`~` and `/` escaped, RFC 6901).
+    public static func pointer(tokens: [String]) -> String {
+        tokens.map { "/" + $0.replacingOccurrences(of: "~", with: "~0").replacingOccurrences(of: "/", with: "~1") }.joined()
     }
 }
 

@@ -51,16 +51,10 @@ public struct IEC21Timestamp: Hashable, Sendable, Comparable, CustomStringConver
         func pair(_ i: Int) -> Int { fields[i] * 10 + fields[i + 1] }
         self.init(season: seasonal ? UInt8(values[0]) : nil, year: 2000 + pair(0), month: pair(2), day: pair(4),
                   hour: pair(6), minute: pair(8), second: fields.count >= 12 ? pair(10) : 0)
-        guard (1...12).contains(month), (1...Self.days(inMonth: month, year: year)).contains(day), hour < 24, minute < 60, second < 60 else { return nil }
-    }
-
-    /// Days of `month` (1…12) in `year`: a date is refused, never normalised into the next month.
-    static func days(inMonth month: Int, year: Int) -> Int {
-        switch month {
-        case 2: (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 ? 29 : 28
-        case 4, 6, 9, 11: 30
-        default: 31
-        }
+        // A calendar date maps to a day and back unchanged; 30 February would come back as 2 March:
+        // such a date is refused, never normalised into the next month.
+        guard (1...12).contains(month), (1...31).contains(day), hour < 24, minute < 60, second < 60,
+              CosemDateTime.civilFromDays(CosemDateTime.daysFromCivil(year: year, month: month, day: day)) == (year, month, day) else { return nil }
     }
 
     /// The fields read as UTC, in seconds since 1970-01-01.
