@@ -52,7 +52,7 @@ public final class ChannelTransport: DLMSTransport {
             try await channel.writeAndFlush(bytes).get()
             wire.sent.increment(by: count)
         } catch {
-            throw DLMSClientError(code: .connectionClosed, step: .connect, reason: "writing to \(peerDescription) failed: \(error)")
+            throw DLMSClientError(code: .connectionClosed, step: .connect, reason: "writing to \(peerDescription) failed: \(error)", underlying: error)
         }
     }
 
@@ -140,7 +140,7 @@ final class InboundQueueHandler: ChannelInboundHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        fail(DLMSClientError(code: .connectionClosed, step: .connect, reason: "\(peerDescription): \(error)"))
+        fail(DLMSClientError(code: .connectionClosed, step: .connect, reason: "\(peerDescription): \(error)", underlying: error))
         context.close(promise: nil)
     }
 

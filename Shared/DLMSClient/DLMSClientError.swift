@@ -4,7 +4,8 @@ import DLMSLink
 import DLMSSecurity
 
 /// The error type of the DLMS client session: which step failed, a stable code, a human
-/// reason, and whether repeating the whole session later may succeed.
+/// reason, the error of the layer below it came from (``underlying``), and whether repeating the
+/// whole session later may succeed — decided from the codes and types, never from the text.
 ///
 /// Two errors are equal when their codes and steps are equal; `reason`, `file` and `line` are detail.
 public struct DLMSClientError: Error, Hashable, CustomStringConvertible, Sendable {
@@ -24,6 +25,7 @@ public struct DLMSClientError: Error, Hashable, CustomStringConvertible, Sendabl
             case invalidArgument
             case cancelled
             case securityFailed
+            case responseTooLarge
         }
 
         fileprivate let base: Base
@@ -56,6 +58,10 @@ public struct DLMSClientError: Error, Hashable, CustomStringConvertible, Sendabl
         /// Ciphering or HLS failed: a tag that does not verify, a replayed counter, a meter
         /// whose HLS reply or system title is wrong, an APDU weaker than the policy.
         public static let securityFailed = Code(.securityFailed)
+        /// The meter's answer holds more than the client takes from one response: more bytes in
+        /// blocks, or more elements once decoded, than the meter's profile allows
+        /// (``ManufacturerProfile/maximumResponseElements``).
+        public static let responseTooLarge = Code(.responseTooLarge)
 
         public var description: String { base.rawValue }
     }
@@ -73,6 +79,35 @@ public struct DLMSClientError: Error, Hashable, CustomStringConvertible, Sendabl
         public var description: String { rawValue }
     }
 
+    /// Why the meter refused the association: the AARE's result and diagnostic.
+    public struct AssociationDiagnostic: Hashable, Sendable, CustomStringConvertible {
+        /// rejected-permanent or rejected-transient.
+        public var result: AssociationResult
+        /// Who refused (ACSE service user or provider) and why, e.g. `authentication-failure`.
+        public var sourceDiagnostic: AssociateSourceDiagnostic
+        /// The ConfirmedServiceError in the AARE's user-information (e.g. initiateError /
+        /// deciphering-error), when the meter sent one.
+        public var serviceError: ConfirmedServiceError?
+
+        public init(result: AssociationResult, sourceDiagnostic: AssociateSourceDiagnostic, serviceError: ConfirmedServiceError? = nil) {
+            self.result = result
+            self.sourceDiagnostic = sourceDiagnostic
+            self.serviceError = serviceError
+        }
+
+        /// The diagnostic of a refusing AARE.
+        public init(_ aare: AARE) {
+            var serviceError: ConfirmedServiceError?
+            if case .confirmedServiceError(let error)? = aare.userInformation { serviceError = error }
+            self.init(result: aare.result, sourceDiagnostic: aare.resultSourceDiagnostic, serviceError: serviceError)
+        }
+
+        /// As the AARE's `resultDescription`: `rejected-permanent (acse-service-user: authentication-failure)`.
+        public var description: String {
+            "\(result) (\(sourceDiagnostic))" + (serviceError.map { "; \($0)" } ?? "")
+        }
+    }
+
     public let code: Code
     public let step: Step
     public let reason: String
@@ -80,19 +115,24 @@ public struct DLMSClientError: Error, Hashable, CustomStringConvertible, Sendabl
     public let dataAccessResult: DataAccessResult?
     /// The meter-reported result when `code` is `.actionFailed`.
     public let actionResult: ActionResult?
-    /// Whether the layer below called its failure retriable (set for wrapped link errors).
-    private let underlyingRetriable: Bool?
+    /// The AARE's result and diagnostic when `code` is `.associationRejected` by the AARE.
+    public let associationDiagnostic: AssociationDiagnostic?
+    /// The error of the layer below this one wraps (`DLMSLinkError`, `DLMSError`,
+    /// `DLMSSecurityError`, a transport's error), if any.
+    public let underlying: (any Error)?
     public let file: String
     public let line: Int
 
     public init(code: Code, step: Step, reason: String, dataAccessResult: DataAccessResult? = nil, actionResult: ActionResult? = nil,
-                underlyingRetriable: Bool? = nil, file: String = #fileID, line: Int = #line) {
+                associationDiagnostic: AssociationDiagnostic? = nil, underlying: (any Error)? = nil,
+                file: String = #fileID, line: Int = #line) {
         self.code = code
         self.step = step
         self.reason = reason
         self.dataAccessResult = dataAccessResult
         self.actionResult = actionResult
-        self.underlyingRetriable = underlyingRetriable
+        self.associationDiagnostic = associationDiagnostic
+        self.underlying = underlying
         self.file = file
         self.line = line
     }
@@ -103,12 +143,18 @@ public struct DLMSClientError: Error, Hashable, CustomStringConvertible, Sendabl
     public var isRetriable: Bool {
         switch code.base {
         case .connectFailed, .timeout, .connectionClosed: true
-        case .linkFailed: underlyingRetriable ?? true
-        case .associationRejected: reason.contains("rejected-transient")
+        case .linkFailed: (underlying as? DLMSLinkError)?.isRetriable ?? true
+        case .associationRejected: associationDiagnostic?.result == .rejectedTransient
         case .dataAccessFailed: dataAccessResult?.isRetriable ?? false
         case .actionFailed: actionResult == .temporaryFailure
-        case .malformedResponse, .unexpectedResponse, .serviceError, .invalidArgument, .cancelled, .securityFailed: false
+        case .malformedResponse, .unexpectedResponse, .serviceError, .invalidArgument, .cancelled, .securityFailed, .responseTooLarge: false
         }
+    }
+
+    /// The same error reported for another step (the transport does not know the session's step).
+    func reported(in step: Step) -> DLMSClientError {
+        DLMSClientError(code: code, step: step, reason: reason, dataAccessResult: dataAccessResult, actionResult: actionResult,
+                        associationDiagnostic: associationDiagnostic, underlying: underlying, file: file, line: line)
     }
 
     public var description: String { "DLMSClientError.\(code) in \(step): \(reason) (\(file):\(line))" }
@@ -124,8 +170,7 @@ public struct DLMSClientError: Error, Hashable, CustomStringConvertible, Sendabl
         case let error as DLMSClientError:
             // The transport does not know the session's step; it reports `.connect`.
             guard error.step == .connect, step != .connect else { return error }
-            return DLMSClientError(code: error.code, step: step, reason: error.reason, dataAccessResult: error.dataAccessResult,
-                                   actionResult: error.actionResult, underlyingRetriable: error.underlyingRetriable, file: error.file, line: error.line)
+            return error.reported(in: step)
         case let error as DLMSLinkError:
             let code: Code
             switch error.code {
@@ -136,15 +181,17 @@ public struct DLMSClientError: Error, Hashable, CustomStringConvertible, Sendabl
             case .refused: code = step == .associate ? .associationRejected : .dataAccessFailed
             default: code = .linkFailed
             }
-            return DLMSClientError(code: code, step: step, reason: "\(error.code): \(error.reason)", underlyingRetriable: error.isRetriable, file: file, line: line)
+            return DLMSClientError(code: code, step: step, reason: "\(error.code): \(error.reason)", underlying: error, file: file, line: line)
         case let error as DLMSError:
-            return DLMSClientError(code: .malformedResponse, step: step, reason: "\(error.code): \(error.reason)", file: file, line: line)
+            return DLMSClientError(code: .malformedResponse, step: step, reason: "\(error.code): \(error.reason)", underlying: error, file: file, line: line)
         case let error as DLMSSecurityError:
-            return DLMSClientError(code: .securityFailed, step: step, reason: "\(error.code): \(error.reason)", file: file, line: line)
+            return DLMSClientError(code: .securityFailed, step: step, reason: "\(error.code): \(error.reason)", underlying: error, file: file, line: line)
+        case let error as DLMSDataElementBudget.Exceeded:
+            return DLMSClientError(code: .responseTooLarge, step: step, reason: "\(error)", underlying: error, file: file, line: line)
         case is CancellationError:
-            return DLMSClientError(code: .cancelled, step: step, reason: "the task was cancelled", file: file, line: line)
+            return DLMSClientError(code: .cancelled, step: step, reason: "the task was cancelled", underlying: error, file: file, line: line)
         default:
-            return DLMSClientError(code: .connectionClosed, step: step, reason: "\(error)", file: file, line: line)
+            return DLMSClientError(code: .connectionClosed, step: step, reason: "\(error)", underlying: error, file: file, line: line)
         }
     }
 }

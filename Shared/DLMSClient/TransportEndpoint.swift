@@ -81,7 +81,7 @@ public enum TransportEndpoint: Hashable, Sendable, CustomStringConvertible {
         } catch let error as DLMSClientError {
             throw error
         } catch {
-            throw DLMSClientError(code: .connectFailed, step: .connect, reason: "\(peer): \(error)")
+            throw DLMSClientError(code: .connectFailed, step: .connect, reason: "\(peer): \(error)", underlying: error)
         }
     }
 
