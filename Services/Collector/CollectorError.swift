@@ -23,6 +23,8 @@ struct CollectorError: Error, Hashable, CustomStringConvertible {
         static let connectionClosed = Code(rawValue: "meter.connection-closed")
         static let linkFailed = Code(rawValue: "meter.link-failed")
         static let malformedResponse = Code(rawValue: "meter.malformed-response")
+        /// More bytes in blocks, or more values once decoded, than the meter's profile allows.
+        static let responseTooLarge = Code(rawValue: "meter.response-too-large")
         static let unexpectedResponse = Code(rawValue: "meter.unexpected-response")
         static let associationRefused = Code(rawValue: "association.refused")
         static let objectUnavailable = Code(rawValue: "object.unavailable")
@@ -76,6 +78,7 @@ extension CollectorError {
         case .connectionClosed: .connectionClosed
         case .linkFailed: .linkFailed
         case .malformedResponse: .malformedResponse
+        case .responseTooLarge: .responseTooLarge
         case .unexpectedResponse: .unexpectedResponse
         case .associationRejected: .associationRefused
         case .dataAccessFailed: .objectUnavailable

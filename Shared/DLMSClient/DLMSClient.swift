@@ -8,7 +8,12 @@ import NIOPosix
 import Observability
 
 /// One open association with a meter: GET, SET and ACTION with invoke-id correlation, block
-/// transfer reassembly and a deadline on every step. Obtain one with `withAssociation`.
+/// transfer reassembly and deadlines on every step, request and the association as a whole.
+/// Obtain one with `withAssociation`.
+///
+/// The protocol is ``DLMSAssociation`` (sans-IO); this class is its shell: it opens the
+/// transport and the link, carries the state machine's actions out over the framing and feeds
+/// it the answers and the time.
 ///
 /// Not thread-safe: one task uses a client at a time (a DLMS association is strictly
 /// request/response).
@@ -25,42 +30,25 @@ public final class DLMSClient {
         public var serverSystemTitle: SystemTitle?
     }
 
-    /// The ciphering state of a secured association. A class, and the cipher a constant: every
-    /// APDU uses them in place, where a struct behind an optional, or a variable cipher, would be
-    /// copied (keys, titles and all) each time.
-    final class CipheringState {
-        let cipher: DLMSCipher
-        var transmitCounter: InvocationCounter
-        var receiveGuard: InvocationCounterGuard
-        /// Global until the association is up; dedicated afterwards when a dedicated key was sent.
-        var kind: CipheringKind
-
-        init(cipher: DLMSCipher, transmitCounter: InvocationCounter, receiveGuard: InvocationCounterGuard = InvocationCounterGuard(),
-             kind: CipheringKind = .global) {
-            self.cipher = cipher
-            self.transmitCounter = transmitCounter
-            self.receiveGuard = receiveGuard
-            self.kind = kind
-        }
-    }
-
     public let connection: MeterConnection
     public private(set) var association: Association
     public let logger: Logger
     private let framing: any APDUFraming
-    private var nextInvokeID: UInt8 = 0
-    /// Set when the association is ciphered.
-    private var ciphering: CipheringState?
+    /// The association's protocol state.
+    private var machine: DLMSAssociation
 
     /// Whether the association is ciphered (its service APDUs are glo- or ded-ciphered).
-    public var isCiphered: Bool { ciphering != nil }
+    public var isCiphered: Bool { machine.isCiphered }
 
-    private init(connection: MeterConnection, framing: any APDUFraming, logger: Logger) {
+    private init(connection: MeterConnection, framing: any APDUFraming, firstInvocationCounter: UInt32, logger: Logger) {
         self.connection = connection
         self.framing = framing
         self.logger = logger
+        self.machine = DLMSAssociation(connection: connection, firstInvocationCounter: firstInvocationCounter,
+                                       repeatsRequests: framing.repeatsRequestsOnTimeout)
         self.association = Association(conformance: [], serverMaxReceivePDUSize: 0, dlmsVersion: 6, hdlcParameters: nil, serverSystemTitle: nil)
     }
+
 
     // MARK: - Session scope
 
@@ -152,9 +140,9 @@ public final class DLMSClient {
             }
             framing = HDLCFraming(transport: transport, configuration: try connection.hdlcConfiguration())
         }
-        let client = DLMSClient(connection: connection, framing: framing, logger: logger)
+        let client = DLMSClient(connection: connection, framing: framing, firstInvocationCounter: firstCounter, logger: logger)
         do {
-            try await client.open(firstInvocationCounter: firstCounter)
+            try await client.open()
         } catch {
             await client.closeLink()
             if closesTransport { await transport.close() }
@@ -213,199 +201,27 @@ public final class DLMSClient {
     /// Counters reserved per association (an association sends far fewer APDUs).
     static let invocationCounterReservation: UInt32 = 10_000
 
+
     // MARK: - Association
 
-    private func open(firstInvocationCounter: UInt32) async throws {
-        let deadline = deadline(connection.timeouts.step)
+    private func open() async throws {
         do {
-            try await framing.open(deadline: deadline)
+            try await framing.open(deadline: .now() + TimeAmount(connection.timeouts.step))
         } catch {
             throw DLMSClientError.wrapping(error, step: .linkSetup)
         }
+        var hdlcParameters: HDLCParameters?
         if let hdlc = framing as? HDLCFraming {
-            association.hdlcParameters = hdlc.parameters
+            hdlcParameters = hdlc.parameters
             logger.debug("HDLC link up", metadata: [LogMetadataKey.hdlcParameters: "\(hdlc.parameters)"])
         }
-        let profile = connection.profile
-        var initiate = InitiateRequest(proposedConformance: profile.proposedConformance, clientMaxReceivePDUSize: profile.maximumReceivePDUSize)
-        let security = connection.security
-        if let security, security.ciphers {
-            let signingCurve: ECDSACurve? = if case .highECDSA(let signing) = connection.authentication { signing.signingKey.curve } else { nil }
-            let suite: UInt8
-            do {
-                suite = try DLMSCipher.securitySuite(blockCipherKey: security.blockCipherKey, signingCurve: signingCurve)
-            } catch {
-                throw DLMSClientError(code: .invalidArgument, step: .associate, reason: "\(error)")
-            }
-            ciphering = CipheringState(
-                cipher: DLMSCipher(systemTitle: security.systemTitle, peerSystemTitle: security.expectedServerSystemTitle,
-                                   blockCipherKey: security.blockCipherKey, authenticationKey: security.authenticationKey,
-                                   dedicatedKey: security.dedicatedKey, policy: security.policy, securitySuite: suite),
-                transmitCounter: InvocationCounter(startingAt: firstInvocationCounter))
-            initiate.dedicatedKey = security.dedicatedKey.map { key in key.withUnsafeBytes { DLMSBytes($0) } }
+        guard case .associated = try await run({ try $0.associate(now: $1) }) else {
+            throw DLMSClientError(code: .unexpectedResponse, step: .associate, reason: "the association ended without an AARE")
         }
-        var aarq = AARQ(applicationContextName: ciphering == nil ? .logicalName : .logicalNameWithCiphering, callingAPTitle: security?.systemTitle.dlmsBytes)
-        var ownChallenge: [UInt8] = []
-        switch connection.authentication {
-        case .none:
-            break
-        case .low(let password):
-            aarq.senderACSERequirements = [0x07, 0x80]
-            aarq.mechanismName = .low
-            aarq.callingAuthenticationValue = .charString(DLMSBytes(password))
-        case .high(let mechanism, let secret):
-            guard mechanism != .ecdsa else {
-                throw DLMSClientError(code: .invalidArgument, step: .associate, reason: "HLS-ECDSA takes its keys in .highECDSA(HLSSigning), not .high")
-            }
-            guard mechanism == .gmac ? security != nil : secret != nil, !mechanism.usesSystemTitles || security != nil else {
-                throw DLMSClientError(code: .invalidArgument, step: .associate,
-                                      reason: "\(mechanism) needs \(mechanism == .gmac ? "keys and a system title" : mechanism.usesSystemTitles ? "a secret and a system title" : "a secret")")
-            }
-            ownChallenge = try Self.securityStep(.associate) { try HLS.challenge(length: 16) }
-            aarq.senderACSERequirements = [0x07, 0x80]
-            aarq.mechanismName = mechanism.mechanism
-            aarq.callingAuthenticationValue = .charString(DLMSBytes(ownChallenge))
-        case .highECDSA(let signing):
-            if let security, security.systemTitle != signing.systemTitle {
-                throw DLMSClientError(code: .invalidArgument, step: .associate,
-                                      reason: "hls-ecdsa signs as \(signing.systemTitle) but the association is ciphered as \(security.systemTitle)")
-            }
-            guard signing.signingKey.curve == signing.meterPublicKey.curve else {
-                throw DLMSClientError(code: .invalidArgument, step: .associate,
-                                      reason: "hls-ecdsa: the client's key is \(signing.signingKey.curve) but the meter's is \(signing.meterPublicKey.curve)")
-            }
-            ownChallenge = try Self.securityStep(.associate) { try HLS.challenge(length: 16) }
-            aarq.callingAPTitle = signing.systemTitle.dlmsBytes
-            aarq.senderACSERequirements = [0x07, 0x80]
-            aarq.mechanismName = HLSMechanism.ecdsa.mechanism
-            aarq.callingAuthenticationValue = .charString(DLMSBytes(ownChallenge))
-        }
-        if ciphering != nil {
-            aarq.userInformation = .ciphered(try protect(DLMSAPDU.initiateRequest(initiate).encoded, kind: .global, step: .associate))
-        } else {
-            aarq.userInformation = .initiateRequest(initiate)
-        }
-
-        let response = try await exchange(.aarq(aarq), step: .associate, invokeID: nil)
-        guard case .aare(let aare) = response else {
-            throw DLMSClientError(code: .unexpectedResponse, step: .associate, reason: "expected an AARE, got \(response.name)")
-        }
-        guard aare.isAccepted else {
-            // resultDescription already names a ConfirmedServiceError in the user-information.
-            throw DLMSClientError(code: .associationRejected, step: .associate, reason: aare.resultDescription)
-        }
-        if let title = aare.respondingAPTitle {
-            association.serverSystemTitle = try Self.securityStep(.associate) { try SystemTitle(title) }
-        }
-        if let expected = security?.expectedServerSystemTitle, association.serverSystemTitle != expected {
-            throw DLMSClientError(code: .securityFailed, step: .associate,
-                                  reason: "the meter's system title is \(association.serverSystemTitle.map(\.hex) ?? "absent"), expected \(expected)")
-        }
-        let granted: InitiateResponse
-        switch aare.userInformation {
-        case .ciphered(let ciphered)?:
-            guard ciphering != nil else {
-                throw DLMSClientError(code: .unexpectedResponse, step: .associate, reason: "a ciphered AARE to an association in the clear")
-            }
-            guard let title = association.serverSystemTitle else {
-                throw DLMSClientError(code: .securityFailed, step: .associate, reason: "a ciphered AARE without the meter's system title")
-            }
-            if let state = ciphering {
-                var cipher = state.cipher
-                cipher.peerSystemTitle = title
-                ciphering = CipheringState(cipher: cipher, transmitCounter: state.transmitCounter, receiveGuard: state.receiveGuard, kind: state.kind)
-            }
-            var buffer = try unprotectedAPDU(ciphered, step: .associate)
-            granted = try Self.securityStep(.associate) { try InitiateResponse.decode(from: &buffer) }
-        case .initiateResponse(let response)?:
-            guard ciphering == nil else {
-                throw DLMSClientError(code: .securityFailed, step: .associate, reason: "the meter answered a ciphered AARQ in the clear")
-            }
-            granted = response
-        default:
-            throw DLMSClientError(code: .unexpectedResponse, step: .associate, reason: "the AARE carries no InitiateResponse")
-        }
-        association.conformance = granted.negotiatedConformance
-        association.serverMaxReceivePDUSize = granted.serverMaxReceivePDUSize
-        association.dlmsVersion = granted.negotiatedDLMSVersion
-        switch connection.authentication {
-        case .high(let mechanism, let secret):
-            let credentials: HLSCredentials
-            if mechanism == .gmac, let security {
-                credentials = .keys(blockCipherKey: security.blockCipherKey, authenticationKey: security.authenticationKey)
-            } else {
-                credentials = .secret(secret!)
-            }
-            try await completeHLS(mechanism, credentials: credentials, ownSystemTitle: security?.systemTitle, ownChallenge: ownChallenge, aare: aare)
-        case .highECDSA(let signing):
-            try await completeHLS(.ecdsa, credentials: .signing(privateKey: signing.signingKey, peerPublicKey: signing.meterPublicKey),
-                                  ownSystemTitle: signing.systemTitle, ownChallenge: ownChallenge, aare: aare)
-        case .none, .low:
-            break
-        }
-        // The dedicated key serves the association once it is up, i.e. after HLS pass 3/4: the
-        // reply_to_HLS_authentication ACTION stays glo-ciphered. Gurux's client does the same and
-        // its server deciphers a ded- APDU only in an authenticated association (a ded- pass 3 is
-        // refused with deciphering-error); meter-sim takes either.
-        if ciphering?.cipher.dedicatedKey != nil { ciphering?.kind = .dedicated }
-        logger.debug("associated", metadata: [LogMetadataKey.dlmsConformance: "\(granted.negotiatedConformance)", LogMetadataKey.dlmsMaxPDU: "\(granted.serverMaxReceivePDUSize)",
-                                              LogMetadataKey.dlmsSecurity: "\(security.map { "\($0)" } ?? "none")"])
-    }
-
-    /// HLS passes 3 and 4 (Green Book 9.2.7.4): our f(StoC) through `reply_to_HLS_authentication`
-    /// of the current association object, and the check of the meter's f(CtoS).
-    private func completeHLS(_ mechanism: HLSMechanism, credentials: HLSCredentials, ownSystemTitle: SystemTitle?, ownChallenge: [UInt8],
-                             aare: AARE) async throws {
-        guard let challenge = aare.respondingAuthenticationValue?.bytes, HLS.challengeLengths.contains(challenge.count) else {
-            throw DLMSClientError(code: .securityFailed, step: .associate, reason: "the AARE carries no HLS challenge of 8 to 64 bytes")
-        }
-        let exchange = HLSExchange(mechanism: mechanism, credentials: credentials, ownSystemTitle: ownSystemTitle,
-                                   peerSystemTitle: association.serverSystemTitle, ownChallenge: ownChallenge, peerChallenge: challenge)
-        let reply = try Self.securityStep(.associate) {
-            try exchange.response(invocationCounter: mechanism == .gmac ? try self.takeInvocationCounter() : 0)
-        }
-        let answer: DLMSData?
-        do {
-            answer = try await action(CosemMethodDescriptor(classID: .associationLN, instance: OBISCode(0, 0, 40, 0, 0, 255), method: 1),
-                                      parameters: .octetString(ByteBuffer(bytes: reply)))
-        } catch let error as DLMSClientError where error.code == .actionFailed || error.code == .dataAccessFailed {
-            throw DLMSClientError(code: .associationRejected, step: .associate, reason: "the meter refused our \(mechanism) reply: \(error.reason)")
-        }
-        guard case .octetString(let meterReply)? = answer else {
-            throw DLMSClientError(code: .securityFailed, step: .associate, reason: "reply_to_HLS_authentication returned no octet string")
-        }
-        try Self.securityStep(.associate) { try exchange.verify(Array(meterReply.readableBytesView)) }
-    }
-
-    // MARK: - Ciphering
-
-    private func takeInvocationCounter() throws -> UInt32 {
-        guard ciphering != nil else { return 0 }
-        return try ciphering!.transmitCounter.next()
-    }
-
-    private func protect(_ plain: ByteBuffer, kind: CipheringKind, step: DLMSClientError.Step) throws -> CipheredAPDU {
-        try Self.securityStep(step) {
-            let state = ciphering!
-            let counter = try state.transmitCounter.next()
-            return try state.cipher.protect(plain.getBytes(at: plain.readerIndex, length: plain.readableBytes)!, kind: kind, invocationCounter: counter)
-        }
-    }
-
-    /// A service request of the association, ciphered and encoded in one step.
-    private func protectedAPDU(_ plain: ByteBuffer, kind: CipheringKind, step: DLMSClientError.Step) throws -> ByteBuffer {
-        try Self.securityStep(step) {
-            let state = ciphering!
-            return try state.cipher.protectedAPDU(plain, kind: kind, invocationCounter: try state.transmitCounter.next())
-        }
-    }
-
-    /// A service response of the association, deciphered into a buffer.
-    private func unprotectedAPDU(_ apdu: CipheredAPDU, step: DLMSClientError.Step) throws -> ByteBuffer {
-        try Self.securityStep(step) {
-            let state = ciphering!
-            return try state.cipher.unprotectedAPDU(apdu, counterGuard: &state.receiveGuard)
-        }
+        association = machine.association
+        association.hdlcParameters = hdlcParameters
+        logger.debug("associated", metadata: [LogMetadataKey.dlmsConformance: "\(association.conformance)", LogMetadataKey.dlmsMaxPDU: "\(association.serverMaxReceivePDUSize)",
+                                              LogMetadataKey.dlmsSecurity: "\(connection.security.map { "\($0)" } ?? "none")"])
     }
 
     /// Runs a security computation, turning its errors into `DLMSClientError`s of `step`.
@@ -421,51 +237,30 @@ public final class DLMSClient {
 
     /// Ends the association and the link. Failures are logged, not thrown: the data read is kept.
     private func release() async {
-        if connection.profile.releaseMode == .releaseRequest {
-            do {
-                let response = try await exchange(.rlrq(RLRQ(reason: 0)), step: .release, invokeID: nil, timeout: connection.timeouts.release)
-                if case .rlre = response {} else {
-                    logger.debug("unexpected answer to RLRQ", metadata: [LogMetadataKey.dlmsAPDU: "\(response.name)"])
-                }
-            } catch {
-                logger.debug("release failed", metadata: [LogMetadataKey.error: "\(error)"])
+        do {
+            if case .released(let unexpected?) = try await run({ try $0.release(now: $1) }) {
+                logger.debug("unexpected answer to RLRQ", metadata: [LogMetadataKey.dlmsAPDU: "\(unexpected)"])
             }
+        } catch {
+            logger.debug("release failed", metadata: [LogMetadataKey.error: "\(error)"])
         }
         await closeLink()
     }
 
     private func closeLink() async {
-        await framing.close(deadline: deadline(connection.timeouts.release))
+        await framing.close(deadline: .now() + TimeAmount(connection.timeouts.release))
     }
 
     // MARK: - Services
 
     /// Reads one attribute.
     ///
-    /// - Throws: `DLMSClientError` with `.dataAccessFailed` (and `dataAccessResult`) when the meter refuses.
+    /// - Throws: `DLMSClientError` with `.dataAccessFailed` (and `dataAccessResult`) when the meter
+    ///   refuses, `.responseTooLarge` when the value exceeds the profile's element budget.
     public func get(_ attribute: CosemAttributeDescriptor, accessSelection: AccessSelection? = nil) async throws -> DLMSData {
-        let id = takeInvokeID()
-        let response = try await exchange(.getRequest(.normal(invokeID: id, attribute: attribute, accessSelection: accessSelection)), step: .get, invokeID: id.invokeID)
-        guard case .getResponse(let get) = response else {
-            throw DLMSClientError(code: .unexpectedResponse, step: .get, reason: "expected a GET-Response to \(attribute), got \(response.name)")
-        }
-        switch get {
-        case .normal(_, .data(let data)):
-            return data
-        case .normal(_, .dataAccessResult(let result)):
-            throw DLMSClientError(code: .dataAccessFailed, step: .get, reason: "\(attribute): \(result)", dataAccessResult: result)
-        case .withDataBlock(_, let block):
-            var raw = try await collectBlocks(first: block, invokeID: id, what: "\(attribute)")
-            do {
-                let data = try DLMSData.decode(from: &raw)
-                try raw.expectFullyConsumed("block-transfer data")
-                return data
-            } catch {
-                throw DLMSClientError.wrapping(error, step: .get)
-            }
-        case .withList:
-            throw DLMSClientError(code: .unexpectedResponse, step: .get, reason: "a GET-Response-With-List to a single GET of \(attribute)")
-        }
+        let outcome = try await run { try $0.get(attribute, accessSelection: accessSelection, now: $1) }
+        guard case .data(let data) = outcome else { throw Self.mismatch(outcome, step: .get) }
+        return data
     }
 
     /// Reads several attributes in one request (when the meter granted multiple references;
@@ -482,99 +277,17 @@ public final class DLMSClient {
             }
             return results
         }
-        let id = takeInvokeID()
-        let response = try await exchange(.getRequest(.withList(invokeID: id, attributes: attributes)), step: .get, invokeID: id.invokeID)
-        guard case .getResponse(let get) = response else {
-            throw DLMSClientError(code: .unexpectedResponse, step: .get, reason: "expected a GET-Response-With-List, got \(response.name)")
-        }
-        let results: [GetDataResult]
-        switch get {
-        case .withList(_, let list):
-            results = list
-        case .withDataBlock(_, let block):
-            var raw = try await collectBlocks(first: block, invokeID: id, what: "a list of \(attributes.count) attribute(s)")
-            results = try Self.decodeGetDataResults(&raw)
-        case .normal(_, .dataAccessResult(let result)):
-            throw DLMSClientError(code: .dataAccessFailed, step: .get, reason: "GET with list: \(result)", dataAccessResult: result)
-        case .normal:
-            throw DLMSClientError(code: .unexpectedResponse, step: .get, reason: "a GET-Response-Normal to a GET with list")
-        }
-        guard results.count == attributes.count else {
-            throw DLMSClientError(code: .unexpectedResponse, step: .get, reason: "\(results.count) result(s) for \(attributes.count) attribute(s)")
-        }
+        let outcome = try await run { try $0.getWithList(attributes, now: $1) }
+        guard case .dataResults(let results) = outcome else { throw Self.mismatch(outcome, step: .get) }
         return results
     }
 
-    /// Writes one attribute.
+    /// Writes one attribute (in blocks when it does not fit the meter's PDU size, Green Book 9.3.7).
     ///
     /// - Throws: `DLMSClientError` with `.dataAccessFailed` when the meter refuses.
     public func set(_ attribute: CosemAttributeDescriptor, to value: DLMSData, accessSelection: AccessSelection? = nil) async throws {
-        let id = takeInvokeID()
-        let request = DLMSAPDU.setRequest(.normal(invokeID: id, attribute: attribute, accessSelection: accessSelection, value: value))
-        if let limit = requestSizeLimit, request.encoded.readableBytes > limit, association.conformance.contains(.blockTransferWithSetOrWrite) {
-            try await setInBlocks(attribute, value: value, accessSelection: accessSelection, invokeID: id, limit: limit)
-            return
-        }
-        let response = try await exchange(request, step: .set, invokeID: id.invokeID)
-        guard case .setResponse(.normal(_, let result)) = response else {
-            throw DLMSClientError(code: .unexpectedResponse, step: .set, reason: "expected a SET-Response-Normal to \(attribute), got \(response.name)")
-        }
-        guard result == .success else {
-            throw DLMSClientError(code: .dataAccessFailed, step: .set, reason: "\(attribute): \(result)", dataAccessResult: result)
-        }
-    }
-
-    /// The largest plain request the meter takes in one APDU (its max PDU size, less the
-    /// ciphering's header and tag), or `nil` before the association.
-    private var requestSizeLimit: Int? {
-        guard association.serverMaxReceivePDUSize > 0 else { return nil }
-        return Int(association.serverMaxReceivePDUSize) - (ciphering == nil ? 0 : Self.cipheringOverhead)
-    }
-
-    /// Tag, length (up to 3 bytes), security header (5) and authentication tag (12).
-    static let cipheringOverhead = 1 + 3 + 5 + 12
-
-    /// SET with block transfer (Green Book 9.3.7): the encoded value in blocks that fit the
-    /// meter's PDU size, each acknowledged, the last answered with the result.
-    private func setInBlocks(_ attribute: CosemAttributeDescriptor, value: DLMSData, accessSelection: AccessSelection?,
-                             invokeID id: InvokeIDAndPriority, limit: Int) async throws {
-        var encoded = ByteBuffer()
-        value.encode(into: &encoded)
-        let bytes = Array(encoded.readableBytesView)
-        // The first request's header (attribute, selection) is the larger one; its block length
-        // may take up to 2 more bytes once the block is filled.
-        let header = DLMSAPDU.setRequest(.withFirstDataBlock(invokeID: id, attribute: attribute, accessSelection: accessSelection,
-                                                             block: DataBlockSA(lastBlock: false, blockNumber: 1, rawData: []))).encoded.readableBytes + 2
-        let chunk = limit - header
-        guard chunk >= 1 else {
-            throw DLMSClientError(code: .invalidArgument, step: .set, reason: "the meter's PDU size \(association.serverMaxReceivePDUSize) leaves no room for SET blocks")
-        }
-        var offset = 0
-        var blockNumber: UInt32 = 1
-        while true {
-            let end = min(offset + chunk, bytes.count)
-            let last = end == bytes.count
-            let block = DataBlockSA(lastBlock: last, blockNumber: blockNumber, rawData: DLMSBytes(bytes[offset..<end]))
-            let request: SetRequest = blockNumber == 1
-                ? .withFirstDataBlock(invokeID: id, attribute: attribute, accessSelection: accessSelection, block: block)
-                : .withDataBlock(invokeID: id, block: block)
-            let response = try await exchange(.setRequest(request), step: .set, invokeID: id.invokeID)
-            switch response {
-            case .setResponse(.dataBlock(_, let acknowledged)) where !last && acknowledged == blockNumber:
-                offset = end
-                blockNumber += 1
-            case .setResponse(.lastDataBlock(_, let result, let acknowledged)) where last && acknowledged == blockNumber:
-                guard result == .success else {
-                    throw DLMSClientError(code: .dataAccessFailed, step: .set, reason: "\(attribute): \(result)", dataAccessResult: result)
-                }
-                return
-            case .setResponse(.normal(_, let result)) where result != .success,
-                 .setResponse(.lastDataBlock(_, let result, _)) where result != .success:
-                throw DLMSClientError(code: .dataAccessFailed, step: .set, reason: "\(attribute), block \(blockNumber): \(result)", dataAccessResult: result)
-            default:
-                throw DLMSClientError(code: .unexpectedResponse, step: .set, reason: "\(attribute): unexpected \(response.name) to SET block \(blockNumber)")
-            }
-        }
+        let outcome = try await run { try $0.set(attribute, to: value, accessSelection: accessSelection, now: $1) }
+        guard case .written = outcome else { throw Self.mismatch(outcome, step: .set) }
     }
 
     /// Invokes one method.
@@ -583,160 +296,51 @@ public final class DLMSClient {
     /// - Throws: `DLMSClientError` with `.actionFailed` (and `actionResult`) when the meter refuses.
     @discardableResult
     public func action(_ method: CosemMethodDescriptor, parameters: DLMSData? = nil) async throws -> DLMSData? {
-        let id = takeInvokeID()
-        let response = try await exchange(.actionRequest(.normal(invokeID: id, method: method, parameters: parameters)), step: .action, invokeID: id.invokeID)
-        guard case .actionResponse(.normal(_, let answer)) = response else {
-            throw DLMSClientError(code: .unexpectedResponse, step: .action, reason: "expected an ACTION-Response-Normal to \(method), got \(response.name)")
-        }
-        guard answer.result == .success else {
-            throw DLMSClientError(code: .actionFailed, step: .action, reason: "\(method): \(answer.result)", actionResult: answer.result)
-        }
-        switch answer.returnParameters {
-        case .data(let data)?: return data
-        case .dataAccessResult(let result)?:
-            throw DLMSClientError(code: .dataAccessFailed, step: .action, reason: "\(method) return parameters: \(result)", dataAccessResult: result)
-        case nil: return nil
-        }
+        let outcome = try await run { try $0.action(method, parameters: parameters, now: $1) }
+        guard case .invoked(let data) = outcome else { throw Self.mismatch(outcome, step: .action) }
+        return data
     }
 
-    // MARK: - Request/response
+    // MARK: - Carrying out the state machine's actions
 
-    private func takeInvokeID() -> InvokeIDAndPriority {
-        let id = InvokeIDAndPriority(invokeID: nextInvokeID, confirmed: true, highPriority: true)
-        nextInvokeID = (nextInvokeID + 1) & 0x0F
-        return id
-    }
-
-    private func deadline(_ duration: Duration) -> NIODeadline {
-        .now() + TimeAmount(duration)
-    }
-
-    /// Sends a request and waits for the answer with the same invoke id (answers to earlier,
-    /// repeated requests are dropped). Exception responses and confirmed service errors throw.
-    private func exchange(_ request: DLMSAPDU, step: DLMSClientError.Step, invokeID: UInt8?, timeout: Duration? = nil) async throws -> DLMSAPDU {
-        let stepDeadline = deadline(timeout ?? connection.timeouts.step)
-        var encoded = request.encoded
-        if let kind = ciphering?.kind, request.isCipherableService {
-            encoded = try protectedAPDU(encoded, kind: kind, step: step)
-        }
-        if association.serverMaxReceivePDUSize > 0, encoded.readableBytes > Int(association.serverMaxReceivePDUSize) {
-            throw DLMSClientError(code: .invalidArgument, step: step,
-                                  reason: "the request is \(encoded.readableBytes) bytes, the meter accepts \(association.serverMaxReceivePDUSize)")
-        }
-        do {
-            try await framing.send(encoded)
-            var repeats = 0
-            while true {
-                // Over UDP each send waits one retransmission interval; the last one waits for
-                // whatever is left of the step's deadline (a late answer to any copy is taken).
-                let mayRepeat = framing.repeatsRequestsOnTimeout && repeats < connection.timeouts.retries
-                let attemptDeadline = mayRepeat ? min(stepDeadline, deadline(connection.timeouts.retransmission)) : stepDeadline
-                guard let raw = try await framing.receive(until: attemptDeadline) else {
-                    if mayRepeat, NIODeadline.now() < stepDeadline {
-                        repeats += 1
-                        logger.debug("no answer; sending the request again", metadata: [LogMetadataKey.dlmsStep: "\(step)", LogMetadataKey.dlmsAttempt: "\(repeats + 1)"])
-                        try await framing.send(encoded)
-                        continue
-                    }
-                    throw DLMSClientError(code: .timeout, step: step, reason: "no answer within \(timeout ?? connection.timeouts.step)")
-                }
-                var response = try decodeResponse(raw, step: step)
-                if ciphering != nil, case .ciphered(let ciphered) = response {
-                    response = try decodeResponse(try unprotectedAPDU(ciphered, step: step), step: step)
-                } else if ciphering != nil, response.isCipherableService {
-                    throw DLMSClientError(code: .securityFailed, step: step, reason: "a \(response.name) in the clear on a ciphered association")
-                }
-                switch response {
-                case .exceptionResponse(let exception):
-                    throw DLMSClientError(code: .serviceError, step: step, reason: "\(exception)")
-                case .confirmedServiceError(let error):
-                    throw DLMSClientError(code: .serviceError, step: step, reason: "\(error)")
-                default:
-                    break
-                }
-                if let invokeID, let answered = response.invokeID, answered.invokeID != invokeID {
-                    logger.debug("dropping an answer to an earlier request", metadata: [LogMetadataKey.dlmsInvokeID: "\(answered.invokeID)", LogMetadataKey.dlmsExpectedInvokeID: "\(invokeID)"])
-                    continue
-                }
-                return response
-            }
-        } catch {
-            throw DLMSClientError.wrapping(error, step: step)
-        }
-    }
-
-    private func decodeResponse(_ raw: ByteBuffer, step: DLMSClientError.Step) throws -> DLMSAPDU {
-        var buffer = raw
-        let response = try DLMSAPDU.decode(from: &buffer)
-        if buffer.readableBytes > 0 {
-            guard connection.profile.ignoresTrailingBytes else {
-                throw DLMSClientError(code: .malformedResponse, step: step, reason: "\(buffer.readableBytes) byte(s) after the \(response.name)")
-            }
-            logger.debug("ignoring bytes after the response", metadata: [LogMetadataKey.dlmsTrailingBytes: "\(buffer.readableBytes)"])
-        }
-        return response
-    }
-
-    /// Fetches the remaining blocks of a long GET response and returns the concatenated raw data.
-    private func collectBlocks(first: DataBlockG, invokeID: InvokeIDAndPriority, what: String) async throws -> ByteBuffer {
-        var raw = ByteBuffer()
-        var block = first
-        var expected: UInt32 = 1
-        let limit = 16 << 20
-        // Every block is in time for the step timeout, but the whole answer must be in time too.
-        let requestDeadline = deadline(connection.timeouts.request)
+    /// Starts an operation of the state machine and carries out its actions until it completes:
+    /// sends, waits for answers until the deadlines the machine sets, and tells it the time.
+    private func run(_ start: (inout DLMSAssociation, NIODeadline) throws -> DLMSAssociation.Action) async throws -> DLMSAssociation.Outcome {
+        var action = try start(&machine, .now())
         while true {
-            guard block.blockNumber == expected else {
-                throw DLMSClientError(code: .unexpectedResponse, step: .get, reason: "\(what): block \(block.blockNumber) where \(expected) was expected")
-            }
-            switch block.result {
-            case .rawData(let bytes):
-                guard raw.readableBytes + bytes.count <= limit else {
-                    throw DLMSClientError(code: .malformedResponse, step: .get, reason: "\(what): more than \(limit) bytes in blocks")
+            let deadline: NIODeadline
+            switch action {
+            case .completed(let outcome):
+                return outcome
+            case .send(let apdu, let until):
+                do {
+                    try await framing.send(apdu)
+                } catch {
+                    throw machine.transportFailed(error)
                 }
-                raw.writeBytes(bytes.bytes)
-            case .dataAccessResult(let result):
-                throw DLMSClientError(code: .dataAccessFailed, step: .get, reason: "\(what), block \(block.blockNumber): \(result)", dataAccessResult: result)
+                deadline = until
+            case .wait(let until):
+                deadline = until
             }
-            if block.lastBlock { return raw }
-            let remaining = requestDeadline - .now()
-            let endless = DLMSClientError(code: .timeout, step: .get,
-                                          reason: "\(what): the answer did not end within \(connection.timeouts.request) (\(expected) block(s), \(raw.readableBytes) byte(s))")
-            guard remaining > .zero else { throw endless }
-            let response: DLMSAPDU
+            let answer: ByteBuffer?
             do {
-                response = try await exchange(.getRequest(.next(invokeID: invokeID, blockNumber: block.blockNumber)), step: .get,
-                                              invokeID: invokeID.invokeID, timeout: min(connection.timeouts.step, Duration.nanoseconds(remaining.nanoseconds)))
-            } catch let error as DLMSClientError where error.code == .timeout && requestDeadline <= .now() {
-                throw endless
+                answer = try await framing.receive(until: deadline)
+            } catch {
+                throw machine.transportFailed(error)
             }
-            guard case .getResponse(.withDataBlock(_, let next)) = response else {
-                throw DLMSClientError(code: .unexpectedResponse, step: .get, reason: "\(what): expected block \(expected + 1), got \(response.name)")
+            if let answer {
+                action = try machine.apduReceived(answer, now: .now())
+            } else {
+                action = try machine.timerFired(now: .now())
+                if case .send = action {
+                    logger.debug("no answer; sending the request again", metadata: [LogMetadataKey.dlmsStep: "\(machine.step.map { "\($0)" } ?? "")"])
+                }
             }
-            block = next
-            expected += 1
         }
     }
 
-    /// Decodes `SEQUENCE OF Get-Data-Result` (the raw data of a GET-with-list in blocks).
-    static func decodeGetDataResults(_ raw: inout ByteBuffer) throws -> [GetDataResult] {
-        do {
-            let count = try raw.readAXDRLength(limit: 1024, "get-data-result count")
-            var results: [GetDataResult] = []
-            results.reserveCapacity(count)
-            for _ in 0..<count {
-                let choice: UInt8 = try raw.readDLMSInteger("get-data-result choice")
-                switch choice {
-                case 0: results.append(.data(try DLMSData.decode(from: &raw)))
-                case 1: results.append(.dataAccessResult(DataAccessResult(rawValue: try raw.readDLMSInteger("data-access-result"))))
-                default: throw DLMSError.unexpectedTag(choice, in: "get-data-result")
-                }
-            }
-            try raw.expectFullyConsumed("GET-with-list blocks")
-            return results
-        } catch {
-            throw DLMSClientError.wrapping(error, step: .get)
-        }
+    private static func mismatch(_ outcome: DLMSAssociation.Outcome, step: DLMSClientError.Step) -> DLMSClientError {
+        DLMSClientError(code: .unexpectedResponse, step: step, reason: "the association completed the \(step) with \(outcome)")
     }
 }
 
@@ -787,3 +391,4 @@ extension DLMSAPDU {
         }
     }
 }
+

@@ -35,6 +35,14 @@ public struct ManufacturerProfile: Hashable, Sendable {
     /// IEC 62056-21 programming mode: how the family's load-profile extension is asked for.
     /// Default: `R5 P.01(YYMMDDhhmm;YYMMDDhhmm)`.
     public var iec21LoadProfile: IEC21LoadProfileDialect
+    /// The most values one response may decode to (every null, number, string, array and
+    /// structure counts one), checked before it is decoded: a meter's 16 MB array of nulls
+    /// would otherwise take gigabytes (DESIGN.md invariant 7). Beyond it the request fails with
+    /// `responseTooLarge`. Default: 1,000,000 (a year of quarter-hour rows of 8 values is 280,000).
+    public var maximumResponseElements: Int
+
+    /// The default of ``maximumResponseElements``.
+    public static let defaultMaximumResponseElements = 1_000_000
 
     public init(name: String,
                 serverAddressSize: HDLCAddress.Size? = nil,
@@ -45,7 +53,8 @@ public struct ManufacturerProfile: Hashable, Sendable {
                 maximumReceivePDUSize: UInt16 = 0xFFFF,
                 proposedConformance: Conformance = ManufacturerProfile.clientConformance,
                 ignoresTrailingBytes: Bool = false,
-                iec21LoadProfile: IEC21LoadProfileDialect = .init()) {
+                iec21LoadProfile: IEC21LoadProfileDialect = .init(),
+                maximumResponseElements: Int = ManufacturerProfile.defaultMaximumResponseElements) {
         self.name = name
         self.serverAddressSize = serverAddressSize
         self.sendsSNRMParameters = sendsSNRMParameters
@@ -56,6 +65,7 @@ public struct ManufacturerProfile: Hashable, Sendable {
         self.proposedConformance = proposedConformance
         self.ignoresTrailingBytes = ignoresTrailingBytes
         self.iec21LoadProfile = iec21LoadProfile
+        self.maximumResponseElements = maximumResponseElements
     }
 
     /// What this client implements.
@@ -102,13 +112,14 @@ public struct IEC21LoadProfileDialect: Hashable, Sendable {
 // MARK: - Configuration files
 
 /// Profiles are stored and exchanged as flat JSON documents, e.g.
-/// `{"name":"acme-4byte","serverAddressSize":4,"sendsSNRMParameters":false,"maximumInformationLength":256,"releaseMode":"disc-only"}`.
+/// `{"name":"acme-4byte","serverAddressSize":4,"sendsSNRMParameters":false,"maximumInformationLength":256,"releaseMode":"disc-only",
+/// "maximumResponseElements":2000000}`.
 /// Missing keys take the defaults of `ManufacturerProfile.init`.
 extension ManufacturerProfile: Codable {
     private enum CodingKeys: String, CodingKey {
         case name, serverAddressSize, sendsSNRMParameters, maximumInformationLength, windowSize
         case omitDefaultSNRMParameters, snrmWindowSizeLength, releaseMode, maximumReceivePDUSize, ignoresTrailingBytes
-        case iec21LoadProfileAddress, iec21LoadProfileCommand, iec21TimestampFormat
+        case iec21LoadProfileAddress, iec21LoadProfileCommand, iec21TimestampFormat, maximumResponseElements
     }
 
     public init(from decoder: any Decoder) throws {
@@ -163,6 +174,12 @@ extension ManufacturerProfile: Codable {
             }
             profile.iec21LoadProfile.timestampFormat = value
         }
+        if let elements = try c.decodeIfPresent(Int.self, forKey: .maximumResponseElements) {
+            guard elements >= 1 else {
+                throw DecodingError.dataCorruptedError(forKey: .maximumResponseElements, in: c, debugDescription: "the element limit must be at least 1")
+            }
+            profile.maximumResponseElements = elements
+        }
         self = profile
     }
 
@@ -181,5 +198,6 @@ extension ManufacturerProfile: Codable {
         try c.encode(iec21LoadProfile.address, forKey: .iec21LoadProfileAddress)
         try c.encode("R" + String(UnicodeScalar(iec21LoadProfile.commandType)), forKey: .iec21LoadProfileCommand)
         try c.encode(iec21LoadProfile.timestampFormat.rawValue, forKey: .iec21TimestampFormat)
+        try c.encode(maximumResponseElements, forKey: .maximumResponseElements)
     }
 }

@@ -108,15 +108,21 @@ public struct MeterConnection: Hashable, Sendable {
         /// One request with every block of its answer: a meter that sends blocks without end
         /// (each in time for the step timeout) fails with `timeout` here. Default: 120 s.
         public var request: Duration
+        /// The association as a whole, from the AARQ to the last answer before the release: a
+        /// session whose requests would go on longer fails with `timeout` here. Opening the
+        /// association (AARQ/AARE and the HLS passes) is also one request. Default: 30 min.
+        public var association: Duration
 
         public init(connect: Duration = .seconds(10), step: Duration = .seconds(15), retransmission: Duration = .seconds(3),
-                    retries: Int = 3, release: Duration = .seconds(3), request: Duration = .seconds(120)) {
+                    retries: Int = 3, release: Duration = .seconds(3), request: Duration = .seconds(120),
+                    association: Duration = .seconds(30 * 60)) {
             self.connect = connect
             self.step = step
             self.retransmission = retransmission
             self.retries = retries
             self.release = release
             self.request = request
+            self.association = association
         }
     }
 
