@@ -17,7 +17,7 @@ struct BenchmarkResult: Sendable {
 /// when none is given) and prints `BENCH <name> <value> <unit>` lines that `make bench` collects.
 @main
 enum BenchmarkMain {
-    static let all: [Benchmark] = CodecBenchmarks.all + SessionBenchmarks.all + SecurityBenchmarks.all + FleetBenchmarks.all + CollectorBenchmarks.all + SchedulerBenchmarks.all + UploaderBenchmarks.all + ConfigBenchmarks.all + EndToEndBenchmarks.all
+    static let all: [Benchmark] = CodecBenchmarks.all + LinkBenchmarks.all + SessionBenchmarks.all + SecurityBenchmarks.all + FleetBenchmarks.all + CollectorBenchmarks.all + SchedulerBenchmarks.all + UploaderBenchmarks.all + ConfigBenchmarks.all + EndToEndBenchmarks.all
 
     static func main() async throws {
         let filters = Array(CommandLine.arguments.dropFirst()).filter { !$0.isEmpty }

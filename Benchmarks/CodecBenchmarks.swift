@@ -93,6 +93,11 @@ enum CodecBenchmarks {
             var copy = bytes
             return try DLMSAPDU.decode(from: &copy)
         }
+        results += allocationFigures(name: "codec.decode_lp96.encode") {
+            out.clear()
+            built.encode(into: &out)
+            return out.readableBytes
+        }
         return results
     }
 
@@ -159,7 +164,7 @@ enum CodecBenchmarks {
     /// Heap allocations per operation, measured: hes-bench links `AllocationCounter`, which counts
     /// every malloc/calloc/realloc/aligned allocation of the calling thread. The figure includes
     /// freeing the result (nothing is allocated there) and is the mean over 1,000 operations.
-    static func allocationFigures(name: String, _ body: () throws -> DLMSAPDU) rethrows -> [BenchmarkResult] {
+    static func allocationFigures<Result>(name: String, _ body: () throws -> Result) rethrows -> [BenchmarkResult] {
         blackHole(try body())
         let runs = 1_000
         let before = hes_thread_allocation_count()
