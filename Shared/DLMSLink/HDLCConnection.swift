@@ -88,11 +88,15 @@ public struct HDLCConnection: Sendable {
         case connecting
         case ready
         /// Waiting for the RR that acknowledges a non-final segment.
-        case awaitingAcknowledgement(remaining: [ByteBuffer])
+        case awaitingAcknowledgement(remaining: ArraySlice<ByteBuffer>)
         /// The request is sent; collecting the (possibly segmented) response.
         case awaitingResponse(reassembly: ByteBuffer)
         case disconnecting
         case closed
+        /// Only while a payload is taken out to be changed (postgres-nio's idiom): a buffer
+        /// changed while the enum still holds it is copied first, so every appended segment
+        /// would copy the whole response so far.
+        case modifying
     }
 
     public let configuration: Configuration
@@ -146,10 +150,11 @@ public struct HDLCConnection: Sendable {
         message.writeImmutableBuffer(apdu)
         let size = parameters.maximumInformationLengthTransmit
         var segments: [ByteBuffer] = []
+        segments.reserveCapacity((message.readableBytes + size - 1) / size)
         while message.readableBytes > 0 {
             segments.append(message.readSlice(length: min(size, message.readableBytes))!)
         }
-        return sendNextSegment(of: segments)
+        return sendNextSegment(of: segments[...])
     }
 
     /// Closes the link: DISC, then UA or DM.
@@ -160,9 +165,11 @@ public struct HDLCConnection: Sendable {
             return [.closed(nil)]
         case .disconnecting:
             return []
-        default:
+        case .connecting, .ready, .awaitingAcknowledgement, .awaitingResponse:
             state = .disconnecting
             return transmit(.disconnect(pollFinal: true))
+        case .modifying:
+            preconditionFailure("disconnect() while the state is being modified")
         }
     }
 
@@ -197,94 +204,109 @@ public struct HDLCConnection: Sendable {
               Self.sameAddress(frame.source, configuration.serverAddress)
         else { return [] }
 
-        switch (state, frame.control) {
-        case (.idle, _), (.closed, _):
+        // State by state, then frame by frame, both exhaustive: a new state or frame type must
+        // be decided on, not fall through a catch-all.
+        switch state {
+        case .idle, .closed:
             return []
 
-        case (.connecting, .unnumberedAcknowledge):
-            var info = frame.information
-            let response: HDLCParameters?
-            do {
-                response = info.readableBytes > 0 ? try HDLCParameters.decode(from: &info) : nil
-            } catch let error as DLMSLinkError {
-                return fail(error)
-            } catch {
-                return fail(.malformedFrame("UA parameters: \(error)"))
+        case .connecting:
+            switch frame.control {
+            case .unnumberedAcknowledge:
+                return connected(by: frame)
+            case .disconnectedMode, .frameReject:
+                return closedByPeer(frame)
+            case .information, .receiveReady, .receiveNotReady, .setNormalResponseMode, .disconnect, .unnumberedInformation:
+                return []
             }
-            parameters = HDLCParameters.negotiated(proposal: configuration.proposedParameters, response: response)
-            sendSequence = 0
-            receiveSequence = 0
-            return becomeReady() + [.connected(parameters)]
-        case (.disconnecting, .unnumberedAcknowledge), (.disconnecting, .disconnectedMode):
-            state = .closed
-            return [.cancelTimer, .closed(nil)]
-        case (.disconnecting, _):
-            return []
 
-        case (_, .disconnectedMode):
-            state = .closed
-            return [.cancelTimer, .closed(.disconnectedByPeer("the server answered DM (disconnected mode)"))]
-        case (_, .frameReject):
-            state = .closed
-            return [.cancelTimer, .closed(.frameRejected("the server rejected a frame (FRMR \(Hex.encode(frame.information.readableBytesView, limit: 32))))"))]
-        case (.connecting, _):
-            return []
+        case .disconnecting:
+            switch frame.control {
+            case .unnumberedAcknowledge, .disconnectedMode:
+                state = .closed
+                return [.cancelTimer, .closed(nil)]
+            case .information, .receiveReady, .receiveNotReady, .setNormalResponseMode, .disconnect, .frameReject, .unnumberedInformation:
+                return []
+            }
 
-        case (.ready, .information(let ns, _, _)):
-            if ns == (receiveSequence &+ 7) & 7 {
-                // A repeat of the last response: our RR or the next request was lost. Acknowledge again.
-                return [.send(encode(.receiveReady(receiveSequence: receiveSequence, pollFinal: true)))]
+        case .ready:
+            switch frame.control {
+            case .information(let ns, _, _):
+                if ns == (receiveSequence &+ 7) & 7 {
+                    // A repeat of the last response: our RR or the next request was lost. Acknowledge again.
+                    return [.send(encode(.receiveReady(receiveSequence: receiveSequence, pollFinal: true)))]
+                }
+                return fail(.unexpectedFrame("I-frame N(S)=\(ns) while no request is outstanding"))
+            case .disconnectedMode, .frameReject:
+                return closedByPeer(frame)
+            case .receiveReady, .receiveNotReady, .setNormalResponseMode, .disconnect, .unnumberedAcknowledge, .unnumberedInformation:
+                return []
             }
-            return fail(.unexpectedFrame("I-frame N(S)=\(ns) while no request is outstanding"))
-        case (.ready, _):
-            return []
 
-        case (.awaitingAcknowledgement(let remaining), .receiveReady(let nr, _)):
-            if nr == sendSequence {
-                return sendNextSegment(of: remaining)
+        case .awaitingAcknowledgement(let remaining):
+            switch frame.control {
+            case .receiveReady(let nr, _):
+                if nr == sendSequence {
+                    return sendNextSegment(of: remaining)
+                }
+                if nr == (sendSequence &+ 7) & 7 {
+                    return retransmit()
+                }
+                return fail(.sequenceError("RR N(R)=\(nr), expected \(sendSequence)"))
+            case .receiveNotReady:
+                return [.startTimer(configuration.responseTimeout)]
+            case .information(let ns, let nr, _):
+                return fail(.sequenceError("I-frame N(S)=\(ns) N(R)=\(nr) before the request was complete"))
+            case .disconnectedMode, .frameReject:
+                return closedByPeer(frame)
+            case .setNormalResponseMode, .disconnect, .unnumberedAcknowledge, .unnumberedInformation:
+                return []
             }
-            if nr == (sendSequence &+ 7) & 7 {
-                return retransmit()
-            }
-            return fail(.sequenceError("RR N(R)=\(nr), expected \(sendSequence)"))
-        case (.awaitingAcknowledgement, .receiveNotReady), (.awaitingResponse, .receiveNotReady):
-            return [.startTimer(configuration.responseTimeout)]
-        case (.awaitingAcknowledgement, .information(let ns, let nr, _)):
-            return fail(.sequenceError("I-frame N(S)=\(ns) N(R)=\(nr) before the request was complete"))
-        case (.awaitingAcknowledgement, _):
-            return []
 
-        case (.awaitingResponse(var reassembly), .information(let ns, let nr, let final)):
-            if ns == (receiveSequence &+ 7) & 7 && reassembly.readableBytes > 0 {
-                // The server repeats a segment because our RR was lost.
-                return [.send(encode(.receiveReady(receiveSequence: receiveSequence, pollFinal: true))),
-                        .startTimer(configuration.responseTimeout)]
+        case .awaitingResponse(var reassembly):
+            switch frame.control {
+            case .information(let ns, let nr, let final):
+                if ns == (receiveSequence &+ 7) & 7 && reassembly.readableBytes > 0 {
+                    // The server repeats a segment because our RR was lost.
+                    return [.send(encode(.receiveReady(receiveSequence: receiveSequence, pollFinal: true))),
+                            .startTimer(configuration.responseTimeout)]
+                }
+                guard ns == receiveSequence, nr == sendSequence else {
+                    return fail(.sequenceError("I-frame N(S)=\(ns) N(R)=\(nr), expected N(S)=\(receiveSequence) N(R)=\(sendSequence)"))
+                }
+                guard reassembly.readableBytes + frame.information.readableBytes <= configuration.maximumMessageLength else {
+                    return fail(.lengthLimitExceeded("response exceeds \(configuration.maximumMessageLength) bytes"))
+                }
+                receiveSequence = (receiveSequence &+ 1) & 7
+                // The buffer leaves the state before it grows, so it is the only reference and
+                // the append does not copy what was received so far.
+                state = .modifying
+                reassembly.writeImmutableBuffer(frame.information)
+                if frame.segmented {
+                    state = .awaitingResponse(reassembly: reassembly)
+                    // With a receive window above 1 the server sends several frames and sets F on
+                    // the last one of its turn; only then is it our turn to acknowledge.
+                    guard final else { return [.startTimer(configuration.responseTimeout)] }
+                    return transmit(.receiveReady(receiveSequence: receiveSequence, pollFinal: true))
+                }
+                do {
+                    _ = try HDLCLLCHeader.decode(from: &reassembly)
+                } catch let error as DLMSLinkError {
+                    return fail(error)
+                } catch {
+                    return fail(.malformedFrame("\(error)"))
+                }
+                return becomeReady() + [.deliver(reassembly)]
+            case .receiveNotReady:
+                return [.startTimer(configuration.responseTimeout)]
+            case .disconnectedMode, .frameReject:
+                return closedByPeer(frame)
+            case .receiveReady, .setNormalResponseMode, .disconnect, .unnumberedAcknowledge, .unnumberedInformation:
+                return []
             }
-            guard ns == receiveSequence, nr == sendSequence else {
-                return fail(.sequenceError("I-frame N(S)=\(ns) N(R)=\(nr), expected N(S)=\(receiveSequence) N(R)=\(sendSequence)"))
-            }
-            guard reassembly.readableBytes + frame.information.readableBytes <= configuration.maximumMessageLength else {
-                return fail(.lengthLimitExceeded("response exceeds \(configuration.maximumMessageLength) bytes"))
-            }
-            receiveSequence = (receiveSequence &+ 1) & 7
-            reassembly.writeImmutableBuffer(frame.information)
-            if frame.segmented {
-                state = .awaitingResponse(reassembly: reassembly)
-                // With a receive window above 1 the server sends several frames and sets F on
-                // the last one of its turn; only then is it our turn to acknowledge.
-                guard final else { return [.startTimer(configuration.responseTimeout)] }
-                return transmit(.receiveReady(receiveSequence: receiveSequence, pollFinal: true))
-            }
-            do {
-                _ = try HDLCLLCHeader.decode(from: &reassembly)
-            } catch let error as DLMSLinkError {
-                return fail(error)
-            } catch {
-                return fail(.malformedFrame("\(error)"))
-            }
-            return becomeReady() + [.deliver(reassembly)]
-        case (.awaitingResponse, _):
-            return []
+
+        case .modifying:
+            preconditionFailure("frameReceived(_:) while the state is being modified")
         }
     }
 
@@ -299,17 +321,18 @@ public struct HDLCConnection: Sendable {
                     .closed(.inactivityTimeout("no traffic for \(configuration.inactivityTimeout.map { "\($0)" } ?? "?")"))]
         case .connecting, .awaitingAcknowledgement, .awaitingResponse, .disconnecting:
             guard retries < configuration.maximumRetries else {
-                let what: String
-                switch state {
-                case .connecting: what = "UA to SNRM"
-                case .disconnecting: what = "UA to DISC"
-                default: what = "response"
+                let what = switch state {
+                case .connecting: "UA to SNRM"
+                case .disconnecting: "UA to DISC"
+                case .awaitingAcknowledgement, .awaitingResponse, .idle, .ready, .closed, .modifying: "response"
                 }
                 state = .closed
                 return [.closed(.timeout("no \(what) after \(configuration.maximumRetries + 1) attempt(s)"))]
             }
             retries += 1
             return retransmit()
+        case .modifying:
+            preconditionFailure("timerFired() while the state is being modified")
         }
     }
 
@@ -321,9 +344,12 @@ public struct HDLCConnection: Sendable {
         case .disconnecting, .idle:
             state = .closed
             return [.cancelTimer, .closed(nil)]
-        default:
+        case .connecting, .ready, .awaitingAcknowledgement, .awaitingResponse:
+            let what = "\(state)"
             state = .closed
-            return [.cancelTimer, .closed(.connectionClosed("the transport closed while the link was \(state)"))]
+            return [.cancelTimer, .closed(.connectionClosed("the transport closed while the link was \(what)"))]
+        case .modifying:
+            preconditionFailure("transportClosed() while the state is being modified")
         }
     }
 
@@ -351,13 +377,41 @@ public struct HDLCConnection: Sendable {
         return [.send(lastSent), .startTimer(configuration.responseTimeout)]
     }
 
-    private mutating func sendNextSegment(of segments: [ByteBuffer]) -> [Action] {
+    /// Sends the first of `segments`; the rest wait in the state for the server's RR. A slice,
+    /// so taking the next segment does not copy the ones after it.
+    private mutating func sendNextSegment(of segments: ArraySlice<ByteBuffer>) -> [Action] {
         guard let first = segments.first else { return [] }
-        let rest = Array(segments.dropFirst())
+        let rest = segments.dropFirst()
         let control = HDLCControl.information(sendSequence: sendSequence, receiveSequence: receiveSequence, pollFinal: true)
         sendSequence = (sendSequence &+ 1) & 7
         state = rest.isEmpty ? .awaitingResponse(reassembly: ByteBuffer()) : .awaitingAcknowledgement(remaining: rest)
         return transmit(control, information: first, segmented: !rest.isEmpty)
+    }
+
+    /// The UA to our SNRM: the link is up with the negotiated parameters.
+    private mutating func connected(by frame: HDLCFrame) -> [Action] {
+        var info = frame.information
+        let response: HDLCParameters?
+        do {
+            response = info.readableBytes > 0 ? try HDLCParameters.decode(from: &info) : nil
+        } catch let error as DLMSLinkError {
+            return fail(error)
+        } catch {
+            return fail(.malformedFrame("UA parameters: \(error)"))
+        }
+        parameters = HDLCParameters.negotiated(proposal: configuration.proposedParameters, response: response)
+        sendSequence = 0
+        receiveSequence = 0
+        return becomeReady() + [.connected(parameters)]
+    }
+
+    /// DM or FRMR from the server: the link is down, without a DISC of ours.
+    private mutating func closedByPeer(_ frame: HDLCFrame) -> [Action] {
+        state = .closed
+        if case .frameReject = frame.control {
+            return [.cancelTimer, .closed(.frameRejected("the server rejected a frame (FRMR \(Hex.encode(frame.information.readableBytesView, limit: 32))))"))]
+        }
+        return [.cancelTimer, .closed(.disconnectedByPeer("the server answered DM (disconnected mode)"))]
     }
 
     private mutating func becomeReady() -> [Action] {

@@ -71,7 +71,11 @@ public struct HDLCServerConnection: Sendable {
         /// A complete request was delivered; waiting for `respond(_:)`.
         case processing
         /// Waiting for the RR that acknowledges a non-final response segment.
-        case sending(remaining: [ByteBuffer])
+        case sending(remaining: ArraySlice<ByteBuffer>)
+        /// Only while a payload is taken out to be changed (postgres-nio's idiom): a buffer
+        /// changed while the enum still holds it is copied first, so every appended segment
+        /// would copy the whole request so far.
+        case modifying
     }
 
     public let configuration: Configuration
@@ -133,59 +137,98 @@ public struct HDLCServerConnection: Sendable {
             return []
         }
 
-        switch (state, frame.control) {
-        case (_, .setNormalResponseMode):
-            return connect(frame)
-
-        case (.disconnected, .disconnect):
-            clientAddress = frame.source
-            return [.send(encode(.disconnectedMode(pollFinal: true))), .closed]
-        case (_, .disconnect):
-            state = .disconnected
-            lastSent = nil
-            return [.send(encode(.unnumberedAcknowledge(pollFinal: true))), .closed]
-
-        case (.disconnected, _):
-            // Normal disconnected mode: every command is answered with DM.
-            guard frame.control.pollFinal else { return [] }
-            clientAddress = frame.source
-            return [.send(encode(.disconnectedMode(pollFinal: true)))]
-
-        case (.receiving(var reassembly), .information(let ns, let nr, _)):
-            if ns == previous(receiveSequence) {
-                return repeatLast()
+        // State by state, then frame by frame, both exhaustive: a new state or frame type must
+        // be decided on, not fall through a catch-all.
+        switch state {
+        case .disconnected:
+            switch frame.control {
+            case .setNormalResponseMode:
+                return connect(frame)
+            case .disconnect:
+                clientAddress = frame.source
+                return [.send(encode(.disconnectedMode(pollFinal: true))), .closed]
+            case .information, .receiveReady, .receiveNotReady, .unnumberedAcknowledge, .disconnectedMode, .frameReject, .unnumberedInformation:
+                // Normal disconnected mode: every command is answered with DM.
+                guard frame.control.pollFinal else { return [] }
+                clientAddress = frame.source
+                return [.send(encode(.disconnectedMode(pollFinal: true)))]
             }
-            guard ns == receiveSequence, nr == sendSequence else { return reject() }
-            guard frame.information.readableBytes <= parameters.maximumInformationLengthReceive,
-                  reassembly.readableBytes + frame.information.readableBytes <= configuration.maximumMessageLength
-            else { return reject() }
-            receiveSequence = (receiveSequence &+ 1) & 7
-            reassembly.writeImmutableBuffer(frame.information)
-            if frame.segmented {
-                state = .receiving(reassembly: reassembly)
-                return [.send(remember(encode(.receiveReady(receiveSequence: receiveSequence, pollFinal: true))))]
+
+        case .receiving(var reassembly):
+            switch frame.control {
+            case .setNormalResponseMode:
+                return connect(frame)
+            case .disconnect:
+                return disconnect()
+            case .information(let ns, let nr, _):
+                if ns == previous(receiveSequence) {
+                    return repeatLast()
+                }
+                guard ns == receiveSequence, nr == sendSequence else { return reject() }
+                guard frame.information.readableBytes <= parameters.maximumInformationLengthReceive,
+                      reassembly.readableBytes + frame.information.readableBytes <= configuration.maximumMessageLength
+                else { return reject() }
+                receiveSequence = (receiveSequence &+ 1) & 7
+                // The buffer leaves the state before it grows, so it is the only reference and
+                // the append does not copy what was received so far.
+                state = .modifying
+                let received = reassembly.writerIndex
+                reassembly.writeImmutableBuffer(frame.information)
+                if frame.segmented {
+                    state = .receiving(reassembly: reassembly)
+                    return [.send(remember(encode(.receiveReady(receiveSequence: receiveSequence, pollFinal: true))))]
+                }
+                guard (try? HDLCLLCHeader.decode(from: &reassembly)) != nil else {
+                    // Rejected: the link keeps what it held before this frame.
+                    reassembly.moveWriterIndex(to: received)
+                    state = .receiving(reassembly: reassembly)
+                    return reject()
+                }
+                state = .processing
+                return [.deliver(reassembly)]
+            case .receiveReady(let nr, _):
+                return nr == previous(sendSequence) || nr == sendSequence ? repeatLast() : reject()
+            case .receiveNotReady:
+                return []
+            case .unnumberedAcknowledge, .disconnectedMode, .frameReject, .unnumberedInformation:
+                return reject()
             }
-            guard (try? HDLCLLCHeader.decode(from: &reassembly)) != nil else { return reject() }
-            state = .processing
-            return [.deliver(reassembly)]
-        case (.receiving, .receiveReady(let nr, _)):
-            return nr == previous(sendSequence) || nr == sendSequence ? repeatLast() : reject()
 
-        case (.sending(let remaining), .receiveReady(let nr, _)):
-            if nr == sendSequence { return sendNextSegment(of: remaining) }
-            if nr == previous(sendSequence) { return repeatLast() }
-            return reject()
-        case (.sending, .information(let ns, _, _)) where ns == previous(receiveSequence):
-            return repeatLast()
+        case .processing:
+            switch frame.control {
+            case .setNormalResponseMode:
+                return connect(frame)
+            case .disconnect:
+                return disconnect()
+            case .receiveReady, .information:
+                // The client polls or repeats its request before the answer is ready: nothing to say yet.
+                return [.send(encode(.receiveNotReady(receiveSequence: receiveSequence, pollFinal: true)))]
+            case .receiveNotReady:
+                return []
+            case .unnumberedAcknowledge, .disconnectedMode, .frameReject, .unnumberedInformation:
+                return reject()
+            }
 
-        case (.processing, .receiveReady), (.processing, .information):
-            // The client polls or repeats its request before the answer is ready: nothing to say yet.
-            return [.send(encode(.receiveNotReady(receiveSequence: receiveSequence, pollFinal: true)))]
+        case .sending(let remaining):
+            switch frame.control {
+            case .setNormalResponseMode:
+                return connect(frame)
+            case .disconnect:
+                return disconnect()
+            case .receiveReady(let nr, _):
+                if nr == sendSequence { return sendNextSegment(of: remaining) }
+                if nr == previous(sendSequence) { return repeatLast() }
+                return reject()
+            case .information(let ns, _, _):
+                return ns == previous(receiveSequence) ? repeatLast() : reject()
+            case .receiveNotReady:
+                return []
+            case .unnumberedAcknowledge, .disconnectedMode, .frameReject, .unnumberedInformation:
+                return reject()
+            }
 
-        case (_, .receiveNotReady):
-            return []
-        default:
-            return reject()
+        case .modifying:
+            preconditionFailure("frameReceived(_:) while the state is being modified")
         }
     }
 
@@ -200,10 +243,11 @@ public struct HDLCServerConnection: Sendable {
         message.writeImmutableBuffer(apdu)
         let size = parameters.maximumInformationLengthTransmit
         var segments: [ByteBuffer] = []
+        segments.reserveCapacity((message.readableBytes + size - 1) / size)
         while message.readableBytes > 0 {
             segments.append(message.readSlice(length: min(size, message.readableBytes))!)
         }
-        return sendNextSegment(of: segments)
+        return sendNextSegment(of: segments[...])
     }
 
     /// The request last delivered gets no response (a server that drops it); the link waits for
@@ -261,6 +305,13 @@ public struct HDLCServerConnection: Sendable {
                              information: parameters.encoded(options: configuration.parameterEncoding)))]
     }
 
+    /// DISC while connected: UA, and the link is down.
+    private mutating func disconnect() -> [Action] {
+        state = .disconnected
+        lastSent = nil
+        return [.send(encode(.unnumberedAcknowledge(pollFinal: true))), .closed]
+    }
+
     private func previous(_ sequence: UInt8) -> UInt8 { (sequence &+ 7) & 7 }
 
     private func encode(_ control: HDLCControl, information: ByteBuffer = ByteBuffer(), segmented: Bool = false) -> ByteBuffer {
@@ -278,9 +329,11 @@ public struct HDLCServerConnection: Sendable {
         return [.send(encode(.receiveReady(receiveSequence: receiveSequence, pollFinal: true)))]
     }
 
-    private mutating func sendNextSegment(of segments: [ByteBuffer]) -> [Action] {
+    /// Sends the first of `segments`; the rest wait in the state for the client's RR. A slice,
+    /// so taking the next segment does not copy the ones after it.
+    private mutating func sendNextSegment(of segments: ArraySlice<ByteBuffer>) -> [Action] {
         guard let first = segments.first else { return [] }
-        let rest = Array(segments.dropFirst())
+        let rest = segments.dropFirst()
         let control = HDLCControl.information(sendSequence: sendSequence, receiveSequence: receiveSequence, pollFinal: true)
         sendSequence = (sendSequence &+ 1) & 7
         state = rest.isEmpty ? .receiving(reassembly: ByteBuffer()) : .sending(remaining: rest)

@@ -133,6 +133,42 @@ private func pattern(_ count: Int, seed: UInt8 = 0) -> ByteBuffer {
         #expect(link.connection.isReady)
     }
 
+    /// A large segmented profile read: 1,440 rows (40,328 bytes) in 316 I-frames of 128 bytes.
+    /// Every segment but the last is acknowledged with RR in turn, and the response is delivered
+    /// once, byte for byte, however the frames are cut into the buffers the transport delivers.
+    @Test(arguments: Chunking.allCases)
+    func reassemblesA1440RowProfileFrom128ByteSegments(chunking: Chunking) throws {
+        var link = ScriptedLink()
+        try link.connect(ua: .defaults)
+        _ = try link.connection.send(hexBuffer("C001C100070100630100FF0200"))
+        let apdu = profileResponseAPDU(rows: 1_440)
+        #expect(apdu.readableBytes == 40_328)
+        let frames = segmentedFrames(responseInformation(apdu), size: 128,
+                                     destination: ScriptedLink.client, source: ScriptedLink.server, receiveSequence: 1)
+        #expect(frames.count == 316)
+        let stream = frames.flatMap { Array($0.readableBytesView) }
+        var acknowledgements: [HDLCControl] = []
+        var result: [ByteBuffer] = []
+        for chunk in chunking.chunks(of: stream) {
+            let actions = link.connection.receive(ByteBuffer(dlmsBytes: chunk))
+            acknowledgements += sent(actions).map(\.control)
+            result += delivered(actions)
+        }
+        #expect(acknowledgements == (1..<frames.count).map { .receiveReady(receiveSequence: UInt8($0 & 7), pollFinal: true) })
+        #expect(result == [apdu])
+        #expect(link.connection.isReady)
+
+        // The link is ready for the next request, whose response arrives the same way.
+        _ = try link.connection.send(hexBuffer("C001C200070100630100FF0200"))
+        var second: [ByteBuffer] = []
+        // N(S) continues from where the first response left off (316 mod 8 = 4).
+        for frame in segmentedFrames(responseInformation(pattern(1_000, seed: 3)), size: 128, destination: ScriptedLink.client,
+                                     source: ScriptedLink.server, sendSequence: 4, receiveSequence: 2) {
+            second += delivered(link.connection.receive(frame))
+        }
+        #expect(second == [pattern(1_000, seed: 3)])
+    }
+
     @Test func lostResponseIsRetransmittedThenSucceeds() throws {
         var link = ScriptedLink()
         try link.connect()

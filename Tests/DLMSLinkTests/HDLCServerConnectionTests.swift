@@ -133,6 +133,55 @@ private func sentHex(_ actions: [HDLCServerConnection.Action]) -> [String] {
         #expect(link.clientDeliveries.count == 3)
     }
 
+    /// A 1,440-row profile (40,328 bytes) as a segmented request of 316 I-frames of 128 bytes:
+    /// each segment but the last is acknowledged with RR in turn, and the request is delivered
+    /// once, byte for byte, however the frames are cut into the buffers the transport delivers.
+    @Test(arguments: Chunking.allCases)
+    func reassemblesA1440RowRequestFrom128ByteSegments(chunking: Chunking) throws {
+        var server = HDLCServerConnection(configuration: .init(serverAddress: Loopback.serverAddress))
+        _ = server.receive(HDLCFrame(destination: Loopback.serverAddress, source: Loopback.clientAddress,
+                                     control: .setNormalResponseMode(pollFinal: true)).encoded)
+        #expect(server.isConnected)
+        let apdu = profileResponseAPDU(rows: 1_440)
+        var message = ByteBuffer()
+        HDLCLLCHeader.command.encode(into: &message)
+        message.writeImmutableBuffer(apdu)
+        let frames = segmentedFrames(message, size: 128, destination: Loopback.serverAddress,
+                                     source: Loopback.clientAddress, receiveSequence: 0)
+        #expect(frames.count == 316)
+        var acknowledgements: [HDLCControl] = []
+        var requests: [ByteBuffer] = []
+        for chunk in chunking.chunks(of: frames.flatMap { Array($0.readableBytesView) }) {
+            for action in server.receive(ByteBuffer(dlmsBytes: chunk)) {
+                switch action {
+                case .send(var bytes): acknowledgements.append(try HDLCFrame.decode(from: &bytes).control)
+                case .deliver(let request): requests.append(request)
+                case .closed: Issue.record("the server closed the link")
+                }
+            }
+        }
+        #expect(acknowledgements == (1..<frames.count).map { .receiveReady(receiveSequence: UInt8($0 & 7), pollFinal: true) })
+        #expect(requests == [apdu])
+        #expect(server.isProcessing)
+    }
+
+    /// The same profile both ways between the two state machines, twice: the client's segmented
+    /// request reassembled by the server, the server's segmented response by the client.
+    @Test func carriesA1440RowProfileBothWaysAt128ByteFields() throws {
+        var link = Loopback(info: 128)
+        link.run(try link.client.connect())
+        let profile = profileResponseAPDU(rows: 1_440)
+        for round in 1...2 {
+            link.run(try link.client.send(profile))
+            #expect(link.serverRequests.count == round && link.serverRequests.last == profile)
+            try link.serverResponds(profile)
+            #expect(link.clientDeliveries.count == round && link.clientDeliveries.last == profile)
+        }
+        // SNRM, then per round 316 request segments and 315 RRs for the response's segments.
+        #expect(link.framesToServer == 1 + 2 * (316 + 315))
+        #expect(link.clientClosed == .none)
+    }
+
     @Test(arguments: Array(0..<8))
     func lostFramesAreRetransmitted(lost: Int) throws {
         // Frame `lost` in each direction is lost once; the client's timer recovers both.

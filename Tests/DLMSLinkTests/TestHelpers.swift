@@ -93,3 +93,36 @@ func rawFrame(_ header: String, information: String? = nil) -> String {
     body += [UInt8(fcs & 0xFF), UInt8(fcs >> 8)]
     return ByteBuffer(dlmsBytes: [0x7E] + body + [0x7E]).dlmsHex
 }
+
+/// A GET-Response-Normal (`C4 01 C1 00`, data) carrying `rows` rows of a 15-minute load profile
+/// (clock as a 12-byte octet string, two double-long-unsigned registers, an unsigned status), as
+/// a meter answers a profile read: 28 bytes a row, 40,328 bytes for 1,440 rows.
+func profileResponseAPDU(rows: Int) -> ByteBuffer {
+    let start = CosemDateTime(year: 2024, month: 11, day: 1, hour: 0, minute: 0, second: 0, hundredths: 0,
+                              dayOfWeek: 5, deviation: -60, clockStatus: [])
+    let values: [DLMSData] = (0..<rows).map { i in
+        let time = CosemDateTime(unixTime: start.unixTime! + Int64(i) * 900, utcOffsetMinutes: 60)
+        return .structure([.octetString(dateTime: time), .uint32(UInt32(1_000_000 + i * 250)), .uint32(UInt32(500_000 + i * 10)), .uint8(0)])
+    }
+    var apdu = hexBuffer("C401C100")
+    DLMSData.array(DLMSDataList(values)).encode(into: &apdu)
+    return apdu
+}
+
+/// Cuts `message` (LLC header included) into I-frames of at most `size` information bytes, all
+/// but the last with the segmentation bit, N(S) counting from `sendSequence` and N(R) fixed, as
+/// a sender with window 1 sends them one RR at a time; returns the frames' bytes in order.
+func segmentedFrames(_ message: ByteBuffer, size: Int, destination: HDLCAddress, source: HDLCAddress,
+                     sendSequence: UInt8 = 0, receiveSequence: UInt8) -> [ByteBuffer] {
+    var message = message
+    var frames: [ByteBuffer] = []
+    var ns = sendSequence
+    while message.readableBytes > 0 {
+        let chunk = message.readSlice(length: min(size, message.readableBytes))!
+        frames.append(HDLCFrame(destination: destination, source: source,
+                                control: .information(sendSequence: ns, receiveSequence: receiveSequence, pollFinal: true),
+                                segmented: message.readableBytes > 0, information: chunk).encoded)
+        ns = (ns &+ 1) & 7
+    }
+    return frames
+}
