@@ -1,9 +1,42 @@
+/// The shape every error type of the DLMS stack shares (`DLMSError`, `DLMSLinkError`,
+/// `DLMSSecurityError`, `DLMSClientError`): a stable code, a human reason, the source location
+/// that raised it, whether repeating may succeed, and the error it wraps. A module declares its
+/// codes and factories; equality (by code), hashing, the description's text
+/// (``stackDescription``) and `underlying` come from here.
+///
+/// Callers decide retries with ``isRetriable`` of the type, never from the text of `reason`.
+public protocol DLMSStackError: Error, Hashable, CustomStringConvertible {
+    associatedtype Code: Hashable, Sendable, CustomStringConvertible
+    /// What went wrong, independent of the wording of `reason`.
+    var code: Code { get }
+    /// For humans and logs.
+    var reason: String { get }
+    var file: String { get }
+    var line: Int { get }
+    /// Whether repeating the same exchange (or session) may succeed.
+    var isRetriable: Bool { get }
+    /// The error of the layer below that this one wraps, if any.
+    var underlying: (any Error)? { get }
+    /// The type's name in descriptions, e.g. `DLMSLinkError`.
+    static var typeName: String { get }
+}
+
+extension DLMSStackError {
+    public var underlying: (any Error)? { nil }
+    /// `<TypeName>.<code>: <reason> (<file>:<line>)`: what each type's `description` returns (declared
+    /// in the type, so modules that do not import COSEM see it).
+    public var stackDescription: String { "\(Self.typeName).\(code): \(reason) (\(file):\(line))" }
+    /// Two errors are equal when their codes are equal; `reason`, `file` and `line` are detail.
+    public static func == (lhs: Self, rhs: Self) -> Bool { lhs.code == rhs.code }
+    public func hash(into hasher: inout Hasher) { hasher.combine(code) }
+}
+
 /// The one error type of the DLMS stack: a stable, extensible code, a human reason, and the
 /// source location that raised it.
 ///
 /// Meter-reported outcomes (data-access-result, action-result) are values, not errors; this
 /// type is for malformed input, protocol violations and transport failures.
-public struct DLMSError: Error, Hashable, CustomStringConvertible, Sendable {
+public struct DLMSError: DLMSStackError, Sendable {
     /// What went wrong, independent of the wording of `reason`.
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         fileprivate enum Base: String, Hashable, Sendable {
@@ -76,10 +109,8 @@ public struct DLMSError: Error, Hashable, CustomStringConvertible, Sendable {
         }
     }
 
-    public var description: String { "DLMSError.\(code): \(reason) (\(file):\(line))" }
-
-    public static func == (lhs: DLMSError, rhs: DLMSError) -> Bool { lhs.code == rhs.code }
-    public func hash(into hasher: inout Hasher) { hasher.combine(code) }
+    public static var typeName: String { "DLMSError" }
+    public var description: String { stackDescription }
 
     // MARK: - Factories
 

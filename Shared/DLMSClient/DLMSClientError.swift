@@ -8,7 +8,7 @@ import DLMSSecurity
 /// whole session later may succeed — decided from the codes and types, never from the text.
 ///
 /// Two errors are equal when their codes and steps are equal; `reason`, `file` and `line` are detail.
-public struct DLMSClientError: Error, Hashable, CustomStringConvertible, Sendable {
+public struct DLMSClientError: DLMSStackError, Sendable {
     /// What went wrong, independent of the wording of `reason`.
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         fileprivate enum Base: String, Hashable, Sendable {
@@ -143,7 +143,7 @@ public struct DLMSClientError: Error, Hashable, CustomStringConvertible, Sendabl
     public var isRetriable: Bool {
         switch code.base {
         case .connectFailed, .timeout, .connectionClosed: true
-        case .linkFailed: (underlying as? DLMSLinkError)?.isRetriable ?? true
+        case .linkFailed: (underlying as? any DLMSStackError)?.isRetriable ?? true
         case .associationRejected: associationDiagnostic?.result == .rejectedTransient
         case .dataAccessFailed: dataAccessResult?.isRetriable ?? false
         case .actionFailed: actionResult == .temporaryFailure
@@ -157,6 +157,8 @@ public struct DLMSClientError: Error, Hashable, CustomStringConvertible, Sendabl
                         associationDiagnostic: associationDiagnostic, underlying: underlying, file: file, line: line)
     }
 
+    public static var typeName: String { "DLMSClientError" }
+    /// As every DLMS error's, with the step: `DLMSClientError.timeout in get: … (file:line)`.
     public var description: String { "DLMSClientError.\(code) in \(step): \(reason) (\(file):\(line))" }
 
     public static func == (lhs: DLMSClientError, rhs: DLMSClientError) -> Bool { lhs.code == rhs.code && lhs.step == rhs.step }

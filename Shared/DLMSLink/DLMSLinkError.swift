@@ -1,9 +1,11 @@
+import COSEM
+
 /// The error type of the DLMS link layers (HDLC, wrapper, IEC 62056-21): a stable, extensible
 /// code, a human reason, and the source location that raised it.
 ///
-/// It has the shape of `COSEM.DLMSError`, whose codes cannot be extended from another module.
-/// Two errors are equal when their codes are equal; `reason`, `file` and `line` are detail.
-public struct DLMSLinkError: Error, Hashable, CustomStringConvertible, Sendable {
+/// It has the shape of every DLMS error (`COSEM.DLMSStackError`: equality by code, the
+/// description, `underlying`); its codes are the link's own.
+public struct DLMSLinkError: DLMSStackError, Sendable {
     /// What went wrong, independent of the wording of `reason`.
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         fileprivate enum Base: String, Hashable, Sendable {
@@ -85,10 +87,8 @@ public struct DLMSLinkError: Error, Hashable, CustomStringConvertible, Sendable 
         }
     }
 
-    public var description: String { "DLMSLinkError.\(code): \(reason) (\(file):\(line))" }
-
-    public static func == (lhs: DLMSLinkError, rhs: DLMSLinkError) -> Bool { lhs.code == rhs.code }
-    public func hash(into hasher: inout Hasher) { hasher.combine(code) }
+    public static var typeName: String { "DLMSLinkError" }
+    public var description: String { stackDescription }
 
     // MARK: - Factories
 

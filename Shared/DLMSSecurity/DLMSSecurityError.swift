@@ -1,9 +1,12 @@
+import COSEM
+
 /// The error type of DLMS security: a stable, extensible code, a human reason, and the source
 /// location that raised it.
 ///
 /// Reasons never contain key material or decrypted bytes. None of these errors is retriable: the
-/// same keys, titles and counters fail the same way again.
-public struct DLMSSecurityError: Error, Hashable, CustomStringConvertible, Sendable {
+/// same keys, titles and counters fail the same way again. Equality (by code), the description
+/// and `underlying` come from `COSEM.DLMSStackError`, the shape of every DLMS error.
+public struct DLMSSecurityError: DLMSStackError, Sendable {
     /// What went wrong, independent of the wording of `reason`.
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         fileprivate enum Base: String, Hashable, Sendable {
@@ -59,10 +62,8 @@ public struct DLMSSecurityError: Error, Hashable, CustomStringConvertible, Senda
     /// Always `false`: security failures repeat with the same input.
     public var isRetriable: Bool { false }
 
-    public var description: String { "DLMSSecurityError.\(code): \(reason) (\(file):\(line))" }
-
-    public static func == (lhs: DLMSSecurityError, rhs: DLMSSecurityError) -> Bool { lhs.code == rhs.code }
-    public func hash(into hasher: inout Hasher) { hasher.combine(code) }
+    public static var typeName: String { "DLMSSecurityError" }
+    public var description: String { stackDescription }
 
     // MARK: - Factories
 
