@@ -29,9 +29,23 @@ public enum HDLCChecksum {
     }
 
     /// The check sequence of `length` readable bytes of `buffer` starting at `index`.
+    ///
+    /// Every received frame is checked twice (HCS and FCS), so this runs over raw pointers to
+    /// the bytes and the table: through `ByteBufferView` and the table array each byte cost
+    /// index and bounds bookkeeping that made the FCS the largest cost of reassembling a
+    /// segmented response.
     static func compute(_ buffer: ByteBuffer, at index: Int, length: Int) -> UInt16? {
-        guard let view = buffer.viewBytes(at: index, length: length) else { return nil }
-        return compute(view)
+        guard length >= 0, index >= buffer.readerIndex, index <= buffer.writerIndex - length else { return nil }
+        let offset = index - buffer.readerIndex
+        return buffer.withUnsafeReadableBytes { bytes in
+            table.withUnsafeBufferPointer { table in
+                var crc = initial
+                for byte in UnsafeRawBufferPointer(rebasing: bytes[offset..<(offset + length)]) {
+                    crc = (crc >> 8) ^ table[Int(UInt8(truncatingIfNeeded: crc) ^ byte)]
+                }
+                return ~crc
+            }
+        }
     }
 
     @usableFromInline
