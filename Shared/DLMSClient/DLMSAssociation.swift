@@ -451,7 +451,7 @@ public struct DLMSAssociation: Sendable {
         if let error = deadlineError(exchange, now: now) { throw error }
         var response = try decodeResponse(raw, step: exchange.step)
         if case .generalBlockTransfer(let block) = response {
-            guard let whole = try reassemble(block, in: &exchange, now: now) else {
+            guard let whole = try reassemble(block, in: &exchange) else {
                 if block.streaming { return .wait(deadline: exchange.waitDeadline) }
                 return acknowledge(block, in: &exchange, now: now)
             }
@@ -525,7 +525,7 @@ public struct DLMSAssociation: Sendable {
     // MARK: - General-Block-Transfer (Green Book 9.3.5)
 
     /// Adds a GBT block; returns the whole APDU once the last block is in.
-    private func reassemble(_ block: GeneralBlockTransfer, in exchange: inout Exchange, now: NIODeadline) throws -> ByteBuffer? {
+    private func reassemble(_ block: GeneralBlockTransfer, in exchange: inout Exchange) throws -> ByteBuffer? {
         var gbt = exchange.gbt ?? GBTReassembly()
         exchange.gbt = nil
         guard block.blockNumber == gbt.expected else {
@@ -544,8 +544,9 @@ public struct DLMSAssociation: Sendable {
         return nil
     }
 
-    /// Asks for the next GBT window: our block with block-number-ack of the last one received.
-    private mutating func acknowledge(_ block: GeneralBlockTransfer, in exchange: inout Exchange, now: NIODeadline) -> Action {
+    /// Asks for the next GBT window: our (empty, last) block with block-number-ack of the last one
+    /// received, as Gurux's and dlms-cosem's clients do.
+    private func acknowledge(_ block: GeneralBlockTransfer, in exchange: inout Exchange, now: NIODeadline) -> Action {
         var gbt = exchange.gbt!
         exchange.gbt = nil
         gbt.ownBlockNumber &+= 1

@@ -154,6 +154,63 @@ struct DLMSClientFaultTests {
         }
     }
 
+    /// A GET answered with data blocks cut from `value` (or, without one, endless empty blocks).
+    static func blocks(of value: [UInt8]?, size: Int) -> @Sendable (ByteBuffer, Int) -> ScriptedMeterServer.Reply {
+        { request, _ in
+            let id = InvokeIDAndPriority(rawValue: request.getInteger(at: request.readerIndex + 2)!)
+            let number: UInt32 = request.getInteger(at: request.readerIndex + 1, as: UInt8.self) == 1 ? 1 : request.getInteger(at: request.readerIndex + 3)! + 1
+            var answer = ByteBuffer()
+            if let value {
+                let start = Int(number - 1) * size
+                GetResponse.withDataBlock(invokeID: id, block: DataBlockG(lastBlock: start + size >= value.count, blockNumber: number,
+                                                                          result: .rawData(DLMSBytes(value[start..<min(start + size, value.count)])))).encode(into: &answer)
+            } else {
+                GetResponse.withDataBlock(invokeID: id, block: DataBlockG(lastBlock: false, blockNumber: number, result: .rawData([]))).encode(into: &answer)
+            }
+            return .apdu(answer)
+        }
+    }
+
+    @Test("endless empty data blocks, each in time for the step: a retriable timeout at the request deadline")
+    func endlessEmptyBlocks() async throws {
+        try await ScriptedMeterServer.withServer(script: Self.meter(Self.blocks(of: nil, size: 0))) { server in
+            var connection = Self.connection(port: server.port, step: .seconds(2))
+            connection.timeouts.request = .seconds(2)
+            let started = ContinuousClock.now
+            let error = await #expect(throws: DLMSClientError.self) {
+                try await DLMSClient.withAssociation(to: connection) { client in
+                    try await client.get(CosemAttributeDescriptor(classID: .data, instance: OBISCode(0, 0, 96, 1, 0, 255), attribute: 2))
+                }
+            }
+            let elapsed = ContinuousClock.now - started
+            #expect(error?.code == .timeout)
+            #expect(error?.isRetriable == true)
+            #expect(error?.reason.contains("did not end within") == true, "\(error?.reason ?? "")")
+            #expect(server.requestCount > 10, "the meter kept answering")
+            #expect(elapsed < .seconds(10), "2 s request deadline + 300 ms release, took \(elapsed)")
+        }
+    }
+
+    @Test("a legal 16 MB register value of 16 million nulls in blocks: responseTooLarge, not retriable, memory bounded")
+    func amplifiedValue() async throws {
+        let value = DLMSAssociationTests.amplifiedValue()
+        let peakBefore = DLMSAssociationTests.peakResidentMB()
+        try await ScriptedMeterServer.withServer(script: Self.meter(Self.blocks(of: value, size: 60_000))) { server in
+            let error = await #expect(throws: DLMSClientError.self) {
+                try await DLMSClient.withAssociation(to: Self.connection(port: server.port, step: .seconds(10))) { client in
+                    try await client.get(CosemAttributeDescriptor(classID: .data, instance: OBISCode(0, 0, 96, 1, 0, 255), attribute: 2))
+                }
+            }
+            #expect(error?.code == .responseTooLarge)
+            #expect(error?.isRetriable == false)
+            // AARQ, GET, a GET-next for each further block (every one was read), RLRQ.
+            #expect(server.requestCount == 1 + (value.count + 59_999) / 60_000 + 1, "\(server.requestCount)")
+        }
+        if let before = peakBefore, let after = DLMSAssociationTests.peakResidentMB() {
+            #expect(after - before < 300, "peak resident memory grew \(after - before) MB")
+        }
+    }
+
     @Test("a slow answer inside the deadline succeeds; one outside it times out")
     func slowMeter() async throws {
         try await ScriptedMeterServer.withServer(script: Self.meter { request, index in
