@@ -28,7 +28,9 @@ extension App {
     /// Builds kafka-dev's services: the admin server and the mock cluster.
     static func serviceGroup(for configuration: KafkaDevConfiguration) -> ServiceGroup {
         let runtime = ServiceRuntime(configuration.runtime)
-        let broker = KafkaDevBroker(configuration: configuration, readiness: runtime.readiness, logger: runtime.logger)
+        let outageSwitch = BrokerOutageSwitch(logger: runtime.logger)
+        runtime.adminServer.addRoutes { router in outageSwitch.addRoutes(to: router) }
+        let broker = KafkaDevBroker(configuration: configuration, readiness: runtime.readiness, logger: runtime.logger, outageSwitch: outageSwitch)
         return runtime.serviceGroup(running: [broker])
     }
 }

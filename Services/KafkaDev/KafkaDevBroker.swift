@@ -11,6 +11,8 @@ struct KafkaDevBroker: Service {
     let configuration: KafkaDevConfiguration
     let readiness: Readiness
     let logger: Logger
+    /// The admin port's broker outage switches (``BrokerOutageSwitch``).
+    let outageSwitch: BrokerOutageSwitch
 
     func run() async throws {
         readiness.register("kafka-dev", reason: "starting the mock cluster")
@@ -18,6 +20,8 @@ struct KafkaDevBroker: Service {
         for topic in configuration.topics {
             try cluster.createTopic(name: topic, partitions: configuration.partitions, replicationFactor: min(3, configuration.brokers))
         }
+        outageSwitch.attach(cluster)
+        defer { outageSwitch.attach(nil) }
         var forwarder: BootstrapForwarder?
         var bootstrap = cluster.bootstrapServers
         if let port = configuration.bootstrapPort {

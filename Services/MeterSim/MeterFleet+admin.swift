@@ -167,6 +167,9 @@ struct MeterStatus: ResponseEncodable, Decodable, Sendable, Equatable {
     var disconnectState: String
     var clockOffsetSeconds: Double
     var sessions: Int
+    /// remote_disconnect and remote_reconnect invocations the meter executed.
+    var disconnectActions: Int
+    var reconnectActions: Int
     var refusesAssociation: Bool
     var faults: Faults
 
@@ -183,6 +186,8 @@ struct MeterStatus: ResponseEncodable, Decodable, Sendable, Equatable {
         self.disconnectState = "\(entry.meter.disconnectState)"
         self.clockOffsetSeconds = Double(offset.components.seconds) + Double(offset.components.attoseconds) / 1e18
         self.sessions = entry.meter.sessionCount
+        self.disconnectActions = entry.meter.disconnectActions
+        self.reconnectActions = entry.meter.reconnectActions
         self.refusesAssociation = entry.meter.refusesAssociation
         self.faults = Faults(silent: faults.silent, garbage: faults.garbage, drop: faults.drop, reset: faults.reset)
     }

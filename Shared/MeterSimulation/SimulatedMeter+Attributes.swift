@@ -292,6 +292,7 @@ extension SimulatedMeter {
     /// remote_disconnect (class 70 transitions b and c): any state → disconnected, unless control_mode is 0.
     func remoteDisconnect() -> ActionResult {
         state.withLockedValue { s in
+            s.disconnectActions += 1
             guard s.controlMode != 0 else { return .temporaryFailure }
             s.disconnectState = .disconnected
             return .success
@@ -303,6 +304,7 @@ extension SimulatedMeter {
     /// 5 (as a ready-to-connected transition d right after a); ready-for-reconnection → connected (d).
     func remoteReconnect() -> ActionResult {
         state.withLockedValue { s in
+            s.reconnectActions += 1
             guard s.controlMode != 0 else { return .temporaryFailure }
             switch s.disconnectState {
             case .connected: break

@@ -81,6 +81,10 @@ public final class SimulatedMeter: Sendable {
         var disconnectState: DisconnectState
         var controlMode: UInt8
         var sessionCount = 0
+        /// remote_disconnect / remote_reconnect invocations the meter executed (whatever their
+        /// result): how often a command really reached the disconnector.
+        var disconnectActions = 0
+        var reconnectActions = 0
         var refusesAssociation: Bool
         /// Replay protection of ciphered client APDUs, across associations.
         var clientCounterGuard = InvocationCounterGuard()
@@ -112,6 +116,12 @@ public final class SimulatedMeter: Sendable {
 
     /// Associations opened so far.
     public var sessionCount: Int { state.withLockedValue { $0.sessionCount } }
+
+    /// remote_disconnect invocations executed so far (DESIGN.md invariant 6 is checked against it).
+    public var disconnectActions: Int { state.withLockedValue { $0.disconnectActions } }
+
+    /// remote_reconnect invocations executed so far.
+    public var reconnectActions: Int { state.withLockedValue { $0.reconnectActions } }
 
     /// How far the meter clock is from real time: `clockOffset` plus adjustments made by clients.
     public var effectiveClockOffset: Duration { configuration.clockOffset + state.withLockedValue { $0.clockAdjustment } }
