@@ -12,7 +12,10 @@ import ServiceLifecycle
 /// hangs up or loses the database loses it, and a standby takes over within about a second
 /// after PostgreSQL notices. While leading, the connection is checked every second (`SELECT 1`);
 /// when that fails the engine is cancelled at once, so two leaders overlap for at most a check
-/// interval — and the ledger and deterministic task ids make even that harmless.
+/// interval — and the ledger and deterministic task ids make even that harmless. Each check has
+/// a deadline (the database's connect timeout) after which the connection is closed: a check
+/// that never answers (the server went away mid-query) ends the lead or the standby like a
+/// failed one, and shutdown is never held up by it.
 ///
 /// The same connection listens for `hes_config_activated`, so a new version is planned with
 /// right away.
@@ -75,9 +78,12 @@ final class SchedulerLeader: Service, Sendable {
     /// Returns once `connection` holds the leader lock (or the task is cancelled).
     private func standBy(until connection: PostgresConnection, announced: inout Bool) async throws {
         while !Task.isCancelled {
-            var acquired = false
-            let rows = try await connection.query("SELECT pg_try_advisory_lock(\(Self.lockKey))", logger: logger)
-            for try await held in rows.decode(Bool.self) { acquired = held }
+            let acquired = try await connection.closing(after: database.connectTimeout, endpoint: database.endpoint, "trying the leader lock") {
+                var acquired = false
+                let rows = try await connection.query("SELECT pg_try_advisory_lock(\(Self.lockKey))", logger: self.logger)
+                for try await held in rows.decode(Bool.self) { acquired = held }
+                return acquired
+            }
             if acquired { return }
             if !announced {
                 logger.info("standing by: another scheduler holds the leader lock")
@@ -104,7 +110,9 @@ final class SchedulerLeader: Service, Sendable {
             group.addTask {
                 while !Task.isCancelled {
                     try await Task.sleep(for: self.checkInterval)
-                    try await connection.query("SELECT 1", logger: self.logger)
+                    try await connection.closing(after: self.database.connectTimeout, endpoint: self.database.endpoint, "checking the leader lock connection") {
+                        _ = try await connection.query("SELECT 1", logger: self.logger)
+                    }
                 }
             }
             defer { group.cancelAll() }

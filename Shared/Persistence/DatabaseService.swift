@@ -174,9 +174,12 @@ public struct DatabaseService: Service {
 
     /// Opens a connection of its own, runs `SELECT 1` and closes it.
     private func selectOneOnDedicatedConnection() async throws {
-        let connection = try await self.configuration.database.connect(logger: self.logger)
+        let database = self.configuration.database
+        let connection = try await database.connect(logger: self.logger)
         do {
-            try await connection.query("SELECT 1", logger: self.logger)
+            try await connection.closing(after: database.connectTimeout, endpoint: database.endpoint, "checking the database") {
+                try await connection.query("SELECT 1", logger: self.logger)
+            }
             try? await connection.close()
         } catch {
             try? await connection.close()
