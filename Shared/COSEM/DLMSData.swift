@@ -387,52 +387,6 @@ extension DLMSData {
     }
 }
 
-// MARK: - Encoding
-
-extension DLMSData {
-    /// Writes the tagged A-XDR encoding.
-    public func encode(into buffer: inout ByteBuffer) {
-        buffer.writeInteger(type.rawValue)
-        encodeUntagged(into: &buffer, tagged: true)
-    }
-
-    /// Writes the value without its tag; inside compact arrays, arrays and structures also
-    /// omit their element counts.
-    func encodeUntagged(into buffer: inout ByteBuffer, tagged: Bool) {
-        switch self {
-        case .null, .dontCare: break
-        case .array(let elements), .structure(let elements):
-            if tagged { buffer.writeAXDRLength(elements.count) }
-            elements.encodeElements(into: &buffer, tagged: tagged)
-        case .boolean(let v): buffer.writeInteger(UInt8(v ? 1 : 0))
-        case .bitString(let bits):
-            buffer.writeAXDRLength(bits.bitCount)
-            buffer.writeBytes(bits.bytes)
-        case .int32(let v): buffer.writeInteger(v)
-        case .uint32(let v): buffer.writeInteger(v)
-        case .octetString(let b), .visibleString(let b), .utf8String(let b): buffer.writeAXDROctetString(b)
-        case .bcd(let v): buffer.writeInteger(v)
-        case .int8(let v): buffer.writeInteger(v)
-        case .int16(let v): buffer.writeInteger(v)
-        case .uint8(let v): buffer.writeInteger(v)
-        case .uint16(let v): buffer.writeInteger(v)
-        case .compactArray(let compact):
-            compact.typeDescription.encode(into: &buffer)
-            var contents = ByteBufferAllocator().buffer(capacity: 64)
-            for e in compact.elements { e.encodeUntagged(into: &contents, tagged: false) }
-            buffer.writeAXDROctetString(contents)
-        case .int64(let v): buffer.writeInteger(v)
-        case .uint64(let v): buffer.writeInteger(v)
-        case .enumerated(let v): buffer.writeInteger(v)
-        case .float32(let v): buffer.writeInteger(v.bitPattern)
-        case .float64(let v): buffer.writeInteger(v.bitPattern)
-        case .dateTime(let v): v.encode(into: &buffer)
-        case .date(let v): v.encode(into: &buffer)
-        case .time(let v): v.encode(into: &buffer)
-        }
-    }
-}
-
 // MARK: - Convenience
 
 extension DLMSData {

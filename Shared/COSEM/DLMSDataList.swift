@@ -179,60 +179,6 @@ final class DecodedDLMSTree: @unchecked Sendable {
     }
 }
 
-// MARK: - Encoding
-
-extension DLMSDataList {
-    /// Writes the elements, tagged or (inside compact arrays) untagged. Decoded elements are
-    /// written from the node table, without making a `DLMSData` of each.
-    func encodeElements(into buffer: inout ByteBuffer, tagged: Bool) {
-        switch storage {
-        case .values(let values):
-            for value in values {
-                if tagged { value.encode(into: &buffer) } else { value.encodeUntagged(into: &buffer, tagged: false) }
-            }
-        case .decoded(let tree, let first, let count):
-            for index in first..<(first + count) { tree.encode(at: index, into: &buffer, tagged: tagged) }
-        }
-    }
-}
-
-extension DecodedDLMSTree {
-    /// Writes node `index` the way `DLMSData.encode`/`encodeUntagged` write the value it stands for.
-    func encode(at index: Int, into buffer: inout ByteBuffer, tagged: Bool) {
-        let node = node(index)
-        if node.tag == 4 || node.tag == 19 {
-            let value = boxed[Int(node.small)]
-            if tagged { value.encode(into: &buffer) } else { value.encodeUntagged(into: &buffer, tagged: false) }
-            return
-        }
-        if tagged { buffer.writeInteger(node.tag) }
-        switch node.tag {
-        case 1, 2:
-            if tagged { buffer.writeAXDRLength(Int(node.small)) }
-            let first = Int(node.large)
-            for child in first..<(first + Int(node.small)) { encode(at: child, into: &buffer, tagged: tagged) }
-        case 3, 13, 15, 17, 22: buffer.writeInteger(UInt8(truncatingIfNeeded: node.small))
-        case 5, 6: buffer.writeInteger(UInt32(truncatingIfNeeded: node.large))
-        case 9, 10, 12:
-            buffer.writeAXDRLength(Int(node.small))
-            owner.withUnsafeReadableBytes { bytes in
-                let start = Int(node.large)
-                buffer.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[start..<(start + Int(node.small))]))
-            }
-        case 16, 18: buffer.writeInteger(UInt16(truncatingIfNeeded: node.small))
-        case 20, 21, 24: buffer.writeInteger(node.large)
-        case 23, 27: buffer.writeInteger(node.small)
-        case 25:
-            buffer.writeInteger(node.large)
-            buffer.writeInteger(node.small)
-        case 26:
-            buffer.writeInteger(UInt32(truncatingIfNeeded: node.large >> 8))
-            buffer.writeInteger(UInt8(truncatingIfNeeded: node.large))
-        default: break // null-data, dont-care: no contents
-        }
-    }
-}
-
 /// Builds a `DecodedDLMSTree` while decoding: slots are reserved for a container's elements
 /// before they are decoded (so a container's elements are contiguous) and filled in place. The
 /// builder owns its node table until `finish()` hands it to the tree; a builder that is dropped

@@ -108,21 +108,6 @@ public indirect enum DLMSTypeDescription: Hashable, Sendable {
         }
     }
 
-    func encode(into buffer: inout ByteBuffer) {
-        switch self {
-        case .simple(let type):
-            buffer.writeInteger(type.rawValue)
-        case .array(let count, let element):
-            buffer.writeInteger(DLMSDataType.array.rawValue)
-            buffer.writeInteger(count)
-            element.encode(into: &buffer)
-        case .structure(let elements):
-            buffer.writeInteger(DLMSDataType.structure.rawValue)
-            buffer.writeAXDRLength(elements.count)
-            for e in elements { e.encode(into: &buffer) }
-        }
-    }
-
     private static func saturating(_ r: (partialValue: Int, overflow: Bool)) -> Int {
         r.overflow ? Int.max / 2 : min(r.partialValue, Int.max / 2)
     }
