@@ -131,5 +131,7 @@ let package = Package(
         .testTarget(name: "SchedulerTests", dependencies: ["Scheduler", "Contracts", "COSEM", "DLMSSecurity", "Persistence", "Messaging", "TestSupport", logging, postgresNIO], path: "Tests/SchedulerTests", swiftSettings: swiftSettings),
         .testTarget(name: "ConfigServiceTests", dependencies: ["ConfigService", "Contracts", "DLMSSecurity", "Persistence", "TestSupport", "ServiceRuntime", logging, hummingbird, hummingbirdTesting, httpTypes, postgresNIO, nioCore], path: "Tests/ConfigServiceTests", swiftSettings: swiftSettings),
         .testTarget(name: "ExecutableTests", dependencies: ["TestSupport", "Messaging", "Persistence", "Contracts", postgresNIO, logging], path: "Tests/ExecutableTests", swiftSettings: swiftSettings),
+        // The whole pipeline as processes: `make run`'s script and the chaos run (scripts/chaos.py).
+        .testTarget(name: "EndToEndTests", dependencies: ["TestSupport"], path: "Tests/EndToEndTests", swiftSettings: swiftSettings),
     ]
 )
