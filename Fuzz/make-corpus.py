@@ -77,9 +77,17 @@ config_doc = (b'{"schema": "hes-configuration/v1", "regions": [{"id": "north"}],
               b'"lines": [{"id": "bus-1", "region": "north", "endpoint": {"kind": "gateway-udp", "host": "10.0.0.1", "port": 4001}}], '
               b'"meters": [{"id": "M0", "line": "bus-1", "template": "home", "hdlcPhysicalAddress": 16}, '
               b'{"id": "M1", "line": "bus-1", "template": "home", "hdlcPhysicalAddress": 17, "authentication": "lls", "keys": {"password": "12345678"}}]}')
+# The IMS's CIM reply (61968-100 ResponseMessage) to a CIM delivery, one item rejected.
+cim_reply = (b'<?xml version="1.0" encoding="UTF-8"?>\n<ResponseMessage xmlns="http://iec.ch/TC57/2011/schema/message"><Header>'
+             b'<Verb>reply</Verb><Noun>MeterReadings</Noun><Timestamp>2025-12-01T00:00:00.000Z</Timestamp><Source>ims-sim</Source>'
+             b'<CorrelationID>readings-1</CorrelationID></Header><Reply><Result>PARTIAL</Result>\n<Error><code>meter.unknown</code>'
+             b'<level>FATAL</level><details>meter &lt;ghost&gt; is not registered</details>'
+             b'<xpath>/RequestMessage/Payload/MeterReadings/MeterReading[2]</xpath><ID kind="name" objectType="MeterReading">t2#readings</ID>'
+             b'</Error></Reply></ResponseMessage>\n')
 contracts = [b"\x00" + seed("seed-task.json"), b"\x01" + seed("seed-batch.json"), b"\x02" + seed("seed-result.json"),
              b"\x04" + seed("seed-reply.json"), b"\x05" + config_doc,
-             b"\x06" + b'{"kind": "read-profile", "meterID": "M0", "profile": "1.0.99.1.0.255", "from": "2026-12-05T00:00:00Z", "to": "2026-12-06T00:00:00Z"}']
+             b"\x06" + cim_reply,
+             b"\x07" + b'{"kind": "read-profile", "meterID": "M0", "profile": "1.0.99.1.0.255", "from": "2026-12-05T00:00:00Z", "to": "2026-12-06T00:00:00Z"}']
 
 for target, seeds in (("FuzzAPDU", apdus), ("FuzzData", data), ("FuzzACSE", acse), ("FuzzIEC21", iec21), ("FuzzDatagramInbound", datagram),
                       ("FuzzContracts", contracts)):

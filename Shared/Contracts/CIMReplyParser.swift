@@ -1,4 +1,3 @@
-import Contracts
 import Foundation
 #if canImport(FoundationXML)
 import FoundationXML
@@ -8,9 +7,12 @@ import FoundationXML
 /// the native path gets: `Reply/Result` is the status, each `Error` that names an item (its
 /// `xpath` ends in `MeterReading[n]`) is a rejection of that item; errors naming no item (the
 /// request as a whole was refused) are not rejections, the HTTP status decides then.
-enum CIMReplyParser {
+///
+/// It reads what the IMS sends back, so it is fuzzed (Fuzz/Sources/FuzzContracts) and lives here
+/// rather than in the uploader.
+public enum CIMReplyParser {
     /// - Returns: the reply, or `nil` when `body` is not a `ResponseMessage` with a `Reply/Result`.
-    static func parse(_ body: [UInt8]) -> IMSDeliveryReply? {
+    public static func parse(_ body: [UInt8]) -> IMSDeliveryReply? {
         let handler = CIMReplyHandler()
         let parser = XMLParser(data: Data(body))
         parser.shouldProcessNamespaces = true
