@@ -85,6 +85,58 @@ public struct DLMSDataList: RandomAccessCollection, RangeReplaceableCollection, 
     }
 }
 
+// MARK: - Reading elements in place
+
+extension DLMSDataList {
+    /// The elements of the array or structure at `position` (`self[position].elements`); for a
+    /// decoded list, a window into the same node table, without making the element first.
+    func elementList(at position: Int) -> DLMSDataList? {
+        switch storage {
+        case .values(let values):
+            return values[position].elements
+        case .decoded(let tree, let first, let count):
+            precondition(position >= 0 && position < count, "DLMSDataList index out of range")
+            return tree.elementList(at: first + position)
+        }
+    }
+
+    /// `self[position].elements?.count`, for a decoded list read from the node table.
+    func elementCount(at position: Int) -> Int? {
+        switch storage {
+        case .values(let values):
+            return values[position].elements?.count
+        case .decoded(let tree, let first, let count):
+            precondition(position >= 0 && position < count, "DLMSDataList index out of range")
+            return tree.elementCount(at: first + position)
+        }
+    }
+
+    /// `self[row].elements?[column].dateTimeValue`, for a decoded list read from the node table
+    /// without making the row or the cell first.
+    func dateTimeValue(row: Int, column: Int) -> CosemDateTime? {
+        switch storage {
+        case .values(let values):
+            guard let cells = values[row].elements else { return nil }
+            return cells.dateTimeValue(at: column)
+        case .decoded(let tree, let first, let count):
+            precondition(row >= 0 && row < count, "DLMSDataList index out of range")
+            return tree.dateTimeValue(row: first + row, column: column)
+        }
+    }
+
+    /// `self[position].dateTimeValue`: a date-time, or a 12-byte octet string read as one; for
+    /// a decoded list, read from the node table and the received bytes, without a slice.
+    func dateTimeValue(at position: Int) -> CosemDateTime? {
+        switch storage {
+        case .values(let values):
+            return values[position].dateTimeValue
+        case .decoded(let tree, let first, let count):
+            precondition(position >= 0 && position < count, "DLMSDataList index out of range")
+            return tree.dateTimeValue(at: first + position)
+        }
+    }
+}
+
 extension DLMSDataList: CustomStringConvertible {
     public var description: String { array.description }
 }
@@ -139,6 +191,7 @@ final class DecodedDLMSTree: @unchecked Sendable {
         return nodes[index]
     }
 
+    @inline(__always)
     func value(at index: Int) -> DLMSData {
         let node = node(index)
         switch node.tag {
@@ -171,6 +224,61 @@ final class DecodedDLMSTree: @unchecked Sendable {
             let v = node.small
             return .time(CosemTime(hour: UInt8(v >> 24), minute: UInt8((v >> 16) & 0xFF), second: UInt8((v >> 8) & 0xFF), hundredths: UInt8(v & 0xFF)))
         default: return .dontCare
+        }
+    }
+
+    /// `value(at: index).elements?.count`.
+    @inline(__always)
+    func elementCount(at index: Int) -> Int? {
+        let node = node(index)
+        switch node.tag {
+        case 1, 2: return Int(node.small)
+        case 19: return boxed[Int(node.small)].elements?.count
+        default: return nil
+        }
+    }
+
+    /// `value(at: index).elements`.
+    @inline(__always)
+    func elementList(at index: Int) -> DLMSDataList? {
+        let node = node(index)
+        switch node.tag {
+        case 1, 2: return DLMSDataList(tree: self, first: Int(node.large), count: Int(node.small))
+        case 19: return boxed[Int(node.small)].elements
+        default: return nil
+        }
+    }
+
+    /// `value(at: row).elements?[column].dateTimeValue`.
+    @inline(__always)
+    func dateTimeValue(row: Int, column: Int) -> CosemDateTime? {
+        let node = node(row)
+        switch node.tag {
+        case 1, 2:
+            precondition(column >= 0 && column < Int(node.small), "DLMSDataList index out of range")
+            return dateTimeValue(at: Int(node.large) + column)
+        case 19:
+            return boxed[Int(node.small)].elements.flatMap { $0.dateTimeValue(at: column) }
+        default:
+            return nil
+        }
+    }
+
+    /// `value(at: index).dateTimeValue`.
+    @inline(__always)
+    func dateTimeValue(at index: Int) -> CosemDateTime? {
+        let node = node(index)
+        switch node.tag {
+        case 25:
+            return CosemDateTime(packedDate: node.large, trailer: node.small)
+        case 9 where node.small == 12:
+            return owner.withUnsafeReadableBytes { bytes in
+                let start = Int(node.large)
+                return CosemDateTime(packedDate: UInt64(bigEndian: bytes.loadUnaligned(fromByteOffset: start, as: UInt64.self)),
+                                     trailer: UInt32(bigEndian: bytes.loadUnaligned(fromByteOffset: start + 8, as: UInt32.self)))
+            }
+        default:
+            return nil
         }
     }
 

@@ -149,15 +149,16 @@ public enum ProfileGeneric: COSEMInterfaceClass {
     /// null for a value equal to the previous row's, and `fillingNulls()` resolves those.
     public static func rows(buffer: DLMSData, captureObjects: [CaptureObjectDefinition]) throws -> [ProfileRow] {
         guard let entries = buffer.elements else { throw DLMSError.invalidValue("buffer is an array") }
-        var rows: [ProfileRow] = []
-        rows.reserveCapacity(entries.count)
-        for (index, entry) in entries.enumerated() {
-            guard let cells = entry.elements, cells.count == captureObjects.count else {
-                throw DLMSError.invalidValue("buffer row \(index) has \(entry.elements?.count ?? 0) values, expected \(captureObjects.count)")
+        for index in entries.indices {
+            let count = entries.elementCount(at: index)
+            guard count == captureObjects.count else {
+                throw DLMSError.invalidValue("buffer row \(index) has \(count ?? 0) values, expected \(captureObjects.count)")
             }
-            rows.append(ProfileRow(columns: captureObjects, values: cells))
         }
-        return rows
+        // The rows share one reference to the capture objects and the buffer: copying a row
+        // retains one object, and a decoded row's values stay a window into the node table.
+        let shared = ProfileRowsStorage(columns: captureObjects, entries: entries)
+        return entries.indices.map { ProfileRow(shared, row: $0) }
     }
 
     /// Event-log rows (e.g. 0.0.99.98.x.255): the capture time and the event code of each row.
@@ -173,13 +174,37 @@ public enum ProfileGeneric: COSEMInterfaceClass {
 }
 
 /// One row of a profile buffer.
+///
+/// A row is a reference to what the rows of its buffer share (capture objects, clock column,
+/// the buffer's values) and its index: copying one retains a single object, and a decoded row's
+/// values stay a window into the decoded node table. A row built from its parts, or changed,
+/// holds a storage of its own.
 public struct ProfileRow: Hashable, Sendable {
-    public var columns: [CaptureObjectDefinition]
-    public var values: DLMSDataList
+    private var rows: ProfileRowsStorage
+    private var row: Int
+
+    public var columns: [CaptureObjectDefinition] {
+        get { rows.columns }
+        set { self = ProfileRow(columns: newValue, values: values) }
+    }
+
+    public var values: DLMSDataList {
+        get { rows.entries.elementList(at: row)! }
+        set { self = ProfileRow(columns: columns, values: newValue) }
+    }
 
     public init(columns: [CaptureObjectDefinition], values: DLMSDataList) {
-        self.columns = columns
-        self.values = values
+        self.init(ProfileRowsStorage(columns: columns, entries: [.structure(values)]), row: 0)
+    }
+
+    /// Row `row` of `rows.entries`, which must be an array or a structure.
+    init(_ rows: ProfileRowsStorage, row: Int) {
+        self.rows = rows
+        self.row = row
+    }
+
+    static func clockColumn(in columns: [CaptureObjectDefinition]) -> Int? {
+        columns.firstIndex { $0.classID == .clock && $0.attributeIndex == 2 }
     }
 
     /// The value captured from `logicalName` (first matching column, optionally a given attribute).
@@ -187,9 +212,35 @@ public struct ProfileRow: Hashable, Sendable {
         columns.firstIndex { $0.logicalName == logicalName && (attribute == nil || $0.attributeIndex == attribute) }.map { values[$0] }
     }
 
-    /// The time of the clock column (class 8, attribute 2), when present and specified.
+    /// The time of the clock column (class 8, attribute 2), when present and specified: a
+    /// date-time, or a 12-byte octet string read in place.
     public var captureTime: CosemDateTime? {
-        columns.firstIndex { $0.classID == .clock && $0.attributeIndex == 2 }.flatMap { values[$0].dateTimeValue }
+        guard let clockColumn = rows.clockColumn else { return nil }
+        return rows.entries.dateTimeValue(row: row, column: clockColumn)
+    }
+
+    public static func == (lhs: ProfileRow, rhs: ProfileRow) -> Bool {
+        lhs.columns == rhs.columns && lhs.values == rhs.values
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(columns)
+        hasher.combine(values)
+    }
+}
+
+/// What the rows of one profile buffer share: the capture objects, their clock column and the
+/// buffer's entries, each an array or a structure (of a value per capture object when read by
+/// `ProfileGeneric.rows`).
+final class ProfileRowsStorage: Sendable {
+    let columns: [CaptureObjectDefinition]
+    let clockColumn: Int?
+    let entries: DLMSDataList
+
+    init(columns: [CaptureObjectDefinition], entries: DLMSDataList) {
+        self.columns = columns
+        self.clockColumn = ProfileRow.clockColumn(in: columns)
+        self.entries = entries
     }
 }
 
