@@ -255,26 +255,59 @@ extension DLMSData {
         return builder.finish().value(at: root)
     }
 
+    /// Decodes the value at the reader into `slot`.
     static func decodeNode(_ r: inout AXDRReader, into builder: inout DLMSTreeBuilder, slot: Int, depth: Int, limits: DLMSDecodingLimits) throws {
         let tag = try r.u8("data type tag")
+        switch tag {
+        case 1, 2: try decodeList(tag: tag, &r, into: &builder, slot: slot, depth: depth, limits: limits)
+        case 4, 19: builder.set(slot, try decodeBoxed(tag: tag, &r, into: &builder, depth: depth, limits: limits))
+        default: builder.set(slot, try decodeLeaf(tag: tag, &r, limits: limits))
+        }
+    }
+
+    /// Decodes the elements of an array or structure (`tag`, already read) into consecutive
+    /// slots. Elements that are not lists themselves are decoded right here, in the loop: a call
+    /// per value was a large part of decoding a profile.
+    @inline(never)
+    static func decodeList(tag: UInt8, _ r: inout AXDRReader, into builder: inout DLMSTreeBuilder, slot: Int, depth: Int, limits: DLMSDecodingLimits) throws {
+        guard depth < limits.maxDepth else { throw DLMSError.nestingLimitExceeded("data nested deeper than \(limits.maxDepth)") }
+        let count = try r.length(limit: limits.maxElements, bytesPerUnit: 1, "array/structure element count")
+        // Every element takes at least its tag byte: a count beyond the input is refused before allocating.
+        guard count <= r.remaining else {
+            throw DLMSError.truncated("array/structure of \(count) element(s) in \(r.remaining) byte(s)")
+        }
+        let first = builder.reserve(count)
+        builder.set(slot, DecodedDLMSTree.Node(tag: tag, small: UInt32(count), large: UInt64(first)))
+        for i in 0..<count {
+            let element = try r.u8("data type tag")
+            switch element {
+            case 1, 2: try decodeList(tag: element, &r, into: &builder, slot: first + i, depth: depth + 1, limits: limits)
+            case 4, 19: builder.set(first + i, try decodeBoxed(tag: element, &r, into: &builder, depth: depth + 1, limits: limits))
+            default: builder.set(first + i, try decodeLeaf(tag: element, &r, limits: limits))
+            }
+        }
+    }
+
+    /// The node of a bit string (4) or compact array (19), tag already read: the value decoded
+    /// and kept beside the node table.
+    @inline(never)
+    static func decodeBoxed(tag: UInt8, _ r: inout AXDRReader, into builder: inout DLMSTreeBuilder, depth: Int, limits: DLMSDecodingLimits) throws -> DecodedDLMSTree.Node {
+        if tag == 4 {
+            return DecodedDLMSTree.Node(tag: tag, small: builder.box(.bitString(try decodeBitString(&r, limits: limits))), large: 0)
+        }
+        guard depth < limits.maxDepth else { throw DLMSError.nestingLimitExceeded("data nested deeper than \(limits.maxDepth)") }
+        return DecodedDLMSTree.Node(tag: tag, small: builder.box(.compactArray(try decodeCompactArray(&r, depth: depth + 1, limits: limits))), large: 0)
+    }
+
+    /// The node of a value held in the node itself (not a list, bit string or compact array),
+    /// its tag already read.
+    @inline(__always)
+    static func decodeLeaf(tag: UInt8, _ r: inout AXDRReader, limits: DLMSDecodingLimits) throws -> DecodedDLMSTree.Node {
         var small: UInt32 = 0
         var large: UInt64 = 0
         switch tag {
         case 0, 255: break
-        case 1, 2:
-            guard depth < limits.maxDepth else { throw DLMSError.nestingLimitExceeded("data nested deeper than \(limits.maxDepth)") }
-            let count = try r.length(limit: limits.maxElements, bytesPerUnit: 1, "array/structure element count")
-            // Every element takes at least its tag byte: a count beyond the input is refused before allocating.
-            guard count <= r.remaining else {
-                throw DLMSError.truncated("array/structure of \(count) element(s) in \(r.remaining) byte(s)")
-            }
-            let first = builder.reserve(count)
-            builder.set(slot, DecodedDLMSTree.Node(tag: tag, small: UInt32(count), large: UInt64(first)))
-            for i in 0..<count { try decodeNode(&r, into: &builder, slot: first + i, depth: depth + 1, limits: limits) }
-            return
         case 3: small = try r.u8("boolean") != 0 ? 1 : 0
-        case 4:
-            small = builder.box(.bitString(try decodeBitString(&r, limits: limits)))
         case 5: large = UInt64(bitPattern: Int64(try r.integer(Int32.self, "double-long")))
         case 6: large = UInt64(try r.integer(UInt32.self, "double-long-unsigned"))
         case 9, 10, 12:
@@ -287,9 +320,6 @@ extension DLMSData {
         case 16: small = UInt32(try r.integer(UInt16.self, "long"))
         case 17: small = UInt32(try r.u8("unsigned"))
         case 18: small = UInt32(try r.integer(UInt16.self, "long-unsigned"))
-        case 19:
-            guard depth < limits.maxDepth else { throw DLMSError.nestingLimitExceeded("data nested deeper than \(limits.maxDepth)") }
-            small = builder.box(.compactArray(try decodeCompactArray(&r, depth: depth + 1, limits: limits)))
         case 20, 21: large = try r.integer(UInt64.self, tag == 20 ? "long64" : "long64-unsigned")
         case 22: small = UInt32(try r.u8("enum"))
         case 23: small = try r.integer(UInt32.self, "float32")
@@ -304,7 +334,7 @@ extension DLMSData {
         case 27: small = try r.integer(UInt32.self, "time")
         default: throw DLMSError.unexpectedTag(tag, in: "data")
         }
-        builder.set(slot, DecodedDLMSTree.Node(tag: tag, small: small, large: large))
+        return DecodedDLMSTree.Node(tag: tag, small: small, large: large)
     }
 
     static func decodeBitString(_ r: inout AXDRReader, limits: DLMSDecodingLimits) throws -> DLMSBitString {
@@ -409,6 +439,7 @@ extension DLMSData {
     }
 
     /// Any integer or enum value widened to Int64 (nil for uint64 above Int64.max).
+    @inlinable
     public var integerValue: Int64? {
         switch self {
         case .int8(let v), .bcd(let v): Int64(v)

@@ -24,10 +24,15 @@ public struct DLMSDataList: RandomAccessCollection, RangeReplaceableCollection, 
     public init<S: Sequence>(_ values: S) where S.Element == DLMSData { storage = .values(Array(values)) }
     public init(arrayLiteral elements: DLMSData...) { storage = .values(elements) }
 
+    @usableFromInline
     init(tree: DecodedDLMSTree, first: Int, count: Int) { storage = .decoded(tree, first: first, count: count) }
 
+    // Index and element reads are inlinable: a profile reader asks for every value of every
+    // row, and a call per value (with a retain of the tree around it) cost more than the read.
+    @inlinable
     public var startIndex: Int { 0 }
 
+    @inlinable
     public var endIndex: Int {
         switch storage {
         case .values(let values): values.count
@@ -36,6 +41,7 @@ public struct DLMSDataList: RandomAccessCollection, RangeReplaceableCollection, 
     }
 
     public subscript(position: Int) -> DLMSData {
+        @inlinable
         get {
             switch storage {
             case .values(let values):
@@ -161,17 +167,18 @@ final class DecodedDLMSTree: @unchecked Sendable {
     /// for arrays and structures the element count and the index of the first element; for
     /// strings the length and the offset in `owner`; for numbers their bits; for bit strings and
     /// compact arrays an index into `boxed`.
+    @usableFromInline
     struct Node {
-        var tag: UInt8
-        var small: UInt32
-        var large: UInt64
+        @usableFromInline var tag: UInt8
+        @usableFromInline var small: UInt32
+        @usableFromInline var large: UInt64
     }
 
     /// The node table, `count` nodes, owned by the tree.
-    private let nodes: UnsafeMutablePointer<Node>
-    private let count: Int
+    @usableFromInline let nodes: UnsafeMutablePointer<Node>
+    @usableFromInline let count: Int
     /// Bit strings and compact arrays, decoded as values.
-    let boxed: [DLMSData]
+    @usableFromInline let boxed: [DLMSData]
     /// The buffer the values were decoded from, reader index at the first byte decoded.
     let owner: ByteBuffer
 
@@ -185,13 +192,13 @@ final class DecodedDLMSTree: @unchecked Sendable {
 
     deinit { nodes.deallocate() }
 
-    @inline(__always)
+    @inlinable @inline(__always)
     func node(_ index: Int) -> Node {
         precondition(index >= 0 && index < count, "decoded node index out of range")
         return nodes[index]
     }
 
-    @inline(__always)
+    @inlinable @inline(__always)
     func value(at index: Int) -> DLMSData {
         let node = node(index)
         switch node.tag {
@@ -282,7 +289,8 @@ final class DecodedDLMSTree: @unchecked Sendable {
         }
     }
 
-    private func slice(_ node: Node) -> ByteBuffer {
+    @usableFromInline
+    func slice(_ node: Node) -> ByteBuffer {
         owner.getSlice(at: owner.readerIndex + Int(node.large), length: Int(node.small))!
     }
 }
