@@ -159,11 +159,11 @@ extension DLMSData {
         case .array(let elements):
             tag(.array)
             if tagged { w.length(elements.count) }
-            elements.write(to: &w, tagged: tagged)
+            elements.writeElements(to: &w, tagged: tagged)
         case .structure(let elements):
             tag(.structure)
             if tagged { w.length(elements.count) }
-            elements.write(to: &w, tagged: tagged)
+            elements.writeElements(to: &w, tagged: tagged)
         case .boolean(let v):
             tag(.boolean)
             w.u8(v ? 1 : 0)
@@ -303,16 +303,21 @@ extension DLMSDataList {
 
     /// Writes the elements. Decoded elements are written from the node table, without making
     /// a `DLMSData` of each.
-    @inline(never)
-    func write(to w: inout AXDRWriter, tagged: Bool) {
+    @inline(__always)
+    func writeElements(to w: inout AXDRWriter, tagged: Bool) {
         switch storage {
         case .values(let values):
-            values.withUnsafeBufferPointer { values in
-                for index in values.indices where !w.overflowed { values[index].write(to: &w, tagged: tagged) }
-            }
+            values.withUnsafeBufferPointer { Self.write(values: $0, to: &w, tagged: tagged) }
         case .decoded(let tree, let first, let count):
             for index in first..<(first + count) where !w.overflowed { tree.write(at: index, to: &w, tagged: tagged) }
         }
+    }
+
+    /// Writes values held in a Swift array, each switched over here (`DLMSData.write` is
+    /// inlined); only nested lists are a call.
+    @inline(never)
+    static func write(values: UnsafeBufferPointer<DLMSData>, to w: inout AXDRWriter, tagged: Bool) {
+        for index in values.indices where !w.overflowed { values[index].write(to: &w, tagged: tagged) }
     }
 }
 
