@@ -9,10 +9,10 @@ import NIOCore
 // integer) a 96-row load profile encoded at a fifth of the speed, and a buffer that started
 // small was reallocated as it grew.
 //
-// Elements of a list are switched over where the list is walked (`write(to:tagged:)` and
-// `encodedSize(tagged:)` are inlined into the loops), so a number, a date or a string is
-// written from the array's storage without copying the `DLMSData` (and retaining its payload);
-// only nested lists are a call.
+// The elements of a list held in a Swift array are walked by a loop over the array's buffer
+// that `write(to:tagged:)` (or `encodedSize(tagged:)`) is inlined into, down to the buffer of a
+// nested list: a number, a date or a string is written from the array's storage without
+// copying the `DLMSData` (and retaining what it holds), and a nested list costs one call.
 
 /// A cursor writing into reserved memory. A write that does not fit writes nothing and marks
 /// the cursor `overflowed`; so do all writes after it.
@@ -132,7 +132,7 @@ extension DLMSData {
         switch self {
         case .null, .dontCare: return tag
         case .array(let elements), .structure(let elements):
-            return tag + (tagged ? AXDRWriter.lengthSize(elements.count) : 0) + elements.encodedSize(tagged: tagged)
+            return tag + (tagged ? AXDRWriter.lengthSize(elements.count) : 0) + elements.elementsSize(tagged: tagged)
         case .boolean, .bcd, .int8, .uint8, .enumerated: return tag + 1
         case .int16, .uint16: return tag + 2
         case .int32, .uint32, .float32, .time: return tag + 4
@@ -286,14 +286,13 @@ extension DLMSTypeDescription {
 }
 
 extension DLMSDataList {
-    /// The size of the elements, tagged or (inside compact arrays) untagged.
-    @inline(never)
-    func encodedSize(tagged: Bool) -> Int {
+    /// The size of the elements, tagged or (inside compact arrays) untagged; like
+    /// `writeElements(to:tagged:)`, a loop over an array's buffer with the switch inlined.
+    @inline(__always)
+    func elementsSize(tagged: Bool) -> Int {
         switch storage {
         case .values(let values):
-            var size = 0
-            for index in values.indices { size += values[index].encodedSize(tagged: tagged) }
-            return size
+            return values.withUnsafeBufferPointer { Self.size(values: $0, tagged: tagged) }
         case .decoded(let tree, let first, let count):
             var size = 0
             for index in first..<(first + count) { size += tree.encodedSize(at: index, tagged: tagged) }
@@ -311,6 +310,13 @@ extension DLMSDataList {
         case .decoded(let tree, let first, let count):
             for index in first..<(first + count) where !w.overflowed { tree.write(at: index, to: &w, tagged: tagged) }
         }
+    }
+
+    @inline(never)
+    static func size(values: UnsafeBufferPointer<DLMSData>, tagged: Bool) -> Int {
+        var size = 0
+        for index in values.indices { size += values[index].encodedSize(tagged: tagged) }
+        return size
     }
 
     /// Writes values held in a Swift array, each switched over here (`DLMSData.write` is
