@@ -11,6 +11,8 @@ SECONDS_PER_TARGET="${FUZZ_SECONDS:-600}"
 TARGETS=("$@")
 [ ${#TARGETS[@]} -eq 0 ] && TARGETS=(FuzzAPDU FuzzData FuzzACSE FuzzIEC21 FuzzDatagramInbound FuzzContracts)
 SCRATCH="${FUZZ_SCRATCH:-$HERE/../.build-fuzz}"
+# Leaks inside the toolchain's own libraries are suppressed (Fuzz/lsan.supp says which and why).
+export LSAN_OPTIONS="suppressions=$HERE/lsan.supp${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
 FLAGS=(--package-path "$HERE" --scratch-path "$SCRATCH" -c debug -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library)
 
 swift build "${FLAGS[@]}"

@@ -18,6 +18,7 @@ struct CIMMeterReadingsRequest: Sendable {
     /// - Throws: ``IMSSimError/Code/malformedRequest`` when the body is not well-formed XML or
     ///   not a 61968-100 `RequestMessage` carrying `MeterReadings`.
     static func parse(_ body: Data) throws -> CIMMeterReadingsRequest {
+        if let refusal = CIMMeterReadings.refusalBeforeParsing(body) { throw IMSSimError.malformedRequest(refusal) }
         let handler = CIMRequestHandler()
         let parser = XMLParser(data: body)
         parser.shouldProcessNamespaces = true

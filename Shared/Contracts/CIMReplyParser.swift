@@ -13,6 +13,7 @@ import FoundationXML
 public enum CIMReplyParser {
     /// - Returns: the reply, or `nil` when `body` is not a `ResponseMessage` with a `Reply/Result`.
     public static func parse(_ body: [UInt8]) -> IMSDeliveryReply? {
+        guard CIMMeterReadings.refusalBeforeParsing(body) == nil else { return nil }
         let handler = CIMReplyHandler()
         let parser = XMLParser(data: Data(body))
         parser.shouldProcessNamespaces = true
@@ -79,6 +80,30 @@ private final class CIMReplyHandler: NSObject, XMLParserDelegate {
             }
         default:
             break
+        }
+    }
+}
+
+extension CIMMeterReadings {
+    /// Why `body` must not reach FoundationXML's `XMLParser`, or `nil` when it may: it is not
+    /// UTF-8, or it holds a NUL byte. Our CIM documents are UTF-8 (docs/ims-interface.md), and the
+    /// parser crashes the process (a force-unwrapped name in `_NSXMLParserStartElementNs`) on an
+    /// element or attribute name that is not valid UTF-8 — found by FuzzContracts; libxml2 hands
+    /// such names on in its recovering mode.
+    public static func refusalBeforeParsing<Bytes: Collection<UInt8>>(_ body: Bytes) -> String? {
+        if body.contains(0) { return "the body holds a NUL byte" }
+        var decoder = UTF8()
+        var iterator = body.makeIterator()
+        var offset = 0
+        while true {
+            switch decoder.decode(&iterator) {
+            case .scalarValue(let scalar):
+                offset += UTF8.width(scalar)
+            case .emptyInput:
+                return nil
+            case .error:
+                return "the body is not UTF-8 (an invalid sequence near byte \(offset))"
+            }
         }
     }
 }

@@ -67,4 +67,19 @@ struct CIMReplyTests {
         #expect(IMSClient.classify(status: 200, body: json, format: .cim) == .decided(status: 200, reply: nil))
         #expect(IMSClient.classify(status: 200, body: body(.partial, [item])) == .decided(status: 200, reply: nil))
     }
+
+    @Test("a reply whose element names are not UTF-8, or with a NUL, is refused before FoundationXML (which crashed on it)")
+    func notUTF8() throws {
+        // FuzzContracts' find: a PARTIAL reply with bytes 0xEE and 0x01 0x00… inside element names.
+        var bytes = Array(#"<?xml version="1.0" encoding="UTF-8"?><Respo"#.utf8) + [0xEE]
+        bytes += Array(#"seMessage xmlns="http://iec.ch/TC57/2011/schema/message"><Reply><Result>OK</Result></Reply></Respo"#.utf8) + [0xEE]
+        bytes += Array("seMessage>".utf8)
+        #expect(CIMReplyParser.parse(bytes) == nil)
+        #expect(CIMMeterReadings.refusalBeforeParsing(bytes)?.contains("not UTF-8") == true)
+        let withNUL = Array("<ResponseMessage>\u{0}</ResponseMessage>".utf8)
+        #expect(CIMMeterReadings.refusalBeforeParsing(withNUL) == "the body holds a NUL byte")
+        // Well-formed UTF-8, non-ASCII included, still reaches the parser.
+        let valid = try #require(CIMReplyParser.parse(CIMMeterReadings.responseMessage(Self.partial, timestamp: Self.t0, source: "ims-sim-é")))
+        #expect(valid.status == .partial)
+    }
 }

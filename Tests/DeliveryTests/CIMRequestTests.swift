@@ -123,4 +123,14 @@ struct CIMRequestTests {
     func malformed(body: String) {
         #expect(throws: IMSSimError.self) { try CIMMeterReadingsRequest.parse(Data(body.utf8)) }
     }
+
+    @Test("a request that is not UTF-8 is a malformed request, not a crash")
+    func notUTF8() throws {
+        let body = Data(#"<?xml version="1.0" encoding="UTF-8"?><Request"#.utf8) + Data([0xC3, 0x28]) + Data("Message/>".utf8)
+        #expect {
+            try CIMMeterReadingsRequest.parse(body)
+        } throws: { error in
+            (error as? IMSSimError)?.reason.contains("not UTF-8") == true
+        }
+    }
 }
