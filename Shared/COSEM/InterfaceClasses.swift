@@ -250,17 +250,24 @@ extension Array where Element == ProfileRow {
     public func fillingNulls(capturePeriod: UInt32 = 0) -> [ProfileRow] {
         var out = self
         for i in out.indices.dropFirst() {
-            for c in out[i].values.indices where out[i].values[c] == .null {
+            // A row's values are changed as one list and stored back once: a row shares its
+            // storage with the others until it is changed.
+            var values = out[i].values
+            let columns = out[i].columns
+            var changed = false
+            for c in values.indices where values[c] == .null {
                 let previous = out[i - 1].values[c]
-                let column = out[i].columns[c]
+                let column = columns[c]
                 if column.classID == .clock, column.attributeIndex == 2, capturePeriod > 0,
                    let t = previous.dateTimeValue, let unix = t.unixTime {
                     let next = CosemDateTime(unixTime: unix + Int64(capturePeriod), utcOffsetMinutes: t.utcOffsetMinutes ?? 0, clockStatus: t.clockStatus)
-                    out[i].values[c] = .octetString(dateTime: next)
+                    values[c] = .octetString(dateTime: next)
                 } else {
-                    out[i].values[c] = previous
+                    values[c] = previous
                 }
+                changed = true
             }
+            if changed { out[i].values = values }
         }
         return out
     }
