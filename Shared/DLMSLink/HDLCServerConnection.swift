@@ -172,16 +172,15 @@ public struct HDLCServerConnection: Sendable {
                 // The buffer leaves the state before it grows, so it is the only reference and
                 // the append does not copy what was received so far.
                 state = .modifying
-                let received = reassembly.writerIndex
                 reassembly.writeImmutableBuffer(frame.information)
                 if frame.segmented {
                     state = .receiving(reassembly: reassembly)
                     return [.send(remember(encode(.receiveReady(receiveSequence: receiveSequence, pollFinal: true))))]
                 }
                 guard (try? HDLCLLCHeader.decode(from: &reassembly)) != nil else {
-                    // Rejected: the link keeps what it held before this frame.
-                    reassembly.moveWriterIndex(to: received)
-                    state = .receiving(reassembly: reassembly)
+                    // Rejected: the message as a whole (its first segment carries the LLC
+                    // header), so none of its segments may stay to prefix the next request.
+                    state = .receiving(reassembly: ByteBuffer())
                     return reject()
                 }
                 state = .processing

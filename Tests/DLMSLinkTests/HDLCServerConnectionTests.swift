@@ -165,6 +165,42 @@ private func sentHex(_ actions: [HDLCServerConnection.Action]) -> [String] {
         #expect(server.isProcessing)
     }
 
+    /// A segmented request whose message has no LLC header is refused with FRMR as a whole:
+    /// none of its segments stays to prefix the next request, which is delivered as sent.
+    @Test func aMessageWithoutLLCHeaderLeavesNothingBehind() throws {
+        var server = HDLCServerConnection(configuration: .init(serverAddress: Loopback.serverAddress))
+        _ = server.receive(HDLCFrame(destination: Loopback.serverAddress, source: Loopback.clientAddress,
+                                     control: .setNormalResponseMode(pollFinal: true)).encoded)
+        func feed(_ frames: [ByteBuffer]) throws -> (controls: [HDLCControl], requests: [ByteBuffer]) {
+            var controls: [HDLCControl] = []
+            var requests: [ByteBuffer] = []
+            for frame in frames {
+                for action in server.receive(frame) {
+                    switch action {
+                    case .send(var bytes): controls.append(try HDLCFrame.decode(from: &bytes).control)
+                    case .deliver(let request): requests.append(request)
+                    case .closed: Issue.record("the server closed the link")
+                    }
+                }
+            }
+            return (controls, requests)
+        }
+        let garbage = ByteBuffer(dlmsBytes: [UInt8](repeating: 0x42, count: 200))
+        let bad = try feed(segmentedFrames(garbage, size: 128, destination: Loopback.serverAddress, source: Loopback.clientAddress, receiveSequence: 0))
+        #expect(bad.requests.isEmpty)
+        guard case .frameReject = try #require(bad.controls.last) else {
+            Issue.record("no FRMR for a message without LLC header: \(bad.controls)")
+            return
+        }
+        var message = ByteBuffer()
+        HDLCLLCHeader.command.encode(into: &message)
+        let apdu = ByteBuffer(dlmsBytes: [0xC0, 0x01, 0xC1, 0x00, 0x08, 0x00, 0x00, 0x01, 0x00, 0x00, 0xFF, 0x02, 0x00])
+        message.writeImmutableBuffer(apdu)
+        let good = try feed(segmentedFrames(message, size: 128, destination: Loopback.serverAddress, source: Loopback.clientAddress,
+                                            sendSequence: 2, receiveSequence: 0))
+        #expect(good.requests == [apdu], "the next request is delivered alone")
+    }
+
     /// The same profile both ways between the two state machines, twice: the client's segmented
     /// request reassembled by the server, the server's segmented response by the client.
     @Test func carriesA1440RowProfileBothWaysAt128ByteFields() throws {
