@@ -85,25 +85,43 @@ private final class CIMReplyHandler: NSObject, XMLParserDelegate {
 }
 
 extension CIMMeterReadings {
-    /// Why `body` must not reach FoundationXML's `XMLParser`, or `nil` when it may: it is not
-    /// UTF-8, or it holds a NUL byte. Our CIM documents are UTF-8 (docs/ims-interface.md), and the
-    /// parser crashes the process (a force-unwrapped name in `_NSXMLParserStartElementNs`) on an
-    /// element or attribute name that is not valid UTF-8 — found by FuzzContracts; libxml2 hands
-    /// such names on in its recovering mode.
+    /// Why `body` must not reach FoundationXML's `XMLParser`, or `nil` when it may. Our CIM
+    /// documents are UTF-8 without NUL bytes, a processing instruction or a document type
+    /// (docs/ims-interface.md); swift-corelibs-foundation's parser crashes the process on some of
+    /// what falls outside that, found by FuzzContracts: an element name that is not UTF-8 (a
+    /// force unwrap in `_NSXMLParserStartElementNs`; libxml2 hands such names on while
+    /// recovering), and a processing instruction without data (`<?xm?>`: `strlen` of a null
+    /// pointer in `_NSXMLParserProcessingInstruction`). A document type is refused too: no
+    /// entity definitions reach the parser at all.
     public static func refusalBeforeParsing<Bytes: Collection<UInt8>>(_ body: Bytes) -> String? {
-        if body.contains(0) { return "the body holds a NUL byte" }
+        let bytes = Array(body)
+        if bytes.contains(0) { return "the body holds a NUL byte" }
         var decoder = UTF8()
-        var iterator = body.makeIterator()
+        var iterator = bytes.makeIterator()
         var offset = 0
-        while true {
+        decoding: while true {
             switch decoder.decode(&iterator) {
-            case .scalarValue(let scalar):
-                offset += UTF8.width(scalar)
-            case .emptyInput:
-                return nil
-            case .error:
-                return "the body is not UTF-8 (an invalid sequence near byte \(offset))"
+            case .scalarValue(let scalar): offset += UTF8.width(scalar)
+            case .emptyInput: break decoding
+            case .error: return "the body is not UTF-8 (an invalid sequence near byte \(offset))"
             }
         }
+        // The XML declaration may open the document (after a byte order mark); nothing else
+        // starting with "<?" or "<!DOCTYPE" may follow.
+        let start = bytes.starts(with: [0xEF, 0xBB, 0xBF]) ? 3 : 0
+        let declaration = Array("<?xml".utf8)
+        var index = bytes.startIndex
+        while let found = bytes[index...].firstIndex(of: UInt8(ascii: "<")) {
+            let rest = bytes[(found + 1)...]
+            if rest.first == UInt8(ascii: "?") {
+                let isDeclaration = found == start && bytes[found...].starts(with: declaration)
+                    && bytes.count > found + 5 && [0x20, 0x09, 0x0D, 0x0A].contains(bytes[found + 5])
+                if !isDeclaration { return "the body holds a processing instruction (byte \(found)); CIM documents have none" }
+            } else if rest.starts(with: Array("!DOCTYPE".utf8)) {
+                return "the body declares a document type (byte \(found)); CIM documents have none"
+            }
+            index = found + 1
+        }
+        return nil
     }
 }

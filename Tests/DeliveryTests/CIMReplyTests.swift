@@ -78,6 +78,13 @@ struct CIMReplyTests {
         #expect(CIMMeterReadings.refusalBeforeParsing(bytes)?.contains("not UTF-8") == true)
         let withNUL = Array("<ResponseMessage>\u{0}</ResponseMessage>".utf8)
         #expect(CIMMeterReadings.refusalBeforeParsing(withNUL) == "the body holds a NUL byte")
+        // A processing instruction without data crashed XMLParser (strlen of a null pointer).
+        let instruction = Array(#"<?xm?><ResponseMessage xmlns="http://iec.ch/TC57/2011/schema/message"/>"#.utf8)
+        #expect(CIMReplyParser.parse(instruction) == nil)
+        #expect(CIMMeterReadings.refusalBeforeParsing(instruction)?.contains("processing instruction") == true)
+        #expect(CIMMeterReadings.refusalBeforeParsing(Array("<?xml version=\"1.0\"?><a><?pi x?></a>".utf8))?.contains("processing instruction") == true)
+        #expect(CIMMeterReadings.refusalBeforeParsing(Array("<!DOCTYPE a [<!ENTITY b \"c\">]><a>&b;</a>".utf8))?.contains("document type") == true)
+        #expect(CIMMeterReadings.refusalBeforeParsing(Array([0xEF, 0xBB, 0xBF]) + Array("<?xml version=\"1.0\"?><a/>".utf8)) == nil)
         // Well-formed UTF-8, non-ASCII included, still reaches the parser.
         let valid = try #require(CIMReplyParser.parse(CIMMeterReadings.responseMessage(Self.partial, timestamp: Self.t0, source: "ims-sim-é")))
         #expect(valid.status == .partial)
