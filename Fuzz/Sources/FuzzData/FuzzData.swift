@@ -4,7 +4,8 @@ import NIOCore
 /// A-XDR data: typed errors only, and stable re-encoding. Tight limits exercise the checks.
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzData(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
-    var buffer = ByteBuffer(dlmsBytes: UnsafeBufferPointer(start: data, count: size))
+    let input = ByteBuffer(dlmsBytes: UnsafeBufferPointer(start: data, count: size))
+    var buffer = input
     let limits = DLMSDecodingLimits(maxDepth: 16, maxElements: 4096, maxByteLength: 65_536)
     let value: DLMSData
     do {
@@ -14,6 +15,7 @@ public func fuzzData(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     } catch {
         fatalError("untyped error \(error)")
     }
+    checkElementBudget(input, decoded: value, consumed: size - buffer.readableBytes)
     var first = ByteBuffer()
     value.encode(into: &first)
     var copy = first
@@ -62,6 +64,47 @@ func containsNaN(_ value: DLMSData) -> Bool {
     case .float64(let v): v.isNaN
     case .array(let elements), .structure(let elements): elements.contains(where: containsNaN)
     case .compactArray(let compact): compact.elements.contains(where: containsNaN)
+    default: false
+    }
+}
+
+/// The element budget's walk (run on a response before it is decoded) agrees with the decoder:
+/// it ends where the decoded value ended, counts at least the decoded values (exactly as many
+/// without compact arrays, whose contents it bounds from above), and a budget one short of that
+/// count is refused.
+func checkElementBudget(_ input: ByteBuffer, decoded value: DLMSData, consumed: Int) {
+    let nodes = nodeCount(value)
+    var budget = DLMSDataElementBudget(limit: Int.max / 2)
+    let end: Int?
+    do {
+        end = try budget.spend(on: input)
+    } catch {
+        fatalError("a budget of Int.max / 2 was exceeded: \(error)")
+    }
+    precondition(end == consumed, "the budget walk ended at \(String(describing: end)), the decoder at \(consumed): \(input.dlmsHex)")
+    precondition(budget.spent >= nodes, "the budget walk counted \(budget.spent) values, the decoder made \(nodes)")
+    if !containsCompactArray(value) {
+        precondition(budget.spent == nodes, "the budget walk counted \(budget.spent) values, the decoder made \(nodes)")
+    }
+    var tight = DLMSDataElementBudget(limit: budget.spent - 1)
+    do {
+        try tight.spend(on: input)
+        precondition(budget.spent == 1, "a budget of \(budget.spent - 1) let \(budget.spent) values through")
+    } catch {}
+}
+
+func nodeCount(_ value: DLMSData) -> Int {
+    switch value {
+    case .array(let elements), .structure(let elements): 1 + elements.reduce(0) { $0 + nodeCount($1) }
+    case .compactArray(let compact): 1 + compact.elements.reduce(0) { $0 + nodeCount($1) }
+    default: 1
+    }
+}
+
+func containsCompactArray(_ value: DLMSData) -> Bool {
+    switch value {
+    case .compactArray: true
+    case .array(let elements), .structure(let elements): elements.contains(where: containsCompactArray)
     default: false
     }
 }
