@@ -8,6 +8,9 @@
 # summary; the last line is `SUMMARY {json}`, the exit code 0 only when the numbers are right.
 # DURATION (seconds) keeps the pipeline up that long after the cycle; 0 = until Ctrl-C.
 # Logs: .hes-run/logs/<process>.log
+# Environment (tests and benchmarks use it): HES_RUN_FLEET (fleet file), HES_RUN_DIR,
+# HES_RUN_LOOKBACK_HOURS (profile hours read and verified, 24), HES_RUN_CYCLE_TIMEOUT (600 s),
+# HES_RUN_RELEASE=1 (release build) or HES_RUN_BIN (a directory of built executables).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,7 +19,11 @@ cycle_timeout=${HES_RUN_CYCLE_TIMEOUT:-600}
 fleet=${HES_RUN_FLEET:-scripts/run-fleet.json}
 region=${HES_REGION:-local}
 # HES_RUN_RELEASE=1 runs the release build (benchmarks), else the debug build `make run` built.
-if [ -n "${HES_RUN_RELEASE:-}" ]; then bin=$(swift build -c release --show-bin-path); else bin=$(swift build --show-bin-path); fi
+# HES_RUN_BIN names a directory of built executables instead (another scratch path).
+if [ -n "${HES_RUN_BIN:-}" ]; then bin=$HES_RUN_BIN
+elif [ -n "${HES_RUN_RELEASE:-}" ]; then bin=$(swift build -c release --show-bin-path); else bin=$(swift build --show-bin-path); fi
+# Hours of load profile each meter's task reads (and `meter-sim verify` checks). Default: 24.
+lookback_hours=${HES_RUN_LOOKBACK_HOURS:-24}
 run_dir=${HES_RUN_DIR:-$PWD/.hes-run}
 logs=$run_dir/logs
 rm -rf "$logs" "$run_dir/kafka-bootstrap"
@@ -125,10 +132,10 @@ ims_stat() { curl -s http://127.0.0.1:8090/v1/stats | python3 -c "import json,sy
 
 echo
 echo "== one collection cycle"
-# A daily schedule due this minute (UTC), reading the last 24 hours of load profile.
+# A daily schedule due this minute (UTC), reading the last 24 hours (HES_RUN_LOOKBACK_HOURS) of load profile.
 slot=$(date -u +%Y-%m-%dT%H:%M:00Z)
 cron="$(date -u -d "$slot" +%-M) $(date -u -d "$slot" +%-H) * * *"
-"$bin/meter-sim" config --fleet "$fleet" --example-keys --region "$region" --cron "$cron" --window-minutes 60 --lookback-hours 24 > "$run_dir/config.json"
+"$bin/meter-sim" config --fleet "$fleet" --example-keys --region "$region" --cron "$cron" --window-minutes 60 --lookback-hours "$lookback_hours" > "$run_dir/config.json"
 started_precise=$(date +%s.%N)
 # The IMS sends the head-end its configuration and its commands (ims-sim push, as the real IMS
 # would through the config-service API); hesctl shows what the head-end made of them.
@@ -195,7 +202,7 @@ fi
 
 { "$bin/hesctl" regions; echo; "$bin/hesctl" meters status SIM00000001; } > "$run_dir/operators.txt" 2>&1
 
-lookback_start=$(date -u -d "$slot - 24 hours" +%Y-%m-%dT%H:%M:00Z)
+lookback_start=$(date -u -d "$slot - $lookback_hours hours" +%Y-%m-%dT%H:%M:00Z)
 "$bin/meter-sim" verify --from "$lookback_start" --to "$slot" --verbose > "$run_dir/verify.txt" 2>&1
 "$bin/hesctl" commands list --json > "$run_dir/commands.json" 2>/dev/null
 # The commands by kind and state: a readable line, then the summary's fields as JSON.
