@@ -36,6 +36,7 @@ public enum ContractCoder {
     /// Decodes `Message`, refusing other contracts and unknown major versions.
     /// - Throws: `ContractError` with `.malformed`, `.missingSchema`, `.wrongSchema` or `.unsupportedVersion`.
     public static func decode<Message: VersionedContract>(_ type: Message.Type, from bytes: some Collection<UInt8>) throws -> Message {
+        if let fast = fastPath(type, bytes) { return fast }
         let data = Data(bytes)
         let decoder = makeDecoder()
         let header: SchemaHeader
@@ -68,6 +69,17 @@ public enum ContractCoder {
         } catch {
             throw ContractError(.malformed, "\(schema): \(error)")
         }
+    }
+
+    /// Reading batches and the IMS request that carries them, read by ``ContractJSONReader`` when
+    /// they have the plain shape our writer produces; `nil` otherwise (and for other contracts).
+    static func fastPath<Message: VersionedContract>(_ type: Message.Type, _ bytes: some Collection<UInt8>) -> Message? {
+        guard type == ReadingBatch.self || type == IMSReadingsRequest.self else { return nil }
+        func read(_ raw: UnsafeRawBufferPointer) -> Message? {
+            type == ReadingBatch.self ? ContractJSONReader.readingBatch(raw) as? Message : ContractJSONReader.readingsRequest(raw) as? Message
+        }
+        if let result = bytes.withContiguousStorageIfAvailable({ read(UnsafeRawBufferPointer($0)) }) { return result }
+        return Array(bytes).withUnsafeBytes(read)
     }
 
     /// Splits `name/vN`.

@@ -14,7 +14,9 @@ public func fuzzContracts(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     let bytes = Array(UnsafeBufferPointer(start: data + 1, count: size - 1))
     switch data[0] % 8 {
     case 0: roundTrip(CollectionTask.self, bytes)
-    case 1: roundTrip(ReadingBatch.self, bytes)
+    case 1:
+        roundTrip(ReadingBatch.self, bytes)
+        sameAsFoundation(ReadingBatch.self, bytes)
     case 2: roundTrip(TaskResult.self, bytes)
     case 3: roundTrip(DeadLetter.self, bytes)
     case 4: roundTrip(IMSDeliveryReply.self, bytes)
@@ -35,6 +37,14 @@ private func roundTrip<Message: VersionedContract>(_ type: Message.Type, _ bytes
         let again = try ContractCoder.encode(try ContractCoder.decode(type, from: first))
         precondition(again == first, "\(type) does not re-encode stably:\n\(String(decoding: first, as: UTF8.self))\n\(String(decoding: again, as: UTF8.self))")
     }
+}
+
+/// What ContractCoder reads (through ContractJSONReader's fast path where it takes the bytes)
+/// equals what Foundation's JSONDecoder alone reads.
+private func sameAsFoundation<Message: VersionedContract & Equatable>(_ type: Message.Type, _ bytes: [UInt8]) {
+    guard let decoded = try? ContractCoder.decode(type, from: bytes) else { return }
+    let foundation = try? ContractCoder.makeDecoder().decode(type, from: Data(bytes))
+    precondition(foundation == decoded, "\(type) reads differently from JSONDecoder: \(String(decoding: bytes, as: UTF8.self))")
 }
 
 /// The CIM reply never crashes the reader; what it accepts names items by their position.
