@@ -474,6 +474,15 @@ public struct DLMSAssociation: Sendable {
             // An answer to an earlier, repeated or abandoned request.
             return .wait(deadline: exchange.waitDeadline)
         }
+        if case .aare = response {
+            switch exchange.operation {
+            case .associate: break
+            default:
+                // The meter's answer to an AARQ sent again (UDP repetition) that arrived after the
+                // association was up: it carries no invoke id, and belongs to no later request.
+                return .wait(deadline: exchange.waitDeadline)
+            }
+        }
         switch exchange.operation {
         case .associate(let ownChallenge):
             return try associated(response, ownChallenge: ownChallenge, exchange: exchange, now: now)

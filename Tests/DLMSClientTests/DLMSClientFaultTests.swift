@@ -25,7 +25,7 @@ struct DLMSClientFaultTests {
         return answer
     }
 
-    static func connection(port: Int, step: Duration = .seconds(2), password: String? = nil) -> MeterConnection {
+    static func connection(port: Int, step: Duration = .seconds(5), password: String? = nil) -> MeterConnection {
         MeterConnection(endpoint: .tcp(host: "127.0.0.1", port: port), clientSAP: password == nil ? 16 : 17,
                         authentication: password.map { .low(password: Array($0.utf8)) } ?? .none,
                         timeouts: .init(connect: .seconds(2), step: step, retransmission: .milliseconds(200), retries: 2, release: .milliseconds(300)))

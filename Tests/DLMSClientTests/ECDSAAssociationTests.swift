@@ -55,7 +55,7 @@ struct ECDSAAssociationTests {
     /// A connection with no suite 0 keys at all: HLS-ECDSA needs only the key pairs and the title.
     static func plainConnection(_ secure: SecureMeter, _ authentication: MeterConnection.Authentication) -> MeterConnection {
         var timeouts = MeterConnection.Timeouts()
-        timeouts.step = .seconds(3)
+        timeouts.step = .seconds(8)
         return MeterConnection(endpoint: .tcp(host: "127.0.0.1", port: secure.server.port), clientSAP: 1, authentication: authentication, timeouts: timeouts)
     }
 

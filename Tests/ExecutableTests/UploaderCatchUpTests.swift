@@ -28,7 +28,7 @@ struct UploaderCatchUpTests {
     func catchUpAfterOutage(order: String) async throws {
         let stack = try Stack()
         defer { Task { await stack.stop() } }
-        try await stack.startBase(imsArguments: ["--outage", "0,12"])
+        try await stack.startBase(imsArguments: ["--outage", "0,30"])
         let uploader = try await stack.startUploader(["--catch-up-order", order, "--batch-readings", "48", "--in-flight", "1"])
         let old = (0..<12).map { UploaderDeliveryTests.batch(meter: String(format: "OLD%02d", $0), task: "old-\($0)", quarterHours: 24) }
         try await UploaderDeliveryTests.publish(old, brokers: stack.brokers)
