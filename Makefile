@@ -25,7 +25,9 @@ run: build
 ## Run the test suite (unit, integration with a private PostgreSQL and the Kafka mock cluster, whole processes).
 test: deps
 	swift build --build-tests
-	swift test --skip-build
+	swift test --skip-build --skip ChaosTests
+	# The short chaos run on its own, so it does not compete with the other suites for the cores.
+	swift test --skip-build --filter ChaosTests
 
 ## Benchmarks print `BENCH <name> <value> <unit>` lines.
 bench: build-release

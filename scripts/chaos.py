@@ -13,7 +13,8 @@ moment, and undoes it:
   ims-outage              SIGKILL ims-sim 3 s before a slot, restart 13–18 s later (that slot's
                           collection must go on meanwhile)
   postgres-restart        PostgreSQL stopped (fast) for 5–8 s, then started again
-  broker-outage           kafka-dev's broker down for 5–8 s (its messages stay)
+  broker-outage           kafka-dev's broker down for 5–8 s (its messages stay); only with
+                          --kinds: librdkafka's mock can abort on it (see DEFAULT_KINDS)
   region-without-collectors  every south collector SIGKILLed, restarted 15 s later
   meter-silent            a healthy meter stops answering for 8–12 s
   config-activation       a new configuration version is activated mid-collection
@@ -59,6 +60,11 @@ ALL_KINDS = [
     "postgres-restart", "broker-outage", "region-without-collectors", "meter-silent",
     "config-activation", "disconnect-redelivery",
 ]
+# broker-outage is asked for by name only: librdkafka's mock cluster (kafka-dev) can abort when
+# a consumer group rejoins after its broker comes back (rd_kafka_mock_cgrp_member_add: Assertion
+# `!member->resp' failed), and a restarted kafka-dev has lost every message — a limit of the
+# development broker, not of the pipeline (a real cluster keeps its log).
+DEFAULT_KINDS = [k for k in ALL_KINDS if k != "broker-outage"]
 KILL_KINDS = {"kill-collector", "kill-uploader", "kill-scheduler", "kill-config-service", "ims-outage",
               "region-without-collectors", "disconnect-redelivery"}
 REGIONS = ("north", "south")
@@ -601,10 +607,10 @@ class Harness:
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--rounds", type=int, default=22, help="chaos rounds (default 22: every kind twice)")
+    parser.add_argument("--rounds", type=int, default=20, help="chaos rounds (default 20: every default kind twice)")
     parser.add_argument("--seed", type=int, default=None, help="random seed (default: from the clock; printed)")
     parser.add_argument("--round-seconds", type=float, default=14, help="mean seconds between rounds' starts (default 14)")
-    parser.add_argument("--kinds", default=",".join(ALL_KINDS), help="comma-separated round kinds to use, in turn (default: all)")
+    parser.add_argument("--kinds", default=",".join(DEFAULT_KINDS), help="comma-separated round kinds to use, in turn (default: all but broker-outage)")
     parser.add_argument("--meters-per-group", type=int, default=12, help="meters in each of the two large groups (default 12)")
     parser.add_argument("--port-base", type=int, default=17000, help="first meter port (default 17000, below the range tests pick free ports from; uses base … base+999)")
     parser.add_argument("--bin", default=None, help="directory of the executables (default: swift build --show-bin-path)")

@@ -5,10 +5,12 @@ import TestSupport
 /// The short chaos run (`scripts/chaos.py`, every kind of fault once): the whole pipeline as
 /// processes in two regions — PostgreSQL, kafka-dev, meter-sim, ims-sim, config-service, two
 /// schedulers, two collectors per region, two uploaders — collecting every minute while
-/// services are SIGKILLed, the IMS, PostgreSQL and the broker go away, a region loses its
+/// services are SIGKILLed, the IMS and PostgreSQL go away, a region loses its
 /// collectors, a meter falls silent, a configuration is activated and a disconnect's task is
 /// redelivered; then DESIGN.md §3 is checked per task and against `meter-sim verify`.
-/// The long run is `scripts/chaos.sh --rounds 33` (README).
+/// The long run is `scripts/chaos.sh --rounds 30` (README). `make test` runs this suite on its
+/// own after the others (`swift test --skip ChaosTests`, then `--filter ChaosTests`), so it does not
+/// compete with them for the two cores.
 @Suite(.serialized, .timeLimit(.minutes(12)))
 struct ChaosTests {
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
@@ -16,7 +18,7 @@ struct ChaosTests {
     @Test("every fault once: no reading lost, none stored twice, commands at most once, collection resumed, clean stops")
     func shortChaosRun() async throws {
         let run = try await ChildProcess.run(executable: "/usr/bin/python3", name: "chaos", arguments: [
-            Self.root + "/scripts/chaos.py", "--rounds", "11", "--round-seconds", "6", "--seed", "11",
+            Self.root + "/scripts/chaos.py", "--rounds", "10", "--round-seconds", "6", "--seed", "11",
             "--bin", ChildProcess.productsDirectory.path,
         ], timeout: .seconds(660))
         let output = run.stdout + run.stderr
@@ -26,7 +28,7 @@ struct ChaosTests {
         #expect(summary["ok"] as? Bool == true, "\(summary["failures"] ?? "")")
         // Every kind ran (the plan takes each kind once when rounds = kinds).
         let kinds = Set((summary["events"] as? [[String: Any]] ?? []).compactMap { $0["kind"] as? String })
-        #expect(kinds.count == 11, "\(kinds)")
+        #expect(kinds.count == 10, "\(kinds)")
         #expect(summary["tasks_without_result"] as? Int == 0)
         #expect(summary["tasks_with_readings_missing"] as? Int == 0)
         #expect((summary["succeeded_tasks_with_readings"] as? Int ?? 0) > 100, "collection ran through the chaos")
