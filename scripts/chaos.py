@@ -41,6 +41,7 @@ figures stay in the run directory (printed; removed at the end unless --keep or 
 """
 
 import argparse
+import ctypes
 import datetime as dt
 import json
 import os
@@ -69,6 +70,15 @@ KILL_KINDS = {"kill-collector", "kill-uploader", "kill-scheduler", "kill-config-
               "region-without-collectors", "disconnect-redelivery"}
 REGIONS = ("north", "south")
 LOOKBACK_HOURS = 2
+
+
+def die_with_parent():
+    """Child processes get SIGKILL when the harness dies (PR_SET_PDEATHSIG), so a harness killed
+    by a test's timeout leaves no service behind holding the meters' ports."""
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)
+    except OSError:
+        pass
 
 
 def log(message):
@@ -131,7 +141,8 @@ class Process:
         env = dict(self.harness.env)
         env.update(self.env)
         self.popen = subprocess.Popen([os.path.join(self.harness.bin, self.product)] + self.args + ["--admin-port", str(self.admin_port)],
-                                      stdout=log_file, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+                                      stdout=log_file, stderr=subprocess.STDOUT, env=env, start_new_session=True,
+                                      preexec_fn=die_with_parent)
         log_file.close()
 
     def running(self):
@@ -623,6 +634,8 @@ def main():
     unknown = [k for k in kinds if k not in ALL_KINDS]
     if unknown or not kinds:
         parser.error(f"unknown kinds {unknown}; they are {', '.join(ALL_KINDS)}")
+    # SIGTERM (a test's timeout, Ctrl-C's cousin) stops the services through the finally below.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     harness = Harness(options)
     # Each kind in turn, in an order shuffled per pass, so every kind is covered.
     plan = []
