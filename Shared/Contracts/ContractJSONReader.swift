@@ -139,9 +139,8 @@ struct ContractJSONReader {
     /// `null` as `.some(nil)`, a value as `.some(value)`, anything else `nil`.
     private mutating func optional<Value>(_ value: (inout ContractJSONReader) -> Value?) -> Value?? {
         skipWhitespace()
-        let null = Array("null".utf8)
-        if position + 4 <= bytes.count, bytes[position] == null[0], bytes[position + 1] == null[1], bytes[position + 2] == null[2],
-           bytes[position + 3] == null[3] {
+        if position + 4 <= bytes.count, bytes[position] == UInt8(ascii: "n"), bytes[position + 1] == UInt8(ascii: "u"),
+           bytes[position + 2] == UInt8(ascii: "l"), bytes[position + 3] == UInt8(ascii: "l") {
             position += 4
             return .some(nil)
         }
@@ -250,7 +249,12 @@ struct ContractJSONReader {
         }
         let digits = position - start
         guard digits > 0, digits == 1 || bytes[start] != UInt8(ascii: "0") else { return nil }
-        if position < bytes.count, [UInt8(ascii: "."), UInt8(ascii: "e"), UInt8(ascii: "E")].contains(bytes[position]) { return nil }
+        if position < bytes.count {
+            switch bytes[position] {
+            case UInt8(ascii: "."), UInt8(ascii: "e"), UInt8(ascii: "E"): return nil
+            default: break
+            }
+        }
         return value
     }
 
